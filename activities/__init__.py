@@ -1,0 +1,1 @@
+"""Temporal activities: the agent turn, event recording, concurrency slots, webhook delivery."""

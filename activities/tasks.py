@@ -1,0 +1,165 @@
+"""Task activities: one agent turn, recording transitions, asking for a concurrency slot.
+
+Built once per worker by ``worker.py`` with its dependencies (settings, database, model catalog,
+Temporal client, HTTP client, event sink) and registered by method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import httpx
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities.backends.base import AgentBackend, ProviderError, backend_for
+from core.catalog import ModelCatalog
+from core.config import Settings
+from core.events import EventRecorder
+from core.ids import iso, new_id, utcnow
+from workflows.types import (
+    MODEL_NOT_CONFIGURED,
+    PROVIDER_CLIENT_ERROR,
+    PROVIDER_TRANSIENT_ERROR,
+    ConcurrencyInput,
+    ErrorCode,
+    RecordEventInput,
+    RecordEventResult,
+    RunAgentInput,
+    RunAgentResult,
+    SlotRequest,
+    SlotRequestInput,
+    TaskChanges,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 0.25
+PROGRESS_EVERY = 1.0
+
+
+class ProgressReporter:
+    """Turns a chatty stream of progress callbacks into at most one event per second."""
+
+    def __init__(self, recorder: EventRecorder, task_id: str, run_id: str, every: float = PROGRESS_EVERY) -> None:
+        self._recorder = recorder
+        self._task_id = task_id
+        self._run_id = run_id
+        self._every = every
+        self._last = 0.0
+        self.reported = 0
+
+    async def __call__(self, message: str, percent: int | None) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        self.reported += 1
+        progress = {"message": message[-500:], "percent": percent, "updated_at": iso(utcnow())}
+        try:
+            await self._recorder.record(
+                task_id=self._task_id,
+                run_id=self._run_id,
+                event_id=new_id("evt"),
+                event_type="task.progress",
+                changes=TaskChanges(progress=progress),
+            )
+        except Exception:  # noqa: BLE001 - progress is best effort; the turn must go on
+            log.exception("recording progress of %s failed", self._task_id)
+
+
+class TaskActivities:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        recorder: EventRecorder,
+        catalog: ModelCatalog,
+        client: Client,
+        http_client: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.recorder = recorder
+        self.catalog = catalog
+        self.client = client
+        self.http_client = http_client
+        self._backends: dict[str, AgentBackend] = {}
+
+    def _backend(self, kind: str) -> AgentBackend:
+        if kind not in self._backends:
+            self._backends[kind] = backend_for(kind, http_client=self.http_client)
+        return self._backends[kind]
+
+    @activity.defn
+    async def run_agent(self, inp: RunAgentInput) -> RunAgentResult:
+        attempt = activity.info().attempt
+        spec = self.catalog.resolve(inp.model)
+        if spec is None or not spec.available:
+            raise ApplicationError(
+                f"model {inp.model!r} is not configured on this worker",
+                {"code": ErrorCode.MODEL_UNAVAILABLE, "attempt": attempt},
+                type=MODEL_NOT_CONFIGURED,
+                non_retryable=True,
+            )
+        reporter = ProgressReporter(self.recorder, inp.task_id, inp.run_id)
+        beat = asyncio.create_task(_heartbeat_forever())
+        try:
+            outcome = await self._backend(spec.kind).run_turn(spec, inp.messages, reporter)
+        except ProviderError as err:
+            code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
+            raise ApplicationError(
+                str(err),
+                {"code": code, "attempt": attempt, "status": err.status},
+                type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
+                non_retryable=not err.retryable,
+            ) from None
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        return RunAgentResult(
+            kind="question" if outcome.question is not None else "final",
+            new_messages=outcome.new_messages,
+            text=outcome.text,
+            question=outcome.question,
+            tool_call_id=outcome.tool_call_id,
+            attempt=attempt,
+        )
+
+    @activity.defn
+    async def record_event(self, inp: RecordEventInput) -> RecordEventResult:
+        event = await self.recorder.record(
+            task_id=inp.task_id,
+            run_id=inp.run_id,
+            event_id=inp.event_id,
+            event_type=inp.event_type,
+            changes=inp.changes,
+            occurred_at=inp.occurred_at,
+        )
+        return RecordEventResult(seq=event.seq if event is not None else None, recorded=event is not None)
+
+    @activity.defn
+    async def request_slot(self, inp: SlotRequestInput) -> None:
+        from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
+
+        await self.client.start_workflow(
+            ConcurrencyWorkflow.run,
+            ConcurrencyInput(owner_id=inp.owner_id, limit=inp.limit),
+            id=concurrency_workflow_id(inp.owner_id),
+            task_queue=self.settings.temporal_task_queue,
+            start_signal="request_slot",
+            start_signal_args=[
+                SlotRequest(task_id=inp.task_id, priority=inp.priority, requested_at=inp.requested_at)
+            ],
+        )
+
+
+async def _heartbeat_forever() -> None:
+    # Frequent heartbeats are how a cancel request reaches a streaming agent quickly.
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY)

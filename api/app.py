@@ -1,0 +1,165 @@
+"""The FastAPI application factory: routers, middleware, error handlers, OpenAPI.
+
+``create_app(settings)`` is what ``codetether api``/``codetether dev`` serve and what the tests
+mount. The app owns one :class:`api.state.AppState` (database, lazy Temporal client, catalog).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.errors import install_error_handlers
+from api.state import AppState
+from core.config import Settings, get_settings
+from core.db import Database
+from core.ids import new_id
+from core.logging import request_id_var
+
+VERSION = "0.1.0"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Echoes a sane ``X-Request-ID`` or makes one, and puts it in the logging context."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else new_id("req")
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            request_id_var.reset(token)
+
+
+def _install_routers(app: FastAPI) -> None:
+    from api.routes import api_keys, health, meta, tasks
+
+    app.include_router(health.router)
+    app.include_router(tasks.router)
+    app.include_router(meta.router)
+    app.include_router(api_keys.router)
+    for module_name in OPTIONAL_ROUTERS:
+        module = __import__(module_name, fromlist=["router"])
+        app.include_router(module.router)
+
+
+# Routers of the layers built on the foundation, mounted when present.
+OPTIONAL_ROUTERS: list[str] = []
+
+
+def _custom_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="CodeTether API",
+        version=VERSION,
+        openapi_version="3.1.0",
+        summary="Durable AI-agent tasks for Zapier, n8n, Make and plain REST.",
+        description=(
+            "Create a task, follow it (poll with `?wait=`, SSE or webhooks), answer the agent when it asks, "
+            "and receive signed webhooks. Authenticate with `Authorization: Bearer ct_...` or an OAuth 2.0 "
+            "access token. Errors are RFC 9457 problem details with a stable `code`."
+        ),
+        routes=app.routes,
+        tags=[
+            {"name": "tasks", "description": "Create, follow and cancel agent tasks."},
+            {"name": "conversation", "description": "Answer questions and continue conversations."},
+            {"name": "events", "description": "The per-task event log and SSE stream."},
+            {"name": "webhooks", "description": "Webhook subscriptions and deliveries."},
+            {"name": "account", "description": "The caller, models and codebases."},
+            {"name": "api-keys", "description": "Manage API keys."},
+            {"name": "oauth", "description": "OAuth 2.0 authorization server."},
+            {"name": "operations", "description": "Health, readiness and metrics."},
+        ],
+    )
+    comps = schema.setdefault("components", {})
+    comps.setdefault("schemas", {})["Problem"] = {
+        "type": "object",
+        "title": "Problem",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "code": {"type": "string", "description": "Stable, snake_case error code."},
+            "request_id": {"type": ["string", "null"]},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, temporal_client: Client | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    own_db = db is None
+    db = db or Database.from_settings(settings)
+    state = AppState(settings, db, temporal_client)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        try:
+            yield
+        finally:
+            if own_db:
+                await db.dispose()
+
+    app = FastAPI(
+        title="CodeTether API",
+        version=VERSION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+    )
+    app.state.codetether = state
+    install_error_handlers(app)
+    _install_routers(app)
+    for installer in EXTENSIONS:
+        installer(app, state)
+    app.add_middleware(RequestIdMiddleware)
+
+    app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
+
+    @app.get("/.well-known/openapi.json", include_in_schema=False)
+    async def well_known_openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    return app
+
+
+# Installers `fn(app, state)` of the layers built on the foundation (rate limits, idempotency,
+# OAuth, metrics), run in order by create_app.
+EXTENSIONS: list = []

@@ -1,0 +1,109 @@
+"""Who is calling: bearer credentials resolved to a :class:`Principal`.
+
+``ct_`` API keys are looked up by hash. Other bearer tokens go to the resolvers registered on the
+:class:`Authenticator` (OAuth access tokens, external OIDC JWTs), in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from api.errors import Problem
+from core.db import Database
+from core.ids import as_utc, utcnow
+from core.models import ApiKey, User
+from core.security import API_KEY_PREFIX, hash_token
+
+TIER_RATE_LIMITS: dict[str, int | None] = {"free": 60, "pro": 300, "enterprise": None}
+TIER_CONCURRENCY: dict[str, int | None] = {"free": 5, "pro": 25, "enterprise": None}
+TIERS = tuple(TIER_RATE_LIMITS)
+
+# last_used_at is written at most this often per key, to keep reads cheap.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass
+class Principal:
+    user_id: str
+    email: str
+    tier: str
+    scopes: list[str]
+    auth_method: str  # "api_key" | "oauth" | "oidc"
+    credential_id: str | None = None
+    client_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def rate_limit(self) -> int | None:
+        return TIER_RATE_LIMITS.get(self.tier, 60)
+
+    @property
+    def concurrency_limit(self) -> int | None:
+        return TIER_CONCURRENCY.get(self.tier, 5)
+
+    def has_scopes(self, *needed: str) -> bool:
+        return all(s in self.scopes for s in needed)
+
+
+Resolver = Callable[[str], Awaitable["Principal | None"]]
+
+
+def unauthenticated(detail: str = "send a valid API key or access token as 'Authorization: Bearer <token>'",
+                    error: str = "invalid_token") -> Problem:
+    return Problem(
+        401,
+        "unauthenticated",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="codetether", error="{error}"'},
+    )
+
+
+class Authenticator:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.resolvers: list[Resolver] = []
+
+    def add_resolver(self, resolver: Resolver) -> None:
+        self.resolvers.append(resolver)
+
+    async def authenticate(self, token: str) -> Principal:
+        if token.startswith(API_KEY_PREFIX):
+            principal = await self._api_key(token)
+            if principal is None:
+                raise unauthenticated("the API key is not valid or has been revoked")
+            return principal
+        for resolver in self.resolvers:
+            principal = await resolver(token)
+            if principal is not None:
+                return principal
+        raise unauthenticated("the access token is not valid, expired or revoked")
+
+    async def _api_key(self, token: str) -> Principal | None:
+        async with self.db.session() as s:
+            row = (
+                await s.execute(
+                    select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == hash_token(token))
+                )
+            ).first()
+            if row is None:
+                return None
+            key, user = row
+            if key.revoked_at is not None:
+                return None
+            now = utcnow()
+            last = as_utc(key.last_used_at)
+            if last is None or now - last > LAST_USED_RESOLUTION:
+                await s.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+                await s.commit()
+            return Principal(
+                user_id=user.id,
+                email=user.email,
+                tier=user.tier,
+                scopes=list(key.scopes or []),
+                auth_method="api_key",
+                credential_id=key.id,
+            )

@@ -1,0 +1,80 @@
+"""``/v1/api-keys``: the signed-in user's API keys (the key itself is shown only on create)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CurrentPrincipal, State
+from api.errors import Problem, problem_responses
+from core.accounts import create_api_key, list_api_keys, revoke_api_key
+from core.ids import iso
+from core.models import ApiKey
+from core.security import parse_scopes
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
+    scopes: list[str] | None = Field(default=None, description="Defaults to the caller's own scopes.")
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: str
+    last_used_at: str | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The API key. It is shown only in this response.")
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKeyOut]
+
+
+def _out(row: ApiKey) -> dict:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": list(row.scopes or []),
+        "created_at": iso(row.created_at) or "",
+        "last_used_at": iso(row.last_used_at),
+    }
+
+
+@router.post("", operation_id="createApiKey", status_code=201, response_model=ApiKeyCreated,
+             summary="Create an API key", responses=problem_responses(401, 403, 422, 429))
+async def create_key(body: ApiKeyCreate, principal: CurrentPrincipal, state: State) -> ApiKeyCreated:
+    try:
+        scopes = parse_scopes(body.scopes, default=tuple(principal.scopes))
+    except ValueError as err:
+        raise Problem(422, "invalid_scope", str(err), errors=[{"field": "scopes", "message": str(err), "type": "invalid_scope"}]) from None
+    extra = [s for s in scopes if s not in principal.scopes]
+    if extra:
+        # A key can never grant more than the credential that made it.
+        raise Problem(403, "insufficient_scope", f"you cannot grant scopes you do not hold: {', '.join(extra)}")
+    row, secret = await create_api_key(state.db, principal.user_id, name=body.name, scopes=scopes)
+    return ApiKeyCreated(**_out(row), key=secret)
+
+
+@router.get("", operation_id="listApiKeys", response_model=ApiKeyList, summary="List your API keys",
+            responses=problem_responses(401, 429))
+async def list_keys(principal: CurrentPrincipal, state: State) -> ApiKeyList:
+    return ApiKeyList(data=[ApiKeyOut(**_out(r)) for r in await list_api_keys(state.db, principal.user_id)])
+
+
+@router.delete("/{key_id}", operation_id="deleteApiKey", status_code=204, summary="Revoke an API key",
+               responses=problem_responses(401, 404, 429))
+async def delete_key(key_id: str, principal: CurrentPrincipal, state: State) -> Response:
+    if not await revoke_api_key(state.db, principal.user_id, key_id):
+        raise Problem(404, "api_key_not_found", f"no API key {key_id!r}")
+    return Response(status_code=204)

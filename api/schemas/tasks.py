@@ -1,0 +1,117 @@
+"""REST schemas of the task API. They never travel into Temporal: routes map them explicitly."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+AgentType = Literal["build", "plan", "general", "explore"]
+TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
+METADATA_LIMIT = 16 * 1024
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Analyze customer feedback",
+                    "description": "Summarize the main themes of this feedback: ...",
+                    "agent_type": "general",
+                    "model": "demo",
+                    "webhook_url": "https://example.com/hooks/codetether",
+                }
+            ]
+        },
+    )
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str | None = Field(default=None, max_length=100_000, description="The instructions for the agent.")
+    prompt: str | None = Field(default=None, max_length=100_000, description="Alias of description.")
+    agent_type: AgentType = "general"
+    model: str | None = Field(default=None, max_length=100, description="A name from GET /v1/automation/models.")
+    priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Returned as given; at most 16 KiB of JSON.")
+    codebase_id: str | None = Field(default=None, max_length=40)
+    webhook_url: str | None = Field(default=None, max_length=2000, description="Receives needs_input and the final event.")
+    callback_url: str | None = Field(default=None, max_length=2000, description="Alias of webhook_url.")
+    webhook_secret: str | None = Field(default=None, min_length=8, max_length=300)
+    notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    input_timeout_seconds: float | None = Field(
+        default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("title must not be blank")
+        return v.strip()
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
+            raise ValueError("metadata must be at most 16 KiB of JSON")
+        return v
+
+    @model_validator(mode="after")
+    def _description_or_prompt(self) -> "TaskCreate":
+        if self.callback_url and not self.webhook_url:
+            self.webhook_url = self.callback_url
+        if self.description is None and self.prompt is not None:
+            self.description = self.prompt
+        if self.description is None or not self.description.strip():
+            raise ValueError("description (or its alias prompt) is required")
+        return self
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class TaskProgress(BaseModel):
+    message: str
+    percent: int | None = None
+    updated_at: str
+
+
+class RequiredActionOut(BaseModel):
+    id: str
+    kind: Literal["question"]
+    prompt: str
+    asked_at: str
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    run_id: str
+    title: str
+    description: str
+    agent_type: str
+    model: str
+    priority: int
+    metadata: dict[str, Any]
+    codebase_id: str | None
+    status: TaskStatusName
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    runtime_seconds: float | None
+    result: str | None
+    result_summary: str | None
+    error: TaskError | None
+    retry_count: int
+    progress: TaskProgress | None
+    required_action: RequiredActionOut | None
+    webhook_url: str | None
+
+
+class TaskList(BaseModel):
+    data: list[TaskPublic]
+    next_cursor: str | None

@@ -1,0 +1,45 @@
+"""Process-wide state of the API: settings, database, Temporal client (connected lazily, so the
+API serves reads while Temporal is down), model catalog and authenticator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio.client import Client
+
+from api.auth import Authenticator
+from api.errors import Problem
+from core.catalog import ModelCatalog
+from core.config import Settings
+from core.db import Database
+from core.temporal import connect
+
+
+class AppState:
+    def __init__(self, settings: Settings, db: Database, client: Client | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.catalog = ModelCatalog.from_settings(settings)
+        self.authenticator = Authenticator(db)
+        self._client = client
+        self._lock = asyncio.Lock()
+        # Hooks other layers install (rate limiting after authentication, for instance).
+        self.on_authenticated: Callable[[Any, Any], Awaitable[None]] | None = None
+        self.extras: dict[str, Any] = {}
+
+    async def temporal(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await asyncio.wait_for(connect(self.settings), timeout=5)
+                except Exception as err:  # noqa: BLE001
+                    raise Problem(503, "temporal_unavailable", f"cannot reach Temporal: {err}") from None
+        return self._client
+
+    @property
+    def temporal_connected(self) -> bool:
+        return self._client is not None

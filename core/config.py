@@ -1,0 +1,121 @@
+"""The one place CodeTether reads its configuration.
+
+Every process (API, worker, CLI, tests) builds a :class:`Settings` from environment variables
+prefixed ``CODETETHER_`` and an optional ``.env`` file. Model-provider credentials keep their usual
+names (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...); :meth:`Settings.provider_env` is the only
+reader of those, so no other module touches ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Seconds between webhook delivery attempts: 9 attempts spread over ~27.6 hours.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = "5,60,300,1800,7200,18000,36000,36000"
+
+TASK_QUEUE = "codetether-tasks"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CODETETHER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = TASK_QUEUE
+    temporal_api_key: str | None = None
+    temporal_tls: bool = False
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = None
+
+    redis_url: str | None = None
+
+    webhook_secret: str | None = None
+    webhook_allow_private: bool = False
+    webhook_retry_schedule: str = DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    webhook_timeout_seconds: float = 15.0
+
+    allow_query_api_key: bool = False
+
+    default_model: str | None = None
+    models_file: Path | None = None
+
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # How long a single agent turn may take before Temporal retries it on another worker.
+    agent_turn_timeout_seconds: float = 1800.0
+    agent_max_attempts: int = 5
+    # Worker tuning (see docs/performance.md for the measurements behind these).
+    worker_workflow_pollers: int = 20
+    worker_activity_pollers: int = 10
+    worker_max_cached_workflows: int = 2000
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts:
+            raise ValueError("webhook_retry_schedule needs at least one interval")
+        for p in parts:
+            if float(p) < 0:
+                raise ValueError("webhook_retry_schedule intervals must be >= 0")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'codetether.db').as_posix()}"
+
+    @property
+    def retry_intervals(self) -> list[float]:
+        return [float(p) for p in self.webhook_retry_schedule.split(",") if p.strip()]
+
+    @property
+    def api_base_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"
+
+    def provider_env(self, name: str) -> str | None:
+        """Reads a provider credential by its conventional, unprefixed name."""
+        value = os.environ.get(name)
+        if value is None:
+            value = _dotenv().get(name)
+        return value or None
+
+
+@lru_cache(maxsize=1)
+def _dotenv() -> dict[str, str]:
+    path = Path(".env")
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
+    _dotenv.cache_clear()
+
+
+__all__ = ["Settings", "get_settings", "reset_settings_cache", "TASK_QUEUE", "Field"]

@@ -1,0 +1,155 @@
+"""Writes task transitions: one transaction updates the task row and appends the event.
+
+Called by the worker's ``record_event`` activity (every workflow transition) and by the agent
+activity for ``task.progress``. Events get a per-task monotonic ``seq``; recording is idempotent on
+the event id so an activity retry never duplicates an event. After commit, the event is handed to
+the configured :class:`EventSink` (webhook fan-out).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import jsoncompact
+from core.db import Database
+from core.ids import as_utc, parse_iso, utcnow
+from core.models import Task, TaskEvent
+from core.taskview import dataclass_dict, event_payload, summarize
+from workflows.types import TaskChanges
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    async def publish(self, event: TaskEvent, task: Task) -> None: ...
+
+
+class NullSink:
+    async def publish(self, event: TaskEvent, task: Task) -> None:
+        return None
+
+
+def apply_changes(task: Task, changes: TaskChanges) -> None:
+    if changes.status is not None:
+        task.status = changes.status
+    if changes.started_at is not None:
+        task.started_at = parse_iso(changes.started_at)
+        task.completed_at = None
+    if changes.completed_at is not None:
+        task.completed_at = parse_iso(changes.completed_at)
+    if changes.clear_error:
+        task.error_code = None
+        task.error_message = None
+    if changes.result is not None:
+        task.result = changes.result
+        task.result_summary = summarize(changes.result)
+    if changes.error_code is not None:
+        task.error_code = changes.error_code
+        task.error_message = changes.error_message
+    if changes.retry_count is not None:
+        task.retry_count = changes.retry_count
+    if changes.clear_required_action:
+        task.required_action = None
+    if changes.required_action is not None:
+        task.required_action = dataclass_dict(changes.required_action)
+    if changes.progress is not None:
+        task.progress = changes.progress
+    elif changes.completed_at is not None:
+        task.progress = None
+    if changes.conversation is not None:
+        task.conversation = [dataclass_dict(m) for m in changes.conversation]
+
+
+class EventRecorder:
+    def __init__(self, db: Database, sink: EventSink | None = None) -> None:
+        self.db = db
+        self.sink: EventSink = sink or NullSink()
+
+    async def record(
+        self,
+        *,
+        task_id: str,
+        run_id: str,
+        event_id: str,
+        event_type: str | None,
+        changes: TaskChanges,
+        occurred_at: str | None = None,
+    ) -> TaskEvent | None:
+        """Applies ``changes`` and appends ``event_type`` (if any). Returns the event, or None."""
+        for _ in range(5):
+            try:
+                return await self._record_once(task_id, run_id, event_id, event_type, changes, occurred_at)
+            except IntegrityError:
+                # Two writers took the same seq; the loser re-reads and tries again.
+                log.debug("seq conflict on %s, retrying", task_id)
+        raise RuntimeError(f"could not append event to {task_id}")
+
+    async def _record_once(self, task_id, run_id, event_id, event_type, changes, occurred_at):
+        async with self.db.session() as s:
+            if event_type is not None:
+                existing = await s.get(TaskEvent, event_id)
+                if existing is not None:
+                    # A retried activity: the event is already there; publish again is harmless
+                    # because deliveries are keyed by event id.
+                    task = await s.get(Task, task_id)
+                    if task is not None:
+                        await self.sink.publish(existing, task)
+                    return existing
+            task = await s.get(Task, task_id, with_for_update=not self.db.is_sqlite)
+            if task is None:
+                log.warning("event %s for unknown task %s dropped", event_type, task_id)
+                return None
+            if run_id != task.run_id and event_type not in (None, "task.progress"):
+                # A stale run (superseded by a follow-up) must not overwrite the new run's state.
+                log.info("event %s of old run %s ignored", event_type, run_id)
+                return None
+            apply_changes(task, changes)
+            now = utcnow()
+            task.updated_at = now
+            event = None
+            if event_type is not None:
+                created = parse_iso(occurred_at) if occurred_at else now
+                seq = task.last_seq + 1
+                body = jsoncompact.dumps(event_payload(task, event_id, event_type, as_utc(created) or now))
+                event = TaskEvent(
+                    id=event_id,
+                    task_id=task_id,
+                    user_id=task.user_id,
+                    seq=seq,
+                    type=event_type,
+                    run_id=run_id,
+                    created_at=created,
+                    body=body,
+                )
+                # Guarded update so a concurrent writer with the same seq loses cleanly.
+                res = await s.execute(
+                    update(Task).where(Task.id == task_id, Task.last_seq == seq - 1).values(last_seq=seq)
+                )
+                if res.rowcount != 1:
+                    await s.rollback()
+                    raise IntegrityError("seq moved", None, Exception("seq moved"))
+                task.last_seq = seq
+                s.add(event)
+            await s.commit()
+        if event is not None:
+            try:
+                await self.sink.publish(event, task)
+            except Exception:  # noqa: BLE001 - the activity retries; the event itself is stored
+                log.exception("publishing %s failed", event.id)
+                raise
+        return event
+
+
+async def list_events(db: Database, task_id: str, after: int = 0, limit: int = 1000) -> list[TaskEvent]:
+    async with db.session() as s:
+        rows = await s.execute(
+            select(TaskEvent)
+            .where(TaskEvent.task_id == task_id, TaskEvent.seq > after)
+            .order_by(TaskEvent.seq)
+            .limit(limit)
+        )
+        return list(rows.scalars())

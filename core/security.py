@@ -1,0 +1,74 @@
+"""Credentials: API key minting and hashing, password hashing, scopes.
+
+API keys are ``ct_`` + 32 random bytes (url-safe base64). Only their SHA-256 is stored: the key
+itself has 256 bits of entropy, so a fast hash is safe and lets a lookup be one indexed query.
+Passwords are hashed with Argon2id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+API_KEY_PREFIX = "ct_"
+
+SCOPES: dict[str, str] = {
+    "tasks:read": "Read your tasks and their events",
+    "tasks:write": "Create and cancel tasks",
+    "messages:write": "Answer tasks and send them messages",
+    "codebases:read": "List your codebases",
+    "webhooks:manage": "Manage webhook subscriptions",
+}
+ALL_SCOPES: tuple[str, ...] = tuple(SCOPES)
+
+_hasher = PasswordHasher()
+
+
+def generate_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def key_display_prefix(key: str) -> str:
+    return key[:10]
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def parse_scopes(value: str | list[str] | None, *, default: tuple[str, ...] = ALL_SCOPES) -> list[str]:
+    """Parses a comma/space separated scope list; raises ValueError on an unknown scope."""
+    if value is None:
+        return list(default)
+    items = value if isinstance(value, list) else value.replace(",", " ").split()
+    scopes: list[str] = []
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        if item not in SCOPES:
+            raise ValueError(f"unknown scope {item!r}; known scopes: {', '.join(ALL_SCOPES)}")
+        if item not in scopes:
+            scopes.append(item)
+    return scopes

@@ -1,0 +1,148 @@
+"""Creating tasks and starting their workflows; shared by the task and message routes.
+
+The task row is written first (so reads work at once, without a worker), then the workflow is
+started with ``workflow id = task_id``. A start that fails removes the row again, so a caller
+never sees a task that will not run. With an idempotency key the task id is reserved before
+either step, and the start uses the existing workflow if one is already there, so a retry after
+a crash finishes the job instead of making a second task.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from core.config import Settings
+from core.db import Database
+from core.ids import new_id, utcnow
+from core.models import Task
+from workflows.task import TaskWorkflow
+from workflows.types import SA_MODEL, SA_OWNER, SA_STATUS, ChatMessage, TaskInput, ToolCall
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NewTask:
+    owner_id: str
+    title: str
+    description: str
+    agent_type: str = "general"
+    model: str = "demo"
+    priority: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    codebase_id: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    notify_email: str | None = None
+    input_timeout_seconds: float | None = None
+    concurrency_limit: int | None = None
+    request_id: str | None = None
+
+
+class StartFailed(Exception):
+    pass
+
+
+def search_attributes(owner_id: str, status: str, model: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [SearchAttributePair(SA_OWNER, owner_id), SearchAttributePair(SA_STATUS, status), SearchAttributePair(SA_MODEL, model)]
+    )
+
+
+async def create_task(
+    db: Database, client: Client, settings: Settings, new: NewTask, *, task_id: str | None = None
+) -> Task:
+    task_id = task_id or new_id("task")
+    run_id = new_id("run")
+    async with db.session() as s:
+        existing = await s.get(Task, task_id)
+        if existing is not None:
+            # A retry of a request that already wrote the row: make sure its workflow runs.
+            task = existing
+        else:
+            now = utcnow()
+            task = Task(
+                id=task_id,
+                user_id=new.owner_id,
+                run_id=run_id,
+                title=new.title,
+                description=new.description,
+                agent_type=new.agent_type,
+                model=new.model,
+                priority=new.priority,
+                metadata_=new.metadata,
+                codebase_id=new.codebase_id,
+                status="queued",
+                created_at=now,
+                updated_at=now,
+                webhook_url=new.webhook_url,
+                webhook_secret=new.webhook_secret,
+                notify_email=new.notify_email,
+                request_id=new.request_id,
+            )
+            s.add(task)
+            await s.commit()
+    inp = TaskInput(
+        task_id=task.id,
+        run_id=task.run_id,
+        owner_id=task.user_id,
+        title=task.title,
+        description=task.description,
+        agent_type=task.agent_type,
+        model=task.model,
+        priority=task.priority,
+        concurrency_limit=new.concurrency_limit,
+        input_timeout_seconds=new.input_timeout_seconds,
+        request_id=new.request_id,
+    )
+    try:
+        await start_task_workflow(client, settings, inp, reuse_existing=existing is not None)
+    except Exception as err:
+        if existing is None:
+            async with db.session() as s:
+                await s.execute(delete(Task).where(Task.id == task.id))
+                await s.commit()
+        raise StartFailed(str(err)) from err
+    return task
+
+
+async def start_task_workflow(
+    client: Client, settings: Settings, inp: TaskInput, *, reuse_existing: bool = False, follow_up: bool = False
+) -> WorkflowHandle:
+    try:
+        return await client.start_workflow(
+            TaskWorkflow.run,
+            inp,
+            id=inp.task_id,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE if follow_up else WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if reuse_existing else WorkflowIDConflictPolicy.FAIL,
+            search_attributes=search_attributes(inp.owner_id, "queued", inp.model),
+            memo={"request_id": inp.request_id, "run_id": inp.run_id},
+            static_summary=f"{inp.title[:80]} ({inp.model})",
+        )
+    except WorkflowAlreadyStartedError:
+        if reuse_existing:
+            return client.get_workflow_handle(inp.task_id)
+        raise
+
+
+def conversation_from_row(task: Task) -> list[ChatMessage]:
+    out: list[ChatMessage] = []
+    for m in task.conversation or []:
+        out.append(
+            ChatMessage(
+                role=m.get("role", "user"),
+                content=m.get("content", "") or "",
+                tool_calls=[ToolCall(**c) for c in m.get("tool_calls", []) or []],
+                tool_call_id=m.get("tool_call_id"),
+            )
+        )
+    return out

@@ -1,0 +1,102 @@
+"""The CodeTether worker: builds the activities with their dependencies and runs them with the
+workflows on the task queue. ``python worker.py`` or ``codetether worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.tasks import TaskActivities
+from core.catalog import ModelCatalog
+from core.config import Settings, get_settings
+from core.db import Database
+from core.events import EventRecorder, EventSink, NullSink
+from core.logging import setup_logging
+from core.temporal import connect
+from workflows.concurrency import ConcurrencyWorkflow
+from workflows.task import TaskWorkflow
+
+log = logging.getLogger("codetether.worker")
+
+WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow]
+
+
+def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
+    """The event sink that fans events out to webhook destinations."""
+    return NullSink()
+
+
+def activity_list(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient) -> list:
+    recorder = EventRecorder(db, build_sink(settings, db, client))
+    tasks = TaskActivities(
+        settings=settings,
+        recorder=recorder,
+        catalog=ModelCatalog.from_settings(settings),
+        client=client,
+        http_client=http_client,
+    )
+    return [tasks.run_agent, tasks.record_event, tasks.request_slot]
+
+
+def all_workflows() -> list:
+    return list(WORKFLOWS)
+
+
+def build_worker(
+    settings: Settings, client: Client, db: Database, http_client: httpx.AsyncClient, *, task_queue: str | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=all_workflows(),
+        activities=activity_list(settings, db, client, http_client),
+        max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_pollers,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        # Heartbeats reach the server at least every 0.5 s, so a cancel reaches the agent fast.
+        max_heartbeat_throttle_interval=timedelta(seconds=0.5),
+        default_heartbeat_throttle_interval=timedelta(seconds=0.5),
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+
+
+async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
+    settings = settings or get_settings()
+    stop = stop or asyncio.Event()
+    async with AsyncExitStack() as stack:
+        db = Database.from_settings(settings)
+        stack.push_async_callback(db.dispose)
+        http_client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(600.0, connect=10.0))
+        stack.push_async_callback(http_client.aclose)
+        client = await connect(settings)
+        worker = build_worker(settings, client, db, http_client)
+        log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")
+
+
+def main() -> None:
+    settings = get_settings()
+    setup_logging(settings)
+    stop = asyncio.Event()
+
+    async def _main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

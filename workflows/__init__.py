@@ -1,0 +1,1 @@
+"""Temporal workflows of CodeTether: the task workflow and the per-user concurrency workflow."""

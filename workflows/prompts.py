@@ -1,0 +1,35 @@
+"""System prompts per agent type and the opening messages of a run (pure, sandbox-safe)."""
+
+from __future__ import annotations
+
+from workflows.types import ChatMessage, TaskInput
+
+AGENT_TYPES = ("build", "plan", "general", "explore")
+
+_BASE = (
+    "You are a CodeTether agent working on a task submitted through an automation platform. "
+    "Answer with the finished result. If you cannot proceed without information only the person "
+    "who submitted the task has, call the ask_user tool with one clear question."
+)
+
+SYSTEM_PROMPTS: dict[str, str] = {
+    "general": _BASE,
+    "build": _BASE + " You are building: produce concrete, working output (code, text, data) rather than advice.",
+    "plan": _BASE + " You are planning: produce a step-by-step plan with risks and open questions; do not execute it.",
+    "explore": _BASE + " You are exploring: investigate, compare options and report findings with evidence.",
+}
+
+
+def user_prompt(title: str, description: str) -> str:
+    return f"{title}\n\n{description}" if description else title
+
+
+def initial_messages(inp: TaskInput) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=SYSTEM_PROMPTS.get(inp.agent_type, _BASE))]
+    history = [m for m in inp.history if m.role != "system"]
+    messages.extend(history)
+    if inp.follow_up is not None:
+        messages.append(ChatMessage(role="user", content=inp.follow_up))
+    else:
+        messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
+    return messages

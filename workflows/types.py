@@ -1,0 +1,266 @@
+"""Dataclasses that cross the Temporal boundary, shared by the API, the workflows and the activities.
+
+One dataclass in and one out for every workflow, activity, signal, update and query. This module
+imports nothing with side effects so the workflow sandbox can load it as is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TaskStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    NEEDS_INPUT = "needs_input"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value})
+WAITING_STATUSES = TERMINAL_STATUSES | {TaskStatus.NEEDS_INPUT.value}
+
+EVENT_TYPES = (
+    "task.created",
+    "task.started",
+    "task.progress",
+    "task.needs_input",
+    "task.completed",
+    "task.failed",
+    "task.cancelled",
+)
+
+
+class ErrorCode:
+    """Stable error codes a task can end with (``error.code``)."""
+
+    PROVIDER_REJECTED = "provider_rejected"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    AGENT_ERROR = "agent_error"
+    INPUT_TIMEOUT = "input_timeout"
+    INTERNAL = "internal_error"
+
+
+# ApplicationError types raised by activities (Temporal matches non-retryable types by name).
+PROVIDER_CLIENT_ERROR = "ProviderClientError"
+PROVIDER_TRANSIENT_ERROR = "ProviderTransientError"
+MODEL_NOT_CONFIGURED = "ModelNotConfigured"
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChatMessage:
+    """A provider-neutral chat message; backends translate to and from their wire formats."""
+
+    role: str  # "system" | "user" | "assistant" | "tool"
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+
+
+@dataclass
+class TaskInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    title: str
+    description: str
+    agent_type: str = "general"
+    model: str = "demo"
+    priority: int = 0
+    # Running-task limit of the owner's tier; None means unlimited.
+    concurrency_limit: int | None = None
+    # Messages of earlier runs of the same task (a follow-up keeps the conversation).
+    history: list[ChatMessage] = field(default_factory=list)
+    # Set on a follow-up run: the new user message that starts it.
+    follow_up: str | None = None
+    input_timeout_seconds: float | None = None
+    request_id: str | None = None
+    # Carried through continue-as-new so a long conversation keeps its place.
+    carried: "TaskCarryOver | None" = None
+
+
+@dataclass
+class TaskCarryOver:
+    messages: list[ChatMessage] = field(default_factory=list)
+    pending_messages: list[str] = field(default_factory=list)
+    retry_count: int = 0
+    turns: int = 0
+    started: bool = False
+
+
+@dataclass
+class TaskResult:
+    task_id: str
+    run_id: str
+    status: str
+    result: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class RequiredAction:
+    id: str
+    kind: str
+    prompt: str
+    asked_at: str
+
+
+@dataclass
+class ProvideInputInput:
+    message: str
+    required_action_id: str | None = None
+
+
+@dataclass
+class ProvideInputResult:
+    accepted: bool
+    # Why it was refused: "not_waiting" or "stale_action".
+    reason: str | None = None
+    status: str | None = None
+
+
+@dataclass
+class SendMessageInput:
+    message: str
+
+
+@dataclass
+class SendMessageResult:
+    # "reply" (answered a pending question) or "queued" (delivered at the agent's next turn).
+    delivered_as: str
+    status: str
+
+
+@dataclass
+class TaskSnapshot:
+    task_id: str
+    run_id: str
+    status: str
+    required_action: RequiredAction | None = None
+    turns: int = 0
+    pending_messages: int = 0
+
+
+@dataclass
+class TaskChanges:
+    """Columns of the task row that an event changes; None leaves a column as it is."""
+
+    status: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    result: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    retry_count: int | None = None
+    progress: dict[str, Any] | None = None
+    required_action: RequiredAction | None = None
+    clear_required_action: bool = False
+    clear_error: bool = False
+    conversation: list[ChatMessage] | None = None
+
+
+@dataclass
+class RecordEventInput:
+    task_id: str
+    run_id: str
+    event_id: str
+    event_type: str | None
+    changes: TaskChanges
+    occurred_at: str
+
+
+@dataclass
+class RecordEventResult:
+    seq: int | None
+    recorded: bool
+
+
+@dataclass
+class RunAgentInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    model: str
+    agent_type: str
+    messages: list[ChatMessage]
+
+
+@dataclass
+class RunAgentResult:
+    # "final": the model answered; "question": it called ask_user and waits for a person.
+    kind: str
+    new_messages: list[ChatMessage]
+    text: str = ""
+    question: str | None = None
+    tool_call_id: str | None = None
+    attempt: int = 1
+
+
+@dataclass
+class SlotRequest:
+    task_id: str
+    priority: int
+    requested_at: str
+
+
+@dataclass
+class SlotRequestInput:
+    owner_id: str
+    limit: int
+    task_id: str
+    priority: int
+    requested_at: str
+
+
+@dataclass
+class SlotRelease:
+    task_id: str
+
+
+@dataclass
+class SlotGrant:
+    slot_owner: str
+
+
+@dataclass
+class ConcurrencyInput:
+    owner_id: str
+    limit: int
+    waiting: list[SlotRequest] = field(default_factory=list)
+    holders: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConcurrencyResult:
+    owner_id: str
+    granted: int
+
+
+@dataclass
+class ConcurrencySnapshot:
+    owner_id: str
+    limit: int
+    holders: list[str]
+    waiting: list[str]
+
+
+# Search attributes operators filter on in the Temporal UI (registered by `codetether dev` and by
+# core.temporal.ensure_search_attributes). The workflow id is the task_id.
+from temporalio.common import SearchAttributeKey  # noqa: E402
+
+SA_OWNER = SearchAttributeKey.for_keyword("CodeTetherOwner")
+SA_STATUS = SearchAttributeKey.for_keyword("CodeTetherStatus")
+SA_MODEL = SearchAttributeKey.for_keyword("CodeTetherModel")
+SEARCH_ATTRIBUTES = (SA_OWNER, SA_STATUS, SA_MODEL)
