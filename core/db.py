@@ -68,7 +68,7 @@ def alembic_config(url: str):
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "heads") -> None:
     """Brings the database at ``url`` to ``revision`` (synchronous; call before serving)."""
     from alembic import command
 
