@@ -20,6 +20,7 @@ from core.config import Settings, get_settings
 from core.db import Database
 from core.events import EventRecorder, EventSink, NullSink
 from core.logging import setup_logging
+from core.telemetry import LogContextInterceptor, worker_runtime
 from core.temporal import connect
 from workflows.concurrency import ConcurrencyWorkflow
 from workflows.task import TaskWorkflow
@@ -65,6 +66,7 @@ def build_worker(
         max_heartbeat_throttle_interval=timedelta(seconds=0.5),
         default_heartbeat_throttle_interval=timedelta(seconds=0.5),
         graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=[LogContextInterceptor()],
     )
 
 
@@ -76,7 +78,7 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
         stack.push_async_callback(db.dispose)
         http_client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(600.0, connect=10.0))
         stack.push_async_callback(http_client.aclose)
-        client = await connect(settings)
+        client = await connect(settings, runtime=worker_runtime(settings))
         worker = build_worker(settings, client, db, http_client)
         log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
         async with worker:

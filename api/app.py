@@ -163,3 +163,12 @@ def create_app(
 # Installers `fn(app, state)` of the layers built on the foundation (rate limits, idempotency,
 # OAuth, metrics), run in order by create_app.
 EXTENSIONS: list = []
+
+
+def _install_metrics(app: FastAPI, state: AppState) -> None:
+    from api.metrics import install
+
+    install(app, state)
+
+
+EXTENSIONS.append(_install_metrics)

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     temporal_task_queue: str = TASK_QUEUE
     temporal_api_key: str | None = None
     temporal_tls: bool = False
+    # mTLS to a self-hosted cluster or Temporal Cloud: PEM files (client cert + key; CA optional).
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -56,6 +61,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    # Observability: the worker's Temporal SDK metrics (Prometheus, off unless a port is set) and
+    # OpenTelemetry tracing through Temporal's interceptor (needs opentelemetry-sdk installed).
+    worker_metrics_port: int | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    otel_enabled: bool = False
 
     # How long a single agent turn may take before Temporal retries it on another worker.
     agent_turn_timeout_seconds: float = 1800.0

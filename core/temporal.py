@@ -5,23 +5,44 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.config import Settings
+from core.telemetry import client_interceptors
 from workflows.types import SEARCH_ATTRIBUTES
 
 
-async def connect(settings: Settings, *, address: str | None = None) -> Client:
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS for the Temporal connection: mTLS with cert/key files, plain TLS, or none."""
+    if settings.temporal_tls_cert or settings.temporal_tls_key:
+        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
+            raise ValueError("CODETETHER_TEMPORAL_TLS_CERT and CODETETHER_TEMPORAL_TLS_KEY go together")
+        return TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+            domain=settings.temporal_tls_server_name,
+        )
+    if settings.temporal_tls_ca:
+        return TLSConfig(server_root_ca_cert=settings.temporal_tls_ca.read_bytes(), domain=settings.temporal_tls_server_name)
+    # An API key (Temporal Cloud) always travels over TLS.
+    return bool(settings.temporal_api_key or settings.temporal_tls)
+
+
+async def connect(settings: Settings, *, address: str | None = None, runtime: Runtime | None = None) -> Client:
     kwargs: dict = {}
     if settings.temporal_api_key:
         kwargs["api_key"] = settings.temporal_api_key
-        kwargs["tls"] = True
-    elif settings.temporal_tls:
-        kwargs["tls"] = True
+    if runtime is not None:
+        kwargs["runtime"] = runtime
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        tls=tls_config(settings),
+        interceptors=client_interceptors(settings),
         **kwargs,
     )
 
