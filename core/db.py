@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,9 @@ class Database:
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and its busy handler sleeps up to 100 ms per retry, so
+        # concurrent writers in one process queue here instead (no-op on PostgreSQL).
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Database":
@@ -39,6 +43,17 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as s:
             yield s
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a short write transaction (serialised per process on SQLite)."""
+        if self._write_lock is None:
+            async with self.sessionmaker() as s:
+                yield s
+            return
+        async with self._write_lock:
+            async with self.sessionmaker() as s:
+                yield s
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -9,6 +9,7 @@ a crash finishes the job instead of making a second task.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,36 +60,14 @@ def search_attributes(owner_id: str, status: str, model: str) -> TypedSearchAttr
 async def create_task(
     db: Database, client: Client, settings: Settings, new: NewTask, *, task_id: str | None = None
 ) -> Task:
+    reserved = task_id is not None
     task_id = task_id or new_id("task")
-    run_id = new_id("run")
-    async with db.session() as s:
-        existing = await s.get(Task, task_id)
-        if existing is not None:
-            # A retry of a request that already wrote the row: make sure its workflow runs.
-            task = existing
-        else:
-            now = utcnow()
-            task = Task(
-                id=task_id,
-                user_id=new.owner_id,
-                run_id=run_id,
-                title=new.title,
-                description=new.description,
-                agent_type=new.agent_type,
-                model=new.model,
-                priority=new.priority,
-                metadata_=new.metadata,
-                codebase_id=new.codebase_id,
-                status="queued",
-                created_at=now,
-                updated_at=now,
-                webhook_url=new.webhook_url,
-                webhook_secret=new.webhook_secret,
-                notify_email=new.notify_email,
-                request_id=new.request_id,
-            )
-            s.add(task)
-            await s.commit()
+    existing: Task | None = None
+    if reserved:
+        # Only a reserved id (idempotent retry) can already exist; a fresh id cannot.
+        async with db.session() as s:
+            existing = await s.get(Task, task_id)
+    task = existing or _new_row(task_id, new)
     inp = TaskInput(
         task_id=task.id,
         run_id=task.run_id,
@@ -102,15 +81,68 @@ async def create_task(
         input_timeout_seconds=new.input_timeout_seconds,
         request_id=new.request_id,
     )
-    try:
-        await start_task_workflow(client, settings, inp, reuse_existing=existing is not None)
-    except Exception as err:
-        if existing is None:
-            async with db.session() as s:
+    if existing is not None:
+        try:
+            await start_task_workflow(client, settings, inp, reuse_existing=True)
+        except Exception as err:
+            raise StartFailed(str(err)) from err
+        return existing
+
+    # Insert and start overlap: the worker's first record_event waits (retries) until the row
+    # is committed, and whichever half fails undoes the other, so no half-created task remains.
+    insert, start = await asyncio.gather(
+        _insert(db, task), start_task_workflow(client, settings, inp, reuse_existing=reserved), return_exceptions=True
+    )
+    if isinstance(insert, BaseException) or isinstance(start, BaseException):
+        if not isinstance(start, BaseException):
+            await _terminate_quietly(client, task.id)
+        if not isinstance(insert, BaseException):
+            async with db.write_session() as s:
                 await s.execute(delete(Task).where(Task.id == task.id))
                 await s.commit()
+        err = start if isinstance(start, BaseException) else insert
         raise StartFailed(str(err)) from err
     return task
+
+
+def _new_row(task_id: str, new: NewTask) -> Task:
+    now = utcnow()
+    return Task(
+        id=task_id,
+        user_id=new.owner_id,
+        run_id=new_id("run"),
+        title=new.title,
+        description=new.description,
+        agent_type=new.agent_type,
+        model=new.model,
+        priority=new.priority,
+        metadata_=new.metadata,
+        codebase_id=new.codebase_id,
+        status="queued",
+        created_at=now,
+        updated_at=now,
+        webhook_url=new.webhook_url,
+        webhook_secret=new.webhook_secret,
+        notify_email=new.notify_email,
+        request_id=new.request_id,
+        conversation=[],
+        retry_count=0,
+        run_count=1,
+        last_seq=0,
+    )
+
+
+async def _insert(db: Database, task: Task) -> None:
+    async with db.write_session() as s:
+        s.add(task)
+        await s.commit()
+
+
+async def _terminate_quietly(client: Client, task_id: str) -> None:
+    try:
+        await client.get_workflow_handle(task_id).terminate(reason="task row could not be stored")
+    except Exception:  # noqa: BLE001 - best effort; the workflow then finds no row and fails
+        log.exception("terminating %s after a failed insert", task_id)
 
 
 async def start_task_workflow(

