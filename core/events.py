@@ -24,6 +24,10 @@ from workflows.types import TaskChanges
 log = logging.getLogger(__name__)
 
 
+class TaskRowMissing(Exception):
+    """The task row is not (yet) in the database; the recording activity retries."""
+
+
 class EventSink(Protocol):
     async def publish(self, event: TaskEvent, task: Task) -> None: ...
 
@@ -89,20 +93,23 @@ class EventRecorder:
         raise RuntimeError(f"could not append event to {task_id}")
 
     async def _record_once(self, task_id, run_id, event_id, event_type, changes, occurred_at):
+        existing = replay_task = None
         async with self.db.session() as s:
             if event_type is not None:
                 existing = await s.get(TaskEvent, event_id)
                 if existing is not None:
-                    # A retried activity: the event is already there; publish again is harmless
-                    # because deliveries are keyed by event id.
-                    task = await s.get(Task, task_id)
-                    if task is not None:
-                        await self.sink.publish(existing, task)
-                    return existing
+                    # A retried activity: the event is already there. Publishing again is
+                    # harmless because deliveries are keyed by event id and destination.
+                    replay_task = await s.get(Task, task_id)
+        if existing is not None:
+            if replay_task is not None:
+                await self.sink.publish(existing, replay_task)
+            return existing
+        async with self.db.write_session() as s:
             task = await s.get(Task, task_id, with_for_update=not self.db.is_sqlite)
             if task is None:
-                log.warning("event %s for unknown task %s dropped", event_type, task_id)
-                return None
+                # The API inserts the row while the workflow starts; until it commits, wait.
+                raise TaskRowMissing(f"task {task_id} has no row yet")
             if run_id != task.run_id and event_type not in (None, "task.progress"):
                 # A stale run (superseded by a follow-up) must not overwrite the new run's state.
                 log.info("event %s of old run %s ignored", event_type, run_id)
