@@ -142,12 +142,16 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(_args: argparse.Namespace) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
     from core.db import migrate
 
     settings = get_settings()
     migrate(settings.resolved_database_url)
     print(f"database at head: {settings.resolved_database_url}")
+    if args.temporal:
+        # A self-hosted cluster gets CodeTether's search attributes here (one-shot, idempotent).
+        _run(_register_search_attributes(settings))
+        print(f"search attributes registered in namespace {settings.temporal_namespace!r}")
     return 0
 
 
@@ -357,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     wk.set_defaults(fn=cmd_worker)
 
     mg = sub.add_parser("migrate", help="bring the database schema to the latest version")
+    mg.add_argument("--temporal", action="store_true", help="also register the search attributes in the Temporal namespace")
     mg.set_defaults(fn=cmd_migrate)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_cmd", required=True)
