@@ -57,8 +57,9 @@ def to_anthropic(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]
 
 
 class AnthropicBackend:
-    def __init__(self, http_client: httpx.AsyncClient | None = None, **_deps) -> None:
-        self._http = http_client
+    def __init__(self, **_deps) -> None:
+        # The worker's shared httpx client is not passed on: this SDK generation ships its own
+        # HTTP package (httpx2) and refuses an ``httpx.AsyncClient``, so it keeps its own pool.
         self._clients: dict[tuple[str | None, str | None], anthropic.AsyncAnthropic] = {}
 
     def _client(self, spec: ModelSpec) -> anthropic.AsyncAnthropic:
@@ -68,8 +69,7 @@ class AnthropicBackend:
                 api_key=spec.api_key,
                 base_url=spec.base_url,
                 max_retries=0,
-                timeout=httpx.Timeout(600.0, connect=10.0),
-                http_client=self._http,
+                timeout=600.0,
             )
         return self._clients[key]
 
