@@ -181,6 +181,11 @@ class TaskWorkflow:
                 except InputTimeout:
                     return await self._fail(ErrorCode.INPUT_TIMEOUT, "no reply arrived before the input timeout")
                 self._messages.append(ChatMessage(role="tool", content=reply, tool_call_id=turn.tool_call_id))
+                if self._input.concurrency_limit is not None:
+                    # The answer is in, but the task may wait for a running slot again: show it
+                    # as queued rather than still asking the answered question.
+                    self._status = TaskStatus.QUEUED.value
+                    await self._record(None, TaskChanges(status=self._status, clear_required_action=True))
                 if self._should_continue_as_new():
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     workflow.continue_as_new(self._carry_over())
