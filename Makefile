@@ -20,6 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.production.run_postgres
 
 bench: $(STAMP)
 	$(BIN)/python bench/create_throughput.py
