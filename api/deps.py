@@ -29,14 +29,14 @@ oauth2_scheme = OAuth2AuthorizationCodeBearer(
 )
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.codetether
 
 
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: State) -> Settings:
+async def get_settings_dep(state: State) -> Settings:
     return state.settings
 
 
@@ -58,7 +58,7 @@ async def get_temporal(state: State) -> Client:
 TemporalClient = Annotated[Client, Depends(get_temporal)]
 
 
-def get_catalog(state: State) -> ModelCatalog:
+async def get_catalog(state: State) -> ModelCatalog:
     return state.catalog
 
 
