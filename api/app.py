@@ -60,12 +60,20 @@ class RequestIdMiddleware:
 
 
 def _install_routers(app: FastAPI) -> None:
-    from api.routes import api_keys, health, meta, tasks
+    from api.routes import api_keys, conversation, events, health, meta, tasks
 
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(meta.router)
     app.include_router(api_keys.router)
+    app.include_router(conversation.router)
+    app.include_router(events.router)
+    from api.routes import webhooks
+
+    app.include_router(webhooks.router)
+    from api.routes import oauth as oauth_routes
+
+    app.include_router(oauth_routes.router)
     for module_name in OPTIONAL_ROUTERS:
         module = __import__(module_name, fromlist=["router"])
         app.include_router(module.router)
@@ -116,6 +124,9 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
             "errors": {"type": "array", "items": {"type": "object"}},
         },
     }
+    from api.openapi import enrich
+
+    enrich(schema, app)
     app.openapi_schema = schema
     return schema
 
@@ -172,3 +183,23 @@ def _install_metrics(app: FastAPI, state: AppState) -> None:
 
 
 EXTENSIONS.append(_install_metrics)
+
+
+def _install_auth(app: FastAPI, state: AppState) -> None:
+    from api.auth_extensions import install_auth_extensions
+
+    install_auth_extensions(app, state)
+
+
+EXTENSIONS.append(_install_auth)
+
+
+def _install_edge(app: FastAPI, state: AppState) -> None:
+    # Rate limits before idempotency: a refused call must not claim its Idempotency-Key.
+    from api import idempotency, ratelimit
+
+    ratelimit.install(app, state)
+    idempotency.install(app, state)
+
+
+EXTENSIONS.append(_install_edge)
