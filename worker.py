@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.tasks import TaskActivities
+from activities.webhooks import WebhookActivities, WebhookDispatcher
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import Database
@@ -23,16 +24,17 @@ from core.logging import setup_logging
 from core.telemetry import LogContextInterceptor, worker_runtime
 from core.temporal import connect
 from workflows.concurrency import ConcurrencyWorkflow
+from workflows.delivery import DeliveryWorkflow
 from workflows.task import TaskWorkflow
 
 log = logging.getLogger("codetether.worker")
 
-WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow]
+WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow]
 
 
 def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
     """The event sink that fans events out to webhook destinations."""
-    return NullSink()
+    return WebhookDispatcher(db, client, settings)
 
 
 def activity_list(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient) -> list:
@@ -44,7 +46,8 @@ def activity_list(settings: Settings, db: Database, client: Client, http_client:
         client=client,
         http_client=http_client,
     )
-    return [tasks.run_agent, tasks.record_event, tasks.request_slot]
+    webhooks = WebhookActivities(settings=settings, db=db)
+    return [tasks.run_agent, tasks.record_event, tasks.request_slot, webhooks.attempt_delivery]
 
 
 def all_workflows() -> list:

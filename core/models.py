@@ -189,6 +189,11 @@ class WebhookDelivery(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The body of an event that is not in task_events (the `ping` of POST /v1/webhooks/{id}/test).
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set on a redelivery: the delivery it repeats (same event, same webhook-id).
+    redelivery_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WebhookAttempt(Base):

@@ -1,0 +1,107 @@
+"""REST schemas of ``/v1/webhooks``: subscriptions, deliveries and their attempts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WebhookStatus = Literal["active", "disabled"]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.zapier.com/hooks/standard/123/abc",
+                    "events": ["task.completed", "task.failed"],
+                    "description": "Zap: finished tasks",
+                }
+            ]
+        },
+    )
+
+    url: Annotated[str, Field(min_length=1, max_length=2000, description="https URL on a public address.")]
+    events: Annotated[
+        list[str],
+        Field(min_length=1, max_length=20, description='Event types to receive, or ["*"] for all of them.'),
+    ]
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=300,
+        description="Signing secret; generated (whsec_ + base64 of 32 random bytes) when omitted.",
+    )
+    description: str | None = Field(default=None, max_length=500)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    status: WebhookStatus | None = None
+    description: str | None = Field(default=None, max_length=500)
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=300,
+        description="Rotate to this secret; the old one keeps signing alongside it for 24 hours.",
+    )
+    rotate_secret: bool = Field(
+        default=False, description="Rotate to a newly generated secret (shown in this response only)."
+    )
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    status: WebhookStatus
+    disabled_reason: str | None
+    secret: str = Field(description="Shown in full only when created or rotated; masked otherwise.")
+    previous_secret_expires_at: str | None = Field(
+        description="While a rotated-out secret still signs deliveries: when it stops."
+    )
+    created_at: str
+    updated_at: str
+
+
+class WebhookList(BaseModel):
+    data: list[WebhookPublic]
+
+
+class AttemptPublic(BaseModel):
+    delivery_id: str
+    event_id: str
+    attempt: int = Field(description="1 for the first attempt.")
+    status_code: int | None = Field(description="The receiver's HTTP status, null when no answer came.")
+    duration_ms: float | None
+    error: str | None
+    response_body: str | None = Field(description="The first 2 KiB of the receiver's answer.")
+    next_attempt_at: str | None = Field(description="When the next retry is due, if one follows.")
+    created_at: str
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    event_id: str = Field(description="Also the webhook-id header: the same on every retry and redelivery.")
+    event_type: str
+    task_id: str | None
+    url: str
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    attempt_count: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    redelivery_of: str | None
+    created_at: str
+    attempts: list[AttemptPublic]
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryPublic]
+    next_cursor: str | None

@@ -1,0 +1,169 @@
+"""Webhook bookkeeping shared by the API and the worker: which destinations an event goes to,
+delivery rows, secrets in rotation, and starting the delivery workflow.
+
+The worker's event sink calls :func:`fan_out` after each recorded event; ``api/routes/webhooks.py``
+calls :func:`create_delivery` + :func:`start_delivery` for redeliveries and test pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from datetime import datetime, timedelta
+from importlib import metadata
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from core.config import Settings
+from core.db import Database
+from core.ids import as_utc, new_id, parse_iso, ulid, utcnow
+from core.models import Task, TaskEvent, WebhookDelivery, WebhookSubscription
+from workflows.types import DELIVERY_PENDING, DeliveryInput
+
+log = logging.getLogger(__name__)
+
+try:
+    VERSION = metadata.version("codetether")
+except metadata.PackageNotFoundError:  # running from a checkout that is not installed
+    VERSION = "0.1.0"
+USER_AGENT = f"CodeTether-Webhooks/{VERSION}"
+
+# What a task's own webhook_url/callback_url receives.
+TASK_WEBHOOK_EVENTS = frozenset({"task.needs_input", "task.completed", "task.failed", "task.cancelled"})
+PING_EVENT = "ping"
+# A subscription whose deliveries have all failed for this long is disabled.
+FAILING_DISABLE_AFTER = timedelta(days=3)
+# A rotated-out secret keeps signing (as a second webhook-signature value) for this long.
+ROTATION_GRACE = timedelta(hours=24)
+# The destination key of a task's own webhook_url in deterministic delivery ids.
+TASK_DESTINATION = "task"
+
+
+def delivery_id_for(event: TaskEvent, destination: str) -> str:
+    """A ``dlv_`` id that is the same every time this event is fanned out to this destination, so
+    a retried recording activity finds the row (and the workflow) it created before. Still a
+    ULID: the event's millisecond plus 80 bits derived from (event id, destination)."""
+    created = as_utc(event.created_at) or utcnow()
+    digest = hashlib.sha256(f"{event.id}|{destination}".encode()).digest()[:10]
+    return "dlv_" + ulid(int(created.timestamp() * 1000), digest)
+
+
+def subscription_matches(sub: WebhookSubscription, event_type: str) -> bool:
+    events = sub.events or []
+    return "*" in events or event_type in events
+
+
+def signing_secrets(sub: WebhookSubscription, now: datetime | None = None) -> list[str]:
+    """The current secret first, then rotated-out secrets still inside their grace period."""
+    now = now or utcnow()
+    out = [sub.secret]
+    for old in sub.previous_secrets or []:
+        expires = parse_iso(old.get("expires_at"))
+        if expires is not None and expires > now and old.get("secret") and old["secret"] not in out:
+            out.append(old["secret"])
+    return out
+
+
+def task_secrets(task: Task | None, settings: Settings) -> list[str]:
+    """A task's own webhook is signed with its webhook_secret, else the server-wide secret; with
+    neither it is sent with the same headers minus the two signature headers."""
+    secret = (task.webhook_secret if task is not None else None) or settings.webhook_secret
+    return [secret] if secret else []
+
+
+async def start_delivery(client: Client, settings: Settings, delivery_id: str) -> WorkflowHandle | None:
+    """Starts the delivery workflow; a second start of the same delivery is a no-op, even after
+    the first finished (the id is never reused)."""
+    from workflows.delivery import DeliveryWorkflow, delivery_workflow_id
+
+    try:
+        return await client.start_workflow(
+            DeliveryWorkflow.run,
+            DeliveryInput(delivery_id=delivery_id, schedule=list(settings.retry_intervals)),
+            id=delivery_workflow_id(delivery_id),
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+
+
+async def fan_out(db: Database, client: Client, settings: Settings, event: TaskEvent, task: Task) -> list[str]:
+    """Creates one delivery per destination of ``event`` and starts their workflows. Idempotent."""
+    async with db.session() as s:
+        rows = await s.execute(
+            select(WebhookSubscription).where(
+                WebhookSubscription.user_id == task.user_id, WebhookSubscription.status == "active"
+            )
+        )
+        destinations: list[tuple[str | None, str]] = [
+            (sub.id, sub.url) for sub in rows.scalars() if subscription_matches(sub, event.type)
+        ]
+    if task.webhook_url and event.type in TASK_WEBHOOK_EVENTS:
+        destinations.append((None, task.webhook_url))
+    if not destinations:
+        return []
+    ids: list[str] = []
+    for sub_id, url in destinations:
+        did = delivery_id_for(event, sub_id or TASK_DESTINATION)
+        ids.append(did)
+        async with db.session() as s:
+            if await s.get(WebhookDelivery, did) is not None:
+                continue
+            s.add(
+                WebhookDelivery(
+                    id=did,
+                    subscription_id=sub_id,
+                    user_id=task.user_id,
+                    task_id=task.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    url=url,
+                    status=DELIVERY_PENDING,
+                    next_attempt_at=utcnow(),
+                )
+            )
+            try:
+                await s.commit()
+            except IntegrityError:
+                # A concurrent publish of the same event made it first.
+                await s.rollback()
+    await asyncio.gather(*(start_delivery(client, settings, did) for did in ids))
+    return ids
+
+
+async def create_delivery(
+    db: Database,
+    *,
+    sub: WebhookSubscription,
+    event_id: str,
+    event_type: str,
+    task_id: str | None,
+    payload: str | None,
+    redelivery_of: str | None = None,
+) -> WebhookDelivery:
+    """A new delivery row for the API's redeliver and test routes."""
+    row = WebhookDelivery(
+        id=new_id("dlv"),
+        subscription_id=sub.id,
+        user_id=sub.user_id,
+        task_id=task_id,
+        event_id=event_id,
+        event_type=event_type,
+        url=sub.url,
+        status=DELIVERY_PENDING,
+        next_attempt_at=utcnow(),
+        payload=payload,
+        redelivery_of=redelivery_of,
+    )
+    async with db.session() as s:
+        s.add(row)
+        await s.commit()
+        await s.refresh(row)
+    return row
+
