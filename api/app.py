@@ -71,9 +71,6 @@ def _install_routers(app: FastAPI) -> None:
     from api.routes import webhooks
 
     app.include_router(webhooks.router)
-    from api.routes import oauth as oauth_routes
-
-    app.include_router(oauth_routes.router)
     for module_name in OPTIONAL_ROUTERS:
         module = __import__(module_name, fromlist=["router"])
         app.include_router(module.router)
@@ -124,9 +121,6 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
             "errors": {"type": "array", "items": {"type": "object"}},
         },
     }
-    from api.openapi import enrich
-
-    enrich(schema, app)
     app.openapi_schema = schema
     return schema
 
@@ -183,23 +177,3 @@ def _install_metrics(app: FastAPI, state: AppState) -> None:
 
 
 EXTENSIONS.append(_install_metrics)
-
-
-def _install_auth(app: FastAPI, state: AppState) -> None:
-    from api.auth_extensions import install_auth_extensions
-
-    install_auth_extensions(app, state)
-
-
-EXTENSIONS.append(_install_auth)
-
-
-def _install_edge(app: FastAPI, state: AppState) -> None:
-    # Rate limits before idempotency: a refused call must not claim its Idempotency-Key.
-    from api import idempotency, ratelimit
-
-    ratelimit.install(app, state)
-    idempotency.install(app, state)
-
-
-EXTENSIONS.append(_install_edge)
