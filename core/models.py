@@ -257,3 +257,16 @@ class OAuthToken(Base):
     # Set when the refresh token was exchanged for a new pair (rotation).
     rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OAuthSignInSession(Base):
+    """A browser signed in at ``/oauth/authorize`` (the cookie holds the token; only its hash is here)."""
+
+    __tablename__ = "oauth_signin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Echoed in the consent form: a cross-site page cannot read it, so it cannot approve for the user.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
