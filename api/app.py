@@ -71,6 +71,9 @@ def _install_routers(app: FastAPI) -> None:
     from api.routes import webhooks
 
     app.include_router(webhooks.router)
+    from api.routes import oauth as oauth_routes
+
+    app.include_router(oauth_routes.router)
     for module_name in OPTIONAL_ROUTERS:
         module = __import__(module_name, fromlist=["router"])
         app.include_router(module.router)
@@ -177,3 +180,12 @@ def _install_metrics(app: FastAPI, state: AppState) -> None:
 
 
 EXTENSIONS.append(_install_metrics)
+
+
+def _install_auth(app: FastAPI, state: AppState) -> None:
+    from api.auth_extensions import install_auth_extensions
+
+    install_auth_extensions(app, state)
+
+
+EXTENSIONS.append(_install_auth)
