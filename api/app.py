@@ -124,6 +124,9 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
             "errors": {"type": "array", "items": {"type": "object"}},
         },
     }
+    from api.openapi import enrich
+
+    enrich(schema, app)
     app.openapi_schema = schema
     return schema
 
@@ -189,3 +192,14 @@ def _install_auth(app: FastAPI, state: AppState) -> None:
 
 
 EXTENSIONS.append(_install_auth)
+
+
+def _install_edge(app: FastAPI, state: AppState) -> None:
+    # Rate limits before idempotency: a refused call must not claim its Idempotency-Key.
+    from api import idempotency, ratelimit
+
+    ratelimit.install(app, state)
+    idempotency.install(app, state)
+
+
+EXTENSIONS.append(_install_edge)

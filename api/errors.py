@@ -2,7 +2,11 @@
 
 Route code raises :class:`Problem`; the handlers here also turn FastAPI's validation errors,
 Starlette's 404/405 and unexpected exceptions into ``application/problem+json`` without leaking
-internals.
+internals. :class:`BodyGuardMiddleware` answers ``413`` (body over :data:`MAX_BODY_BYTES`) and
+``415`` (a non-JSON body sent to a JSON route under ``/v1``) before a route reads anything, and
+malformed JSON is ``400 malformed_json``. :class:`UnhandledErrorMiddleware` sits innermost, so an
+unexpected exception becomes a ``500`` problem that still passes through every other middleware
+(request id, rate-limit headers, idempotency release) instead of Starlette's bare error page.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logging import request_id_var
 
@@ -127,8 +132,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Tells the idempotency layer the endpoint never ran, so the key is not spent on it.
+        request.scope.setdefault("state", {})["request_invalid"] = True
         errors = _field_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response(
+                400, "malformed_json", "the request body is not valid JSON", errors=[e for e in errors if e["type"] == "json_invalid"]
+            )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, "validation_error", detail or "the request is not valid", errors=errors)
 
@@ -143,7 +154,120 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return problem_response(500, "internal_error", "an unexpected error occurred; quote the request_id when reporting it")
+        return internal_error_response()
+
+    # Added first, so it is the innermost middleware (see the module docstring).
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodyGuardMiddleware)
+
+
+def internal_error_response() -> JSONResponse:
+    return problem_response(500, "internal_error", "an unexpected error occurred; quote the request_id when reporting it")
+
+
+async def _send_response(response: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
+    await response(scope, receive, send)
+
+
+class UnhandledErrorMiddleware:
+    """Turns an exception that escaped every handler into a 500 problem (no stack trace)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def _send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if started:
+                # Part of a response went out already (a stream); nothing sane can follow it.
+                raise
+            log.exception("unhandled error", exc_info=exc)
+            await _send_response(internal_error_response(), scope, receive, send)
+
+
+# Larger bodies are refused with 413 before any route reads them (a task's description is at
+# most 100,000 characters and its metadata 16 KiB, so 1 MiB leaves ample room).
+MAX_BODY_BYTES = 1024 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+class BodyGuardMiddleware:
+    """413 for oversized bodies anywhere; 415 for non-JSON bodies sent to the JSON API (/v1)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _send_response(_too_large(), scope, receive, send)
+            return
+        ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+        if (
+            scope.get("path", "").startswith("/v1/")
+            and ctype
+            and not (ctype in _JSON_TYPES or ctype.endswith("+json"))
+            and (length is None or length != b"0")
+        ):
+            await _send_response(
+                problem_response(415, "unsupported_media_type", f"send the body as application/json, not {ctype}"),
+                scope,
+                receive,
+                send,
+            )
+            return
+        received = 0
+
+        async def _receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise _BodyTooLarge()
+            return message
+
+        started = False
+
+        async def _send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, _receive, _send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await _send_response(_too_large(), scope, receive, send)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    # An HTTPException, so FastAPI's body reader passes it on (as 413) instead of calling it a parse error.
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+def _too_large() -> JSONResponse:
+    return problem_response(413, "payload_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
 
 
 # Reusable OpenAPI descriptions of error responses.
@@ -153,9 +277,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid credentials",
         403: "The credentials lack a required scope",
         404: "Not found (or not yours)",
-        409: "Conflict with the resource's current state",
-        422: "Validation error",
+        405: "Method not allowed",
+        409: "Conflict with the resource's current state (or an Idempotency-Key still in flight)",
+        413: "Request body too large",
+        415: "Unsupported media type (send application/json)",
+        422: "Validation error (or an Idempotency-Key reused with another request)",
         429: "Rate limit exceeded",
+        500: "Unexpected server error",
         503: "A dependency (Temporal or the database) is unavailable",
     }
     return {

@@ -1,0 +1,217 @@
+"""``Idempotency-Key`` on every authenticated POST (Stripe's semantics, the IETF httpapi draft).
+
+* The key is scoped to the caller: the user and the credential (API key, OAuth client) it came
+  with, so two users (or two integrations of one user) never collide. POSTs without a bearer
+  principal (``/oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``, the sign-in form) ignore
+  the header; they carry their own replay protection.
+* A key is 1..255 printable ASCII characters, else ``400 invalid_idempotency_key``. It is kept
+  24 hours (``expires_at``) with a fingerprint of the request (method, path, SHA-256 of the body).
+* The first request with a key claims it (an insert under a unique constraint, so exactly one of
+  many concurrent requests wins) and runs; its response (status, body, headers such as
+  ``Location``) is stored. The same key and the same request again replay that response with
+  ``Idempotent-Replayed: true``. The same key with another request: ``422
+  idempotency_key_reused``. While the first is still running: ``409 idempotency_key_in_use``.
+* Nothing is stored for responses that did not execute the endpoint or that failed on our side:
+  5xx, 401/403, 429 and request validation errors give the key back, so a retry runs afresh.
+* A route that creates something calls ``request.state.reserved_resource_id("task")``: the id is
+  reserved in the key's row before the resource exists, so a retry after a crash (the lock
+  expires after ``core.idempotency.LOCK_TIMEOUT``) creates the same task id, and
+  ``core.taskservice.create_task`` starts its workflow with USE_EXISTING instead of making a
+  second task.
+
+Installed by :func:`install` from ``api.app.EXTENSIONS``: a middleware that validates the header
+and records the response, and an ``on_authenticated`` hook that claims the key once the caller is
+known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import Principal
+from api.errors import Problem, problem_body, PROBLEM_JSON
+from api.state import AppState
+from core import idempotency as store
+
+log = logging.getLogger(__name__)
+
+HEADER = b"idempotency-key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
+STATE_KEY = "idempotency"
+# Response headers that describe this delivery rather than the result; never replayed.
+NOT_REPLAYED = frozenset(
+    {"x-request-id", "date", "server", "content-length", "transfer-encoding", "connection", "set-cookie", "retry-after"}
+)
+# Answers that did not execute the endpoint: the key is given back rather than stored.
+NOT_STORED = frozenset({401, 403, 429})
+
+
+class IdempotencyContext:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.record_id: int | None = None
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, stored: store.StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.stored = stored
+
+
+def caller_scope(principal: Principal) -> str:
+    credential = principal.credential_id or principal.client_id or principal.auth_method
+    return f"{principal.user_id}:{credential}"[:100]
+
+
+def _problem_message(status: int, code: str, detail: str) -> tuple[Message, Message]:
+    import json
+
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class IdempotencyMiddleware:
+    """Validates the header, and stores (or gives back) the key when the response is complete."""
+
+    def __init__(self, app: ASGIApp, *, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers", []) if k == HEADER), None)
+        if raw is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw.decode("latin-1")
+        if len(key) > store.MAX_KEY_LENGTH or not _KEY_RE.match(key):
+            start, body = _problem_message(
+                400,
+                "invalid_idempotency_key",
+                f"Idempotency-Key must be 1 to {store.MAX_KEY_LENGTH} printable ASCII characters",
+            )
+            await send(start)
+            await send(body)
+            return
+        ctx = IdempotencyContext(key)
+        scope.setdefault("state", {})[STATE_KEY] = ctx
+        held: Message | None = None
+        chunks: list[bytes] = []
+        finished = False
+
+        async def _send(message: Message) -> None:
+            nonlocal held, finished
+            if ctx.record_id is None:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                held = message
+                return
+            if message["type"] == "http.response.body" and held is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                await self._finish(scope, ctx, held, b"".join(chunks))
+                finished = True
+                await send(held)
+                await send({"type": "http.response.body", "body": b"".join(chunks)})
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            if ctx.record_id is not None and not finished:
+                # The request died before answering (an error escaped, or the client left).
+                await asyncio.shield(self._release(ctx.record_id))
+
+    async def _finish(self, scope: Scope, ctx: IdempotencyContext, start: Message, body: bytes) -> None:
+        status = start["status"]
+        record_id = ctx.record_id
+        assert record_id is not None
+        if status >= 500 or status in NOT_STORED or scope.get("state", {}).get("request_invalid"):
+            await self._release(record_id)
+            return
+        headers = store.header_subset(start.get("headers", []), NOT_REPLAYED)
+        try:
+            await store.complete(self.state.db, record_id, store.StoredResponse(status, body, headers))
+        except Exception:  # noqa: BLE001 - the response is still right; the key expires with its lock
+            log.exception("storing the idempotent response failed")
+
+    async def _release(self, record_id: int) -> None:
+        try:
+            await store.release(self.state.db, record_id)
+        except Exception:  # noqa: BLE001 - the lock expires on its own
+            log.exception("releasing an idempotency key failed")
+
+
+async def _claim(state: AppState, request: Request, principal: Principal) -> None:
+    ctx: IdempotencyContext | None = request.scope.get("state", {}).get(STATE_KEY)
+    if ctx is None or ctx.record_id is not None:
+        return
+    body = await request.body()
+    path = request.url.path
+    if request.url.query:
+        path = f"{path}?{request.url.query}"
+    fp = store.fingerprint(request.method, path, body)
+    claim = await store.claim(state.db, caller_scope(principal), ctx.key, request.method, path, fp)
+    if claim.outcome is store.Outcome.PROCEED:
+        ctx.record_id = claim.record_id
+        request.state.reserved_resource_id = functools.partial(store.reserve_resource_id, state.db, claim.record_id)
+        return
+    if claim.outcome is store.Outcome.REPLAY:
+        assert claim.response is not None
+        raise IdempotentReplay(claim.response)
+    if claim.outcome is store.Outcome.MISMATCH:
+        raise Problem(
+            422,
+            "idempotency_key_reused",
+            f"this Idempotency-Key was already used for a different request ({claim.first_method} {claim.first_path} "
+            "with another body); use a new key for a new request",
+        )
+    raise Problem(
+        409,
+        "idempotency_key_in_use",
+        "a request with this Idempotency-Key is still being processed; retry after it has finished",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _replay(_request: Request, exc: IdempotentReplay) -> Response:
+    headers = {k: v for k, v in exc.stored.headers.items() if k != "content-type"}
+    headers[REPLAYED_HEADER] = "true"
+    return Response(
+        content=exc.stored.body,
+        status_code=exc.stored.status,
+        headers=headers,
+        media_type=exc.stored.headers.get("content-type"),
+    )
+
+
+def install(app: FastAPI, state: AppState) -> None:
+    previous = state.on_authenticated
+
+    async def on_authenticated(request: Request, principal: Principal) -> None:
+        # Earlier hooks first: a rate-limited call must not claim the key.
+        if previous is not None:
+            await previous(request, principal)
+        await _claim(state, request, principal)
+
+    state.on_authenticated = on_authenticated
+    app.add_exception_handler(IdempotentReplay, _replay)
+    app.add_middleware(IdempotencyMiddleware, state=state)

@@ -1,0 +1,247 @@
+"""Idempotency-Key on POST: replay, reuse, in-flight races, caller scope, crash recovery.
+
+The race test runs on SQLite always and on PostgreSQL (a throw-away database on 127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from core import idempotency as store
+from core.accounts import create_api_key, create_user
+from core.db import Database, migrate
+from core.ids import utcnow
+from core.models import ApiKey, IdempotencyRecord, Task
+from tests.conftest import UserCreds, make_settings, running_stack, wait_status
+
+TASKS = "/v1/automation/tasks"
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _body(title: str = "Idempotent task", prompt: str = "Summarize this") -> bytes:
+    return json.dumps({"title": title, "prompt": prompt, "model": "demo"}).encode()
+
+
+def _headers(user: UserCreds, key: str) -> dict[str, str]:
+    return {**user.headers, "Idempotency-Key": key, "Content-Type": "application/json"}
+
+
+async def _task_count(db: Database, user_id: str) -> int:
+    async with db.session() as s:
+        return len(list((await s.execute(select(Task.id).where(Task.user_id == user_id))).scalars()))
+
+
+async def test_same_key_replays_the_first_response(stack, user):
+    key = str(uuid.uuid4())
+    first = await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    second = await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))
+    assert second.status_code == 201
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["content-type"] == "application/json"
+    # A fresh request id, and the rate-limit headers of now, not of the first call.
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+    assert "x-ratelimit-limit" in second.headers
+    assert await _task_count(stack.db, user.user_id) == 1
+    done = await wait_status(stack.http, first.json()["task_id"], user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+
+
+async def test_other_body_with_the_same_key_is_422(stack, user):
+    key = str(uuid.uuid4())
+    assert (await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))).status_code == 201
+    r = await stack.http.post(TASKS, content=_body(title="Something else"), headers=_headers(user, key))
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "idempotency_key_reused"
+    # Another path with the same key is another request too.
+    r = await stack.http.post(f"{TASKS}/task_x/messages", content=_body(), headers=_headers(user, key))
+    assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused"
+    assert await _task_count(stack.db, user.user_id) == 1
+
+
+async def test_key_is_scoped_to_the_caller(stack, make_user):
+    a, b = await make_user(), await make_user()
+    key = "shared-key-1"
+    ra = await stack.http.post(TASKS, content=_body(), headers=_headers(a, key))
+    rb = await stack.http.post(TASKS, content=_body(), headers=_headers(b, key))
+    assert ra.status_code == rb.status_code == 201
+    assert "idempotent-replayed" not in rb.headers
+    assert ra.json()["task_id"] != rb.json()["task_id"]
+
+
+async def test_invalid_keys_are_400(stack, user):
+    for bad in ("x" * 256, "", " leading-space", "caf\u00e9".encode("latin-1"), "tab\there"):
+        headers = {**user.headers, "Content-Type": "application/json"}
+        r = await stack.http.post(TASKS, content=_body(), headers={**headers, "Idempotency-Key": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["code"] == "invalid_idempotency_key"
+    ok = await stack.http.post(TASKS, content=_body(), headers=_headers(user, "k" * 255))
+    assert ok.status_code == 201
+
+
+async def test_validation_errors_do_not_spend_the_key(stack, user):
+    key = str(uuid.uuid4())
+    bad = await stack.http.post(TASKS, content=b'{"title": ""}', headers=_headers(user, key))
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    good = await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))
+    assert good.status_code == 201 and "idempotent-replayed" not in good.headers
+    # A refusal decided by the endpoint (a business 422) is a result and is replayed.
+    key2 = str(uuid.uuid4())
+    body = json.dumps({"title": "t", "prompt": "p", "model": "no-such-model"}).encode()
+    r1 = await stack.http.post(TASKS, content=body, headers=_headers(user, key2))
+    r2 = await stack.http.post(TASKS, content=body, headers=_headers(user, key2))
+    assert r1.status_code == r2.status_code == 422
+    assert r1.json()["code"] == "unknown_model" and r2.headers["idempotent-replayed"] == "true"
+
+
+async def test_stored_record_lasts_24_hours(stack, user):
+    key = str(uuid.uuid4())
+    assert (await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))).status_code == 201
+    async with stack.db.session() as s:
+        row = (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).scalar_one()
+    assert row.state == "done" and row.response_status == 201
+    assert row.scope.startswith(user.user_id)
+    lifetime = row.expires_at - row.created_at
+    assert lifetime >= timedelta(hours=24)
+    assert row.resource_id and row.resource_id.startswith("task_")
+
+
+async def _race(http, user: UserCreds, n: int = 20) -> list:
+    key = str(uuid.uuid4())
+    body = _body(title=f"race {key[:8]}")
+    return await asyncio.gather(*(http.post(TASKS, content=body, headers=_headers(user, key)) for _ in range(n)))
+
+
+def _assert_one_task(results) -> str:
+    statuses = [r.status_code for r in results]
+    assert set(statuses) <= {201, 409}, [r.text for r in results if r.status_code not in (201, 409)]
+    created = [r for r in results if r.status_code == 201]
+    assert created, statuses
+    ids = {r.json()["task_id"] for r in created}
+    assert len(ids) == 1, ids
+    fresh = [r for r in created if "idempotent-replayed" not in r.headers]
+    assert len(fresh) == 1
+    for r in results:
+        if r.status_code == 409:
+            assert r.json()["code"] == "idempotency_key_in_use"
+    return ids.pop()
+
+
+async def test_twenty_concurrent_requests_make_one_task_sqlite(stack, user):
+    results = await _race(stack.http, user)
+    task_id = _assert_one_task(results)
+    assert await _task_count(stack.db, user.user_id) == 1
+    done = await wait_status(stack.http, task_id, user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+
+
+@pytest.fixture
+async def postgres_db():
+    import asyncpg
+
+    name = f"codetether_idem_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    await asyncio.to_thread(migrate, url)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.mark.postgres
+async def test_twenty_concurrent_requests_make_one_task_postgres(postgres_db, temporal_env, temporal_address, tmp_path):
+    settings = make_settings(temporal_address, postgres_db.url, tmp_path)
+    user = await create_user(postgres_db, f"pg-{uuid.uuid4().hex[:8]}@example.com", tier="enterprise")
+    _row, key = await create_api_key(postgres_db, user.id)
+    creds = UserCreds(user.id, user.email, key)
+    async with running_stack(settings, temporal_env.client, postgres_db) as s:
+        results = await _race(s.http, creds)
+        task_id = _assert_one_task(results)
+        assert await _task_count(postgres_db, user.id) == 1
+        done = await wait_status(s.http, task_id, creds.headers, {"completed", "failed"})
+        assert done["status"] == "completed"
+
+
+async def _claimed_then_crashed(db: Database, user: UserCreds, key: str, body: bytes) -> str:
+    """What a request leaves behind when its process dies after reserving the task id."""
+    async with db.session() as s:
+        key_id = (await s.execute(select(ApiKey.id).where(ApiKey.user_id == user.user_id))).scalar_one()
+    fp = store.fingerprint("POST", TASKS, body)
+    claim = await store.claim(db, f"{user.user_id}:{key_id}", key, "POST", TASKS, fp)
+    assert claim.outcome is store.Outcome.PROCEED
+    task_id = await store.reserve_resource_id(db, claim.record_id, "task")
+    assert await store.reserve_resource_id(db, claim.record_id, "task") == task_id
+    return task_id, claim.record_id
+
+
+async def _expire_lock(db: Database, record_id: int) -> None:
+    async with db.session() as s:
+        await s.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == record_id)
+            .values(locked_until=utcnow() - timedelta(seconds=1))
+        )
+        await s.commit()
+
+
+async def test_in_flight_is_409_and_a_crashed_request_is_finished_by_the_retry(stack, user):
+    key = str(uuid.uuid4())
+    body = _body(title="crash recovery")
+    task_id, record_id = await _claimed_then_crashed(stack.db, user, key, body)
+    # While the (dead) first request still holds the lock, a retry is told to wait.
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_key_in_use"
+    assert r.headers["retry-after"]
+    # Once the lock has expired the retry takes over and creates the reserved task, not a new one.
+    await _expire_lock(stack.db, record_id)
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 201, r.text
+    assert r.json()["task_id"] == task_id
+    done = await wait_status(stack.http, task_id, user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+    assert await _task_count(stack.db, user.user_id) == 1
+
+
+async def test_crash_after_the_workflow_started_reuses_it(stack, user):
+    """The first attempt wrote the task row and started the workflow, then died before answering."""
+    from core.taskservice import NewTask, create_task
+
+    key = str(uuid.uuid4())
+    body = _body(title="started then crashed")
+    task_id, record_id = await _claimed_then_crashed(stack.db, user, key, body)
+    new = NewTask(owner_id=user.user_id, title="started then crashed", description="Summarize this", model="demo")
+    await create_task(stack.db, stack.client, stack.settings, new, task_id=task_id)
+    await _expire_lock(stack.db, record_id)
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 201, r.text
+    assert r.json()["task_id"] == task_id
+    done = await wait_status(stack.http, task_id, user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+    assert await _task_count(stack.db, user.user_id) == 1
+
+
+async def test_unauthenticated_post_ignores_the_key(stack):
+    r = await stack.http.post(TASKS, content=_body(), headers={"Idempotency-Key": "k1", "Content-Type": "application/json"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")
