@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -23,7 +23,13 @@ from temporalio.client import Client
 from core.config import Settings
 from core.db import Database
 from core.ids import as_utc, new_id, utcnow
-from core.models import Task, TaskEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from core.models import (
+    Task,
+    TaskEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from core.netguard import UnsafeURL, check_url_shape, webhook_http_client
 from core.signing import signed_headers
 from core.webhooks import (
@@ -81,7 +87,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 

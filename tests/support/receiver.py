@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 
 @dataclass
@@ -60,7 +61,7 @@ class Receiver:
         if default is not None:
             self._default = default if isinstance(default, Reply) else Reply(default)
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self._port)
         return self
 
@@ -70,7 +71,7 @@ class Receiver:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> "Receiver":
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
