@@ -10,7 +10,7 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -158,7 +158,8 @@ async def get_task(
 
 
 def _encode_cursor(task: Task) -> str:
-    raw = json.dumps([iso(task.created_at), task.id]).encode()
+    # Full precision: two tasks created in the same millisecond must not fall between pages.
+    raw = json.dumps([as_utc(task.created_at).isoformat(), task.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -172,6 +173,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return when, tid
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise Problem(400, "invalid_cursor", "the cursor is not one this API returned") from None
+
+
+def _ms_floor(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
 
 
 def _parse_time(name: str, value: str | None) -> datetime | None:
@@ -228,10 +233,12 @@ async def list_tasks(
         q = q.where(Task.codebase_id == codebase_id)
     after = _parse_time("created_after", created_after)
     before = _parse_time("created_before", created_before)
+    # Times are compared at the millisecond precision the API shows them with, so a task's own
+    # created_at as the bound excludes that task in both directions.
     if after is not None:
-        q = q.where(Task.created_at > after)
+        q = q.where(Task.created_at >= _ms_floor(after) + timedelta(milliseconds=1))
     if before is not None:
-        q = q.where(Task.created_at < before)
+        q = q.where(Task.created_at < _ms_floor(before))
     if cursor:
         c_time, c_id = _decode_cursor(cursor)
         q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
