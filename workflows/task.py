@@ -140,11 +140,13 @@ class TaskWorkflow:
         except BaseException as err:  # noqa: BLE001 - cancellation arrives as several types
             if not is_cancelled_exception(err):
                 raise
-            await self._release_slot()
+            # Record the end before freeing the slot, so no reader ever sees more tasks running
+            # than the limit (the next task's "started" cannot overtake this one's end).
             await self._finish(
                 "task.cancelled",
                 TaskChanges(status=TaskStatus.CANCELLED.value, clear_required_action=True),
             )
+            await self._release_slot()
             raise
 
     async def _run(self) -> TaskResult:
@@ -197,7 +199,6 @@ class TaskWorkflow:
                 continue
             # Set synchronously: from here on a message starts a follow-up run instead.
             self._status = TaskStatus.COMPLETED.value
-            await self._release_slot()
             await self._finish(
                 "task.completed",
                 TaskChanges(
@@ -208,6 +209,7 @@ class TaskWorkflow:
                     clear_error=True,
                 ),
             )
+            await self._release_slot()
             return TaskResult(task_id=self._input.task_id, run_id=self._input.run_id, status=self._status, result=turn.text)
 
     async def _agent_turn(self) -> RunAgentResult:
@@ -232,7 +234,6 @@ class TaskWorkflow:
 
     async def _ask(self, turn: RunAgentResult) -> str:
         """Parks the task in needs_input until a reply arrives (no worker slot held meanwhile)."""
-        await self._release_slot()
         action = RequiredAction(
             id="act_" + ulid(int(workflow.now().timestamp() * 1000), workflow.random().randbytes(10)),
             kind="question",
@@ -246,6 +247,8 @@ class TaskWorkflow:
             "task.needs_input",
             TaskChanges(status=self._status, required_action=action, conversation=self._messages),
         )
+        # Freed only once needs_input is recorded (see run(): no reader may see too many running).
+        await self._release_slot()
         timeout = self._input.input_timeout_seconds
         try:
             await workflow.wait_condition(
@@ -277,7 +280,6 @@ class TaskWorkflow:
 
     async def _fail(self, code: str, message: str) -> TaskResult:
         self._status = TaskStatus.FAILED.value
-        await self._release_slot()
         await self._finish(
             "task.failed",
             TaskChanges(
@@ -288,6 +290,7 @@ class TaskWorkflow:
                 clear_required_action=True,
             ),
         )
+        await self._release_slot()
         return TaskResult(
             task_id=self._input.task_id,
             run_id=self._input.run_id,
