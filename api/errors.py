@@ -112,7 +112,9 @@ _STATUS_CODES = {
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        # loc starts with where the value was (body, query, path, header); the rest is the field.
+        raw = list(err.get("loc", ()))
+        loc = [str(p) for p in (raw[1:] if raw and raw[0] in ("body", "query", "path", "header", "cookie") else raw)]
         out.append(
             {
                 "field": ".".join(loc) or "body",
