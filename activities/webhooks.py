@@ -148,7 +148,9 @@ class WebhookActivities:
                 return DeliveryAttemptResult(ATTEMPT_SKIPPED)
             if dlv.status != DELIVERY_PENDING:
                 # Already settled (an activity retry after the row was written).
-                outcome = ATTEMPT_DELIVERED if dlv.status == DELIVERY_DELIVERED else ATTEMPT_SKIPPED
+                outcome = {DELIVERY_DELIVERED: ATTEMPT_DELIVERED, DELIVERY_FAILED: ATTEMPT_EXHAUSTED}.get(
+                    dlv.status, ATTEMPT_SKIPPED
+                )
                 return DeliveryAttemptResult(outcome, dlv.last_status_code)
             sub = None
             if dlv.subscription_id is not None:

@@ -88,6 +88,9 @@ async def start_delivery(client: Client, settings: Settings, delivery_id: str) -
             id=delivery_workflow_id(delivery_id),
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # In the worker (the event sink) the first workflow task runs right here instead of
+            # going through a poll: one round trip less between a task finishing and its webhook.
+            request_eager_start=True,
         )
     except WorkflowAlreadyStartedError:
         return None

@@ -46,6 +46,7 @@ class Receiver:
         self.respond = None
         self._cond = asyncio.Condition()
         self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def port(self) -> int:
@@ -68,6 +69,9 @@ class Receiver:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            # Kept-alive client connections would keep their handlers waiting forever.
+            for w in list(self._writers):
+                w.close()
             await self._server.wait_closed()
             self._server = None
 
@@ -88,6 +92,7 @@ class Receiver:
         return matching()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 line = await reader.readline()
@@ -120,4 +125,5 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             return
         finally:
+            self._writers.discard(writer)
             writer.close()
