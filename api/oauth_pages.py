@@ -7,6 +7,7 @@ travel as hidden fields, so the page holds no state of its own; the forms post b
 
 from __future__ import annotations
 
+import re
 from html import escape
 from urllib.parse import urlsplit
 
@@ -42,14 +43,19 @@ PAGE_HEADERS = {
 }
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> HTMLResponse:
     html = (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{escape(title)} · CodeTether</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
-    return HTMLResponse(html, status_code=status, headers=dict(PAGE_HEADERS))
+    headers = dict(PAGE_HEADERS)
+    if form_target:
+        # form-action also governs where the form's answer may redirect: the client's exact origin.
+        headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+            "form-action 'self'", f"form-action 'self' {form_target}")
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def _hidden(params: list[tuple[str, str]]) -> str:
@@ -95,7 +101,8 @@ def consent_page(params: list[tuple[str, str]], client_name: str, email: str, sc
         "<button type=submit name=action value=signout id=signout class=secondary>Use another account</button>"
         "</form>"
     )
-    return _page("Authorize", body)
+    origin_ok = target.scheme in ("http", "https") and re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", target.netloc or "")
+    return _page("Authorize", body, form_target=f"{target.scheme}://{target.netloc}" if origin_ok else None)
 
 
 def error_page(title: str, message: str, status: int = 400) -> HTMLResponse:
