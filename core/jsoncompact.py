@@ -15,6 +15,7 @@ from typing import Any
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 _ARRAY_INDEX = re.compile(r"^(0|[1-9][0-9]*)$")
+_MAX_SAFE_INTEGER = 2**53 - 1
 
 
 def _escape_char(m: re.Match[str]) -> str:
@@ -59,6 +60,15 @@ def js_number(x: float) -> str:
     return ("-" if neg else "") + out
 
 
+def _js_big_int(v: int) -> str:
+    # JavaScript parses every number as a double: a larger integer comes back rounded, and
+    # JSON.stringify prints that double (shortest digits, zero padded or in exponent form).
+    try:
+        return js_number(float(v))
+    except OverflowError:
+        return "null"  # JSON.parse gives Infinity, which JSON.stringify writes as null
+
+
 def _key_order(obj: dict[str, Any]) -> list[str]:
     index_keys = [k for k in obj if _ARRAY_INDEX.match(k) and int(k) < 2**32 - 1]
     if not index_keys:
@@ -83,7 +93,7 @@ def _write(v: Any, out: list[str]) -> None:
     elif isinstance(v, str):
         out.append(_string(v))
     elif isinstance(v, int):
-        out.append(str(v) if abs(v) < 10**21 else js_number(float(v)))
+        out.append(str(v) if abs(v) <= _MAX_SAFE_INTEGER else _js_big_int(v))
     elif isinstance(v, float):
         out.append(js_number(v))
     elif isinstance(v, dict):
