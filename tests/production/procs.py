@@ -182,10 +182,13 @@ class Cluster:
         self.apis.append((proc, port))
         return proc, port
 
-    def start_worker(self, extra_env: dict | None = None) -> Proc:
+    def start_worker(self, extra_env: dict | None = None, *, wait: bool = True, timeout: float = 60) -> Proc:
         env = dict(self.env, **(extra_env or {}))
         proc = self._spawn(f"worker{len(self.workers) + 1}", [str(BIN / "codetether"), "worker"], env)
         self.workers.append(proc)
+        if wait:
+            # The worker logs this once it is connected and about to poll.
+            wait_until(lambda: "worker polling" in proc.tail(100_000), timeout, f"{proc.name} polling", proc)
         return proc
 
     def close(self) -> None:
