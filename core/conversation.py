@@ -22,7 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -125,7 +129,7 @@ async def _execute_update(client: Client, task_id: str, update_method, arg):
     handle = client.get_workflow_handle(task_id)
     try:
         return await asyncio.wait_for(handle.execute_update(update_method, arg), UPDATE_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ConversationError(
             WORKER_UNAVAILABLE, "no worker took the message in time; it may still be delivered, check the task"
         ) from None

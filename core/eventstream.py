@@ -103,7 +103,7 @@ class _Subscription:
             return True
         try:
             await asyncio.wait_for(entry.changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -17,7 +17,12 @@ from fastapi import APIRouter, Request, Response
 from api.deps import Catalog, MessagesWrite, State, TemporalClient
 from api.errors import Problem, problem_responses
 from api.routes.tasks import load_task, to_public
-from api.schemas.conversation import ConversationMessageCreate, ConversationTask, InputCreate, MessageCreate
+from api.schemas.conversation import (
+    ConversationMessageCreate,
+    ConversationTask,
+    InputCreate,
+    MessageCreate,
+)
 from api.schemas.tasks import TaskPublic
 from core import conversation
 from core.conversation import ConversationError, Delivery

@@ -40,7 +40,7 @@ class LiveServer:
         self._server.force_exit = True
         try:
             await asyncio.wait_for(self._task, 10)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - shutting down regardless
+        except (TimeoutError, Exception):  # noqa: BLE001 - shutting down regardless
             self._task.cancel()
         self._sock.close()
 
