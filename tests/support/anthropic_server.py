@@ -26,6 +26,7 @@ from tests.support.scripted_http import (
     ScriptedServer,
     split_text,
     stream_with_record,
+    tool_arguments,
 )
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -70,7 +71,7 @@ def _blocks(reply: Reply, call_id: str) -> list[dict[str, Any]]:
     if reply.text:
         blocks.append({"type": "text", "text": reply.text})
     if reply.kind == "tool":
-        blocks.append({"type": "tool_use", "id": call_id, "name": "ask_user", "input": {"question": reply.question}})
+        blocks.append({"type": "tool_use", "id": call_id, "name": reply.tool_name, "input": tool_arguments(reply)})
     return blocks
 
 
@@ -122,10 +123,10 @@ def _events(reply: Reply, call_id: str, model: str):
             {
                 "type": "content_block_start",
                 "index": index,
-                "content_block": {"type": "tool_use", "id": call_id, "name": "ask_user", "input": {}},
+                "content_block": {"type": "tool_use", "id": call_id, "name": reply.tool_name, "input": {}},
             },
         )
-        args = json.dumps({"question": reply.question})
+        args = json.dumps(tool_arguments(reply))
         half = len(args) // 2
         for part in (args[:half], args[half:]):
             yield 0.0, _event(

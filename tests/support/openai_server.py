@@ -29,6 +29,7 @@ from tests.support.scripted_http import (
     ScriptedServer,
     split_text,
     stream_with_record,
+    tool_arguments,
 )
 
 
@@ -78,7 +79,7 @@ def _completion(reply: Reply, call_id: str, model: str) -> dict[str, Any]:
             {
                 "id": call_id,
                 "type": "function",
-                "function": {"name": "ask_user", "arguments": json.dumps({"question": reply.question})},
+                "function": {"name": reply.tool_name, "arguments": json.dumps(tool_arguments(reply))},
             }
         ]
         finish = "tool_calls"
@@ -114,11 +115,11 @@ def _chunks(reply: Reply, call_id: str, model: str):
         for _ in range(max(0, reply.chunks)):
             yield reply.delay, chunk({"content": ""})
     if reply.kind == "tool":
-        args = json.dumps({"question": reply.question})
+        args = json.dumps(tool_arguments(reply))
         half = len(args) // 2
         # Arguments arrive in fragments, as real servers send them.
         yield 0.0, chunk(
-            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": "ask_user", "arguments": ""}}]}
+            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": reply.tool_name, "arguments": ""}}]}
         )
         yield 0.0, chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[:half]}}]})
         yield 0.0, chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]})

@@ -25,8 +25,9 @@ from starlette.applications import Starlette
 class Reply:
     """One scripted answer.
 
-    kind: ``text`` (stream ``text`` in ``chunks`` pieces), ``tool`` (call ``ask_user`` with
-    ``question``), ``error`` (answer HTTP ``status`` with ``message``). ``delay`` is the pause
+    kind: ``text`` (stream ``text`` in ``chunks`` pieces), ``tool`` (call ``tool_name`` with
+    ``arguments``; ``ask_user`` with ``{"question": question}`` by default), ``error`` (answer
+    HTTP ``status`` with ``message``). ``delay`` is the pause
     before every streamed piece: a large ``chunks`` with a delay holds the stream open.
     """
 
@@ -34,6 +35,8 @@ class Reply:
     text: str = ""
     question: str = ""
     call_id: str = ""
+    tool_name: str = "ask_user"
+    arguments: dict[str, Any] | None = None
     status: int = 200
     message: str = ""
     chunks: int = 3
@@ -74,6 +77,10 @@ class ScriptedServer:
 
     def reply_ask_user(self, question: str, *, call_id: str = "", text: str = "") -> "ScriptedServer":
         return self._push(Reply(kind="tool", question=question, call_id=call_id, text=text))
+
+    def reply_tool_call(self, name: str, arguments: dict[str, Any], *, call_id: str = "") -> "ScriptedServer":
+        """A call of any tool, e.g. one the agent was not offered."""
+        return self._push(Reply(kind="tool", tool_name=name, arguments=arguments, call_id=call_id))
 
     def reply_error(self, status: int, message: str = "") -> "ScriptedServer":
         return self._push(Reply(kind="error", status=status, message=message or f"scripted error {status}"))
@@ -158,6 +165,10 @@ class ScriptedServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def tool_arguments(reply: Reply) -> dict[str, Any]:
+    return reply.arguments if reply.arguments is not None else {"question": reply.question}
 
 
 def split_text(text: str, chunks: int) -> list[str]:
