@@ -172,3 +172,30 @@ async def test_per_task_webhook_without_any_secret_is_unsigned(stack, make_user)
         assert req.headers["webhook-id"] == payload["id"]
         assert "x-codetether-signature" not in req.headers and "webhook-signature" not in req.headers
         assert req.headers["x-codetether-event"] == "task.completed"
+
+
+async def test_fan_out_again_never_duplicates(stack, make_user):
+    """A retried recording activity publishes the same event again: same delivery row, same
+    workflow (started once), nothing sent twice."""
+    from sqlalchemy import func, select
+
+    from core.models import Task, TaskEvent, WebhookDelivery
+    from core.webhooks import fan_out, start_delivery
+
+    user = await make_user(scopes=ALL_SCOPES)
+    async with Receiver() as rx:
+        sub = await subscribe(stack.http, user.headers, rx.url, ["task.completed"])
+        r = await stack.http.post("/v1/automation/tasks", json={"title": "once", "prompt": "p"}, headers=user.headers)
+        task_id = r.json()["task_id"]
+        [first] = await rx.wait_for(1)
+        [delivered] = await wait_deliveries(stack.http, sub["id"], user.headers, lambda d: d and d[0]["status"] == "delivered")
+        async with stack.db.session() as s:
+            event = await s.get(TaskEvent, first.headers["webhook-id"])
+            task = await s.get(Task, task_id)
+        ids = await fan_out(stack.db, stack.client, stack.settings, event, task)
+        assert ids == [delivered["id"]]
+        assert await start_delivery(stack.client, stack.settings, delivered["id"]) is None
+        async with stack.db.session() as s:
+            count = await s.scalar(select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+        assert count == 1
+        assert len(rx.requests) == 1

@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+from pathlib import Path
 from datetime import UTC, datetime
 
 import pytest
@@ -123,3 +124,30 @@ def test_n8n_snippet_verifies_a_tricky_body():
     assert done.stdout.encode() == body
     bad = run_n8n_snippet(body, {**h, "x-codetether-signature": "sha256=00"}, secret)
     assert bad.returncode != 0 and "Invalid webhook signature" in bad.stderr
+
+
+def _doc_block(begin: str, end: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    block = text.split(begin, 1)[1].split(end, 1)[0]
+    return block.split("```js", 1)[1].rsplit("```", 1)[0]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_documented_node_verifier_accepts_real_signatures():
+    verifier = _doc_block("<!-- node-verify:begin -->", "<!-- node-verify:end -->")
+    old, new = generate_secret(), generate_secret()
+    body = jsoncompact.dumps({"id": "evt_n", "event": "task.failed", "error": {"code": "x", "message": "ü"}}).encode()
+    h = {k.lower(): v for k, v in signed_headers(body=body, event_id="evt_n", event_type="task.failed",
+                                                 delivery_id="dlv_n", secrets=[new, old], user_agent="x").items()}
+    program = verifier + (
+        "\nconst input = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n"
+        "const raw = Buffer.from(input.body, 'base64');\n"
+        "const ok = input.secrets.map((s) => verifyCodeTether(s, input.headers, raw));\n"
+        "process.stdout.write(JSON.stringify(ok));\n"
+    )
+    stdin = json.dumps({"body": base64.b64encode(body).decode(), "headers": h,
+                        "secrets": [new, old, generate_secret()]})
+    done = subprocess.run([shutil.which("node"), "-e", program], check=False, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [True, True, False]

@@ -133,3 +133,24 @@ async def test_real_delivery_passes_the_n8n_code_node(stack, make_user):
         assert done.stdout.encode() == req.body
         assert json.loads(req.body)["metadata"] == {"1": "a", "2": 2, "x": {"y": 1e-7}}
         await wait_deliveries(stack.http, sub["id"], user.headers, lambda d: d and d[0]["status"] == "delivered")
+
+
+async def test_deliveries_are_paginated_newest_first(stack, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    async with Receiver() as rx:
+        sub = await subscribe(stack.http, user.headers, rx.url, ["*"])
+        sent = []
+        for _ in range(3):
+            r = await stack.http.post(f"/v1/webhooks/{sub['id']}/test", headers=user.headers)
+            sent.append(r.json()["id"])
+        await wait_deliveries(stack.http, sub["id"], user.headers,
+                              lambda d: len(d) == 3 and all(x["status"] == "delivered" for x in d))
+        r = await stack.http.get(f"/v1/webhooks/{sub['id']}/deliveries", params={"limit": 2}, headers=user.headers)
+        page1 = r.json()
+        assert [d["id"] for d in page1["data"]] == sent[::-1][:2] and page1["next_cursor"]
+        r = await stack.http.get(f"/v1/webhooks/{sub['id']}/deliveries",
+                                 params={"limit": 2, "cursor": page1["next_cursor"]}, headers=user.headers)
+        page2 = r.json()
+        assert [d["id"] for d in page2["data"]] == [sent[0]] and page2["next_cursor"] is None
+        r = await stack.http.get(f"/v1/webhooks/{sub['id']}/deliveries", params={"status": "failed"}, headers=user.headers)
+        assert r.json()["data"] == []
