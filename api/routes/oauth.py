@@ -42,7 +42,7 @@ from api.oauth_server import (
 from api.oauth_server import StarletteOAuth2Request
 from core.db import Database
 from core.ids import as_utc, utcnow
-from core.models import OAuthSignInSession, User
+from core.models import OAuthAuthorizationCode, OAuthSignInSession, User
 from core.oauth_clients import OAuthClientError, create_oauth_client, list_oauth_clients
 from core.security import ALL_SCOPES, constant_time_equals, hash_password, hash_token, verify_password
 
@@ -201,6 +201,11 @@ async def authorize_submit(request: Request, state: State) -> Response:
                            error="The email or password is not correct.")
         token = secrets.token_urlsafe(32)
         async with state.db.write_session() as s:
+            # Housekeeping rides on sign-ins: drop expired sessions, and codes a day past expiry
+            # (kept that long so a late replay still revokes what the code issued).
+            await s.execute(delete(OAuthSignInSession).where(OAuthSignInSession.expires_at < utcnow()))
+            await s.execute(delete(OAuthAuthorizationCode)
+                            .where(OAuthAuthorizationCode.expires_at < utcnow() - timedelta(days=1)))
             s.add(OAuthSignInSession(
                 token_hash=hash_token(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                 created_at=utcnow(), expires_at=utcnow() + SESSION_TTL,
