@@ -7,8 +7,8 @@ import base64
 import json
 import shutil
 import subprocess
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
