@@ -275,6 +275,7 @@ async def _start_follow_up(
         concurrency_limit=concurrency_limit,
         history=conversation_from_row(task),
         follow_up=message,
+        input_timeout_seconds=task.input_timeout_seconds,
         request_id=request_id,
     )
     try:

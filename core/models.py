@@ -112,6 +112,8 @@ class Task(Base):
     run_count: Mapped[int] = mapped_column(Integer, default=1)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Kept so a follow-up run waits for answers as long as the first run did.
+    input_timeout_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class TaskEvent(Base):

@@ -125,6 +125,7 @@ def _new_row(task_id: str, new: NewTask) -> Task:
         webhook_secret=new.webhook_secret,
         notify_email=new.notify_email,
         request_id=new.request_id,
+        input_timeout_seconds=new.input_timeout_seconds,
         conversation=[],
         retry_count=0,
         run_count=1,

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core import conversation
 from core.accounts import create_user
 from core.events import list_events
 from core.models import Task
@@ -100,6 +101,39 @@ async def test_unanswered_question_fails_with_input_timeout(time_skipping_env, d
     failed = next(e for e in await list_events(db, task.id) if e.type == "task.failed")
     # An hour passed in workflow time between the question and the failure.
     assert (failed.created_at - needs_input.created_at).total_seconds() >= 3600
+
+
+async def test_follow_up_run_keeps_the_input_timeout(time_skipping_env, db, database_url, tmp_path):
+    env = time_skipping_env
+    settings = make_settings("unused:0", database_url, tmp_path)
+    owner = await create_user(db, f"again-{uuid.uuid4().hex[:8]}@example.com", tier="enterprise")
+    async with httpx.AsyncClient() as http_client:
+        worker = build_worker(settings, env.client, db, http_client)
+        async with worker:
+            task = await create_task(
+                db,
+                env.client,
+                settings,
+                NewTask(owner_id=owner.id, title="Finish first", description="A plain job", input_timeout_seconds=600),
+            )
+            first = await env.client.get_workflow_handle_for(TaskWorkflow.run, task.id).result()
+            assert first.status == "completed"
+            async with db.session() as s:
+                row = await s.get(Task, task.id)
+            # A message to the finished task starts a follow-up run (no update involved).
+            delivery = await conversation.send_message(
+                db, env.client, settings, row, "ASK: One more thing?", concurrency_limit=None
+            )
+            assert delivery.delivered_as == "follow_up"
+            await _wait_for_status(db, task.id, "needs_input")
+            await env.sleep(600 + 60)
+            handle = env.client.get_workflow_handle_for(TaskWorkflow.run, task.id)
+            result = await asyncio.wait_for(handle.result(), 120)
+    assert result.status == "failed" and result.error_code == "input_timeout"
+    async with db.session() as s:
+        row = await s.get(Task, task.id)
+    assert row.run_id == delivery.task.run_id != task.run_id
+    assert row.status == "failed" and row.error_code == "input_timeout" and row.run_count == 2
 
 
 async def test_question_without_timeout_keeps_waiting(time_skipping_env, db, database_url, tmp_path):
