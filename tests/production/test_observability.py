@@ -111,3 +111,33 @@ async def test_json_logs_carry_request_and_task_ids(stack, user):
     activity_lines = [l for l in lines if l.get("logger") == "core.telemetry" and l.get("task_id") == task_id]
     assert activity_lines, lines[:10]
     assert {"time", "level", "logger", "message"} <= set(activity_lines[0])
+
+
+async def test_opentelemetry_tracing_through_temporal_interceptor(settings, temporal_address, db, user):
+    """With CODETETHER_OTEL_ENABLED the client and worker trace workflow start, run and activities."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from core.temporal import connect
+
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    traced = settings.model_copy(update={"otel_enabled": True})
+    client = await connect(traced, address=temporal_address)
+    async with running_stack(traced, client, db) as s:
+        r = await s.http.post(
+            "/v1/automation/tasks", json={"title": "Traced", "description": "x", "model": "demo"}, headers=user.headers
+        )
+        assert r.status_code == 201, r.text
+        await wait_status(s.http, r.json()["task_id"], user.headers, {"completed"})
+    names = {span.name for span in exporter.get_finished_spans()}
+    assert "StartWorkflow:TaskWorkflow" in names, names
+    assert "RunWorkflow:TaskWorkflow" in names, names
+    assert "RunActivity:run_agent" in names, names
