@@ -17,7 +17,7 @@ from api.state import AppState
 
 # RFC 9745: the date from which query-string keys are deprecated, as a structured-field date.
 QUERY_KEY_DEPRECATED_AT = 1795392000  # 2026-11-23T00:00:00Z
-QUERY_KEY_DOCS = "/docs/oauth.md#query-string-api-keys"
+QUERY_KEY_DOCS = "https://codetether.dev/docs/oauth#query-string-api-keys"  # docs/oauth.md
 
 
 class QueryKeyDeprecationMiddleware:
@@ -36,7 +36,7 @@ class QueryKeyDeprecationMiddleware:
                 headers = list(message.get("headers", []))
                 headers += [
                     (b"deprecation", f"@{QUERY_KEY_DEPRECATED_AT}".encode()),
-                    (b"link", f'<{QUERY_KEY_DOCS}>; rel="deprecation"; type="text/markdown"'.encode()),
+                    (b"link", f'<{QUERY_KEY_DOCS}>; rel="deprecation"; type="text/html"'.encode()),
                     (b"warning", b'299 - "API keys in the query string are deprecated: they end up in logs and '
                                  b'browser history. Send Authorization: Bearer ct_... instead."'),
                 ]

@@ -15,7 +15,7 @@ from api.errors import Problem
 from api.state import AppState
 from core.catalog import ModelCatalog
 from core.config import Settings
-from core.security import SCOPES
+from core.security import API_KEY_PREFIX, SCOPES
 
 # Declared for OpenAPI (both schemes appear in the spec); resolution happens in current_principal.
 bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearerAuth", description="API key (ct_...) or OAuth access token")
@@ -77,6 +77,9 @@ async def current_principal(
     token = bearer.credentials if bearer is not None else None
     if token is None and state.settings.allow_query_api_key:
         token = request.query_params.get("api_key")
+        # Only API keys: OAuth/OIDC tokens are never taken from a URL.
+        if token and not token.startswith(API_KEY_PREFIX):
+            token = None
         if token:
             request.state.query_key_used = True
     if not token:

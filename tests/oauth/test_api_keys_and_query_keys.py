@@ -57,3 +57,16 @@ async def test_api_keys_lifecycle_and_immediate_revocation(api, person):
     # a key cannot grant more than the credential making it
     r = await api.post("/v1/api-keys", headers=h, json={"name": "x"})
     assert r.status_code == 401
+
+
+async def test_oauth_tokens_are_never_taken_from_the_query_string(query_key_api, db, person):
+    from core.oauth_clients import create_oauth_client
+    from tests.oauth.conftest import REDIRECT
+
+    client = await create_oauth_client(db, name="q", redirect_uris=[REDIRECT], owner_email=person.email)
+    r = await query_key_api.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                 auth=(client["client_id"], client["client_secret"]))
+    access = r.json()["access_token"]
+    assert (await query_key_api.get("/v1/automation/me", headers={"Authorization": f"Bearer {access}"})).status_code == 200
+    r = await query_key_api.get("/v1/automation/me", params={"api_key": access})
+    assert r.status_code == 401 and "deprecation" not in r.headers
