@@ -152,3 +152,9 @@ def test_dockerfile_is_slim_non_root_one_entrypoint():
     # Everything the package needs is copied into the build stage.
     for path in ("core", "api", "workflows", "activities", "migrations", "worker.py", "pyproject.toml"):
         assert re.search(rf"^COPY .*\b{re.escape(path)}\b", text, re.M), path
+
+
+def test_deploy_doc_documents_every_setting():
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    missing = [f"CODETETHER_{n.upper()}" for n in Settings.model_fields if f"`CODETETHER_{n.upper()}`" not in doc]
+    assert not missing, f"docs/deploy.md lacks {missing}"
