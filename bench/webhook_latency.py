@@ -75,6 +75,7 @@ async def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="ct-whbench-"))
     t_port = free_port()
     bin_dir = Path(sys.executable).parent
@@ -179,6 +180,7 @@ async def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
 
+    load_after = os.getloadavg()[0]
     p50, p90, p99, mx = (pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), max(latencies))
     cmd = (f".venv/bin/python bench/webhook_latency.py --tasks {args.tasks} --concurrency {args.concurrency} "
            f"--deliveries {args.deliveries}")
@@ -190,6 +192,8 @@ async def main() -> None:
         "real HTTP receiver on 127.0.0.1; 2 shared cores). Latency = receiver arrival − the event's",
         "`created_at` (the workflow's decision time), so it includes writing the event, fan-out, starting",
         "the delivery workflow and the signed HTTP attempt.",
+        f"Machine load (1-min average) when the run started / ended: {load_before:.1f} / {load_after:.1f}",
+        "(other work shares these cores; figures from a busy machine are pessimistic).",
         "",
         "| measure | result | target |",
         "| --- | --- | --- |",
