@@ -226,3 +226,28 @@ async def test_a_model_that_only_calls_unknown_tools_gives_up():
             await OpenAIBackend().run_turn(spec("openai", srv.base_url), CONVERSATION[:2], no_progress)
         assert not err.value.retryable
         assert len(srv.requests) == MAX_TOOL_STEPS
+
+
+async def test_scripted_servers_answer_without_streaming_too():
+    import anthropic
+    import openai
+
+    with OpenAIServer() as srv:
+        srv.reply_text("plain answer").reply_ask_user("Why?", call_id="call_q")
+        client = openai.AsyncOpenAI(api_key="k", base_url=srv.base_url, max_retries=0)
+        first = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        assert first.choices[0].message.content == "plain answer"
+        second = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        [call] = second.choices[0].message.tool_calls
+        assert call.id == "call_q" and json.loads(call.function.arguments) == {"question": "Why?"}
+        assert second.choices[0].finish_reason == "tool_calls"
+        assert all(r.finished_at is not None and r.disconnected_at is None for r in srv.requests)
+        await client.close()
+
+    with AnthropicServer() as srv:
+        srv.reply_ask_user("Size?", call_id="toolu_s", text="First:")
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=srv.url, max_retries=0)
+        msg = await client.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+        assert [b.type for b in msg.content] == ["text", "tool_use"]
+        assert msg.content[1].input == {"question": "Size?"} and msg.stop_reason == "tool_use"
+        await client.close()
