@@ -228,3 +228,28 @@ async def test_sign_in_needs_right_password_and_csrf(api, person, confidential_c
     page = await api.get("/oauth/authorize", params=params)
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_concurrent_redemptions_of_one_code_or_refresh_token(api, person, confidential_client):
+    import asyncio
+
+    code = await get_code(api, confidential_client, person.email)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    answers = await asyncio.gather(*[api.post("/oauth/token", data=data, auth=basic(confidential_client))
+                                     for _ in range(4)])
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses[0] == 200 and statuses[1:] == [400, 400, 400], statuses
+    # the code was replayed, so what it issued is revoked
+    winner = next(r for r in answers if r.status_code == 200).json()
+    me = await api.get("/v1/automation/me", headers={"Authorization": f"Bearer {winner['access_token']}"})
+    assert me.status_code == 401
+
+    code = await get_code(api, confidential_client, person.email)
+    tok = (await api.post("/oauth/token", data={**data, "code": code}, auth=basic(confidential_client))).json()
+    refresh = {"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}
+    answers = await asyncio.gather(*[api.post("/oauth/token", data=refresh, auth=basic(confidential_client))
+                                     for _ in range(3)])
+    assert sorted(r.status_code for r in answers) == [200, 400, 400]
+    rotated = next(r for r in answers if r.status_code == 200).json()
+    me = await api.get("/v1/automation/me", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    assert me.status_code == 401
