@@ -155,6 +155,7 @@ async def test_input_refused_unless_waiting(stack, user):
     assert r.json()["code"] == "task_not_waiting"
 
 
+@pytest.mark.postgres
 async def test_stale_required_action_is_409_and_reply_without_id_works(stack, user):
     http = stack.http
     task = await create(http, user.headers, "Paint the fence\nASK: Which color?")
@@ -219,6 +220,7 @@ async def test_message_while_running_reaches_the_next_turn(stack, user):
     assert "in 2 message(s)" in done["result"], done["result"]
 
 
+@pytest.mark.postgres
 async def test_message_to_finished_task_starts_follow_up_run(stack, user):
     http = stack.http
     task = await create(http, user.headers, "Summarize feedback", title="Feedback")
@@ -252,6 +254,7 @@ async def test_message_to_finished_task_starts_follow_up_run(stack, user):
     assert [t["task_id"] for t in listing].count(task["task_id"]) == 1
 
 
+@pytest.mark.postgres
 async def test_concurrent_messages_to_finished_task_start_one_run(stack, user):
     http = stack.http
     task = await create(http, user.headers, "Count messages")

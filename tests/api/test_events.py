@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from core.models import TaskEvent
@@ -110,6 +111,7 @@ async def test_sse_replay_of_finished_task_is_the_stored_log(stack, user):
     assert r.status_code == 400 and r.json()["code"] == "invalid_last_event_id"
 
 
+@pytest.mark.postgres
 async def test_live_stream_follows_the_task_and_resumes_after_disconnect(stack, user):
     async with LiveServer(stack.app) as server, httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         task = await create(stack.http, user.headers, "Live\nSLEEP: 2")
