@@ -51,13 +51,17 @@ async def test_worker_killed_mid_agent_tasks_complete_on_new_worker(cluster, mak
     # The turn that finished ran on the new worker, as a retry of the one that died.
     client = await temporal_client(cluster)
     for task_id in ids:
-        started = [
-            e.activity_task_started_event_attributes
-            async for e in client.get_workflow_handle(task_id).fetch_history_events()
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        ]
-        agent_turns = [a for a in started if a.attempt >= 2]
-        assert agent_turns, f"{task_id}: no retried agent turn in history"
-        assert all(a.identity.startswith(f"{second.pid}@") for a in agent_turns), [a.identity for a in agent_turns]
+        scheduled: dict[int, str] = {}
+        agent_turns = []
+        async for e in client.get_workflow_handle(task_id).fetch_history_events():
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+            elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                a = e.activity_task_started_event_attributes
+                if scheduled.get(a.scheduled_event_id) == "run_agent":
+                    agent_turns.append(a)
+        assert len(agent_turns) == 1, agent_turns
+        (turn,) = agent_turns
+        assert turn.attempt >= 2 and turn.identity.startswith(f"{second.pid}@"), (turn.attempt, turn.identity)
 
     await assert_no_loss_no_duplicates(db, user.user_id, TASKS)

@@ -80,11 +80,17 @@ async def test_two_apis_two_workers_share_everything(scaled):
         client = await temporal_client(cluster)
         ran_on: Counter[int] = Counter()
         for task_id in ids:
+            scheduled: dict[int, str] = {}
             async for e in client.get_workflow_handle(task_id).fetch_history_events():
-                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-                    ran_on[int(e.activity_task_started_event_attributes.identity.split("@", 1)[0])] += 1
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
+                elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                    a = e.activity_task_started_event_attributes
+                    if scheduled.get(a.scheduled_event_id) == "run_agent":
+                        ran_on[int(a.identity.split("@", 1)[0])] += 1
+        assert sum(ran_on.values()) == TASKS
         assert set(ran_on) == {w1.pid, w2.pid}, ran_on
-        print(f"activities per worker: {dict(ran_on)}")
+        print(f"agent turns per worker: {dict(ran_on)}")
 
         # One idempotency store: the same key and body on both APIs, one after the other and at once.
         body = {"title": "Once", "description": "hello"}
