@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast install bench clean
+.PHONY: run test test-fast install bench replay-histories clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/create_throughput.py
+
+# Rerecord tests/replay/histories/ after a deliberate workflow change (then commit them).
+replay-histories: $(STAMP)
+	$(BIN)/python tests/replay/make_histories.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache
