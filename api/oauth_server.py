@@ -403,16 +403,18 @@ class IntrospectionEndpointImpl(_TokenLookup, IntrospectionEndpoint):
     def introspect_token(self, token: TokenView) -> dict:
         user = ctx().users.get(token.user_id)
         exp = token.refresh_expires_at if token.kind == "refresh_token" else token.expires_at
-        return {
+        body = {
             "active": True,
             "client_id": token.client_id,
             "scope": token.scope,
-            "token_type": token.kind,
             "sub": token.user_id,
             "username": user.email if user else None,
             "exp": int(exp.timestamp()) if exp else None,
             "iat": int(token.issued_at.timestamp()),
         }
+        if token.kind == "access_token":
+            body["token_type"] = "Bearer"  # RFC 7662 §2.2: the RFC 6749 §5.1 token type
+        return body
 
 
 class CodeTetherAuthorizationServer(AuthorizationServer):

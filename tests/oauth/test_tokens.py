@@ -111,7 +111,7 @@ async def test_introspection(api, db, person, confidential_client, public_client
     body = r.json()
     assert body["active"] is True and body["scope"] == "tasks:read tasks:write"
     assert body["client_id"] == confidential_client["client_id"] and body["sub"] == person.user_id
-    assert body["username"] == person.email and body["exp"] > body["iat"]
+    assert body["username"] == person.email and body["exp"] > body["iat"] and body["token_type"] == "Bearer"
     # unauthenticated or public callers may not introspect
     r = await api.post("/oauth/introspect", data={"token": tok["access_token"]})
     assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
