@@ -37,8 +37,8 @@ class QueryKeyDeprecationMiddleware:
                 headers += [
                     (b"deprecation", f"@{QUERY_KEY_DEPRECATED_AT}".encode()),
                     (b"link", f'<{QUERY_KEY_DOCS}>; rel="deprecation"; type="text/html"'.encode()),
-                    (b"warning", b'299 - "API keys in the query string are deprecated: they end up in logs and '
-                                 b'browser history. Send Authorization: Bearer ct_... instead."'),
+                    (b"warning", (b'299 - "API keys in the query string are deprecated: they end up in logs and '
+                                  b'browser history. Send Authorization: Bearer ct_... instead."')),
                 ]
                 message["headers"] = headers
             await send(message)

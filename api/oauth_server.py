@@ -72,7 +72,7 @@ class UserView:
     tier: str
 
     @classmethod
-    def of(cls, row: User) -> "UserView":
+    def of(cls, row: User) -> UserView:
         return cls(row.id, row.email, row.tier)
 
     def get_user_id(self) -> str:
@@ -90,7 +90,7 @@ class ClientView(ClientMixin):
     is_public: bool
 
     @classmethod
-    def of(cls, row: OAuthClient) -> "ClientView":
+    def of(cls, row: OAuthClient) -> ClientView:
         return cls(
             row.client_id,
             row.name,
@@ -154,7 +154,7 @@ class CodeView(AuthorizationCodeMixin):
     family_id: str | None
 
     @classmethod
-    def of(cls, row: OAuthAuthorizationCode) -> "CodeView":
+    def of(cls, row: OAuthAuthorizationCode) -> CodeView:
         return cls(
             row.code_hash, row.client_id, row.user_id, row.redirect_uri, row.scope, row.code_challenge,
             row.code_challenge_method, as_utc(row.expires_at), as_utc(row.used_at), row.family_id,
@@ -183,7 +183,7 @@ class TokenView(TokenMixin):
     kind: str = "access_token"
 
     @classmethod
-    def of(cls, row: OAuthToken, kind: str) -> "TokenView":
+    def of(cls, row: OAuthToken, kind: str) -> TokenView:
         return cls(
             row.id, row.family_id, row.client_id, row.user_id, row.scope, as_utc(row.issued_at),
             as_utc(row.expires_at), as_utc(row.refresh_expires_at), as_utc(row.rotated_at),
@@ -282,7 +282,7 @@ class S256CodeChallenge(CodeChallenge):
     """PKCE with S256 only: required for public clients, honoured for every client."""
 
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
     def validate_code_challenge(self, grant, redirect_uri) -> None:
         data = grant.request.payload.data
@@ -307,7 +307,7 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         data = request.payload.data
@@ -348,7 +348,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: every refresh returns a new refresh token
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenView | None:
@@ -374,11 +374,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
 
 class _TokenLookup:
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenView | None:
         found = ctx().token
@@ -395,7 +395,7 @@ class RevocationEndpointImpl(_TokenLookup, RevocationEndpoint):
 
 class IntrospectionEndpointImpl(_TokenLookup, IntrospectionEndpoint):
     # Introspection is for resource servers holding client credentials (RFC 7662 §2.1).
-    CLIENT_AUTH_METHODS = list(CONFIDENTIAL_AUTH_METHODS)
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def check_permission(self, token: TokenView, client: ClientView, request) -> bool:
         return token.client_id == client.client_id
@@ -646,12 +646,12 @@ class AccessTokenResolver:
 
 
 __all__ = [
-    "OAuth2Error",
+    "AccessTokenResolver",
     "CodeTetherAuthorizationServer",
-    "StarletteOAuth2Request",
+    "OAuth2Error",
     "OAuthContext",
+    "StarletteOAuth2Request",
     "load_context",
     "run_endpoint",
     "with_context",
-    "AccessTokenResolver",
 ]

@@ -29,11 +29,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.app import create_app  # noqa: E402
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.oauth_clients import create_oauth_client  # noqa: E402
+from api.app import create_app
+from core.accounts import create_api_key, create_user
+from core.config import Settings
+from core.db import Database, migrate
+from core.oauth_clients import create_oauth_client
 
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- oauth:begin -->", "<!-- oauth:end -->"
@@ -148,16 +148,16 @@ async def main() -> None:
         BEGIN,
         "## Authentication cost per credential, OAuth token endpoint (issue 6)",
         "",
-        f"Command: `.venv/bin/python bench/oauth_auth.py --requests {n}` (API in-process over ASGI, SQLite+WAL, "
-        f"sequential requests; measured {time.strftime('%Y-%m-%d', time.gmtime())} on the shared 2-core machine "
-        "while other work ran, so compare the rows with each other rather than with other sections).",
+        (f"Command: `.venv/bin/python bench/oauth_auth.py --requests {n}` (API in-process over ASGI, SQLite+WAL, "
+         f"sequential requests; measured {time.strftime('%Y-%m-%d', time.gmtime())} on the shared 2-core machine "
+         "while other work ran, so compare the rows with each other rather than with other sections)."),
         "",
         "| call | requests | p50 ms | p99 ms | req/s |",
         "| --- | --- | --- | --- | --- |",
         *rows,
         "",
-        "Every credential is checked against the database on each request (a revoked key or token is refused "
-        "at once); the OIDC row adds the RS256 signature check, its JWKS being cached.",
+        ("Every credential is checked against the database on each request (a revoked key or token is refused "
+         "at once); the OIDC row adds the RS256 signature check, its JWKS being cached."),
         END,
     ])
     print(section)

@@ -28,23 +28,29 @@ from sqlalchemy import delete, select
 
 from api.deps import CurrentPrincipal, State
 from api.errors import Problem, problem_responses
-from api.oauth_pages import error_page, signin_page, consent_page
+from api.oauth_pages import consent_page, error_page, signin_page
 from api.oauth_server import (
     ACCESS_TOKEN_TTL,
     CODE_TTL,
     REFRESH_TOKEN_TTL,
     CodeTetherAuthorizationServer,
+    StarletteOAuth2Request,
     UserView,
     load_context,
     run_endpoint,
     with_context,
 )
-from api.oauth_server import StarletteOAuth2Request
 from core.db import Database
 from core.ids import as_utc, utcnow
 from core.models import OAuthAuthorizationCode, OAuthSignInSession, User
 from core.oauth_clients import OAuthClientError, create_oauth_client, list_oauth_clients
-from core.security import ALL_SCOPES, constant_time_equals, hash_password, hash_token, verify_password
+from core.security import (
+    ALL_SCOPES,
+    constant_time_equals,
+    hash_password,
+    hash_token,
+    verify_password,
+)
 
 router = APIRouter(tags=["oauth"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -161,12 +162,13 @@ async def test_cli_registers_clients(database_url, db, person, tmp_path):
     env = {**os.environ, "CODETETHER_DATABASE_URL": database_url, "CODETETHER_DATA_DIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "core.cli", "oauth-clients", "create", "--name", "Zapier",
            "--redirect-uri", "https://zapier.com/dashboard/auth/oauth/return/App1CLIAPI/", "--owner", person.email]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    out = await asyncio.to_thread(subprocess.run, cmd, check=False, env=env, capture_output=True, text=True,
+                                  timeout=120)
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert body["client_id"].startswith("cli_") and body["client_secret"].startswith("cts_")
     public = await create_oauth_client(db, name="Zapier", redirect_uris=["http://127.0.0.1:5000/cb"], public=True)
     assert "client_secret" not in public and public["public"] is True
-    bad = subprocess.run(cmd[:7] + ["--redirect-uri", "http://example.com/cb", "--public"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = await asyncio.to_thread(subprocess.run, [*cmd[:7], "--redirect-uri", "http://example.com/cb", "--public"],
+                                  check=False, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "https" in bad.stderr and bad.stdout == ""
