@@ -176,15 +176,6 @@ def create_app(
 EXTENSIONS: list = []
 
 
-def _install_metrics(app: FastAPI, state: AppState) -> None:
-    from api.metrics import install
-
-    install(app, state)
-
-
-EXTENSIONS.append(_install_metrics)
-
-
 def _install_auth(app: FastAPI, state: AppState) -> None:
     from api.auth_extensions import install_auth_extensions
 
@@ -203,3 +194,13 @@ def _install_edge(app: FastAPI, state: AppState) -> None:
 
 
 EXTENSIONS.append(_install_edge)
+
+
+def _install_metrics(app: FastAPI, state: AppState) -> None:
+    # Last, so its middleware wraps the others and also counts what rate limiting refuses.
+    from api.metrics import install
+
+    install(app, state)
+
+
+EXTENSIONS.append(_install_metrics)

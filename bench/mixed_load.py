@@ -213,6 +213,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ct-mixed-") as tmp_s:
         tmp = Path(tmp_s)
         proc, port, key = start_dev(tmp)
@@ -221,6 +222,7 @@ def main() -> None:
         finally:
             stop_dev(proc)
 
+    load = (load_before + os.getloadavg()[0]) / 2
     total_ok = sum(len(v) for v in stats.lat.values())
     total_err = sum(stats.errors.values())
     rows = [
@@ -246,7 +248,9 @@ def main() -> None:
             f"Command: `.venv/bin/python bench/mixed_load.py --seconds {args.seconds:g} --creators {args.creators} "
             f"--readers {args.readers} --streams {args.streams}` (`codetether dev` on random ports: Temporal dev "
             f"server, one worker, one API, SQLite; measured {time.strftime('%Y-%m-%d')} on the shared 2-core "
-            "machine while other work ran).",
+            f"machine while other work ran: 1-minute load average ~{load:.0f}). `SSE to terminal event` is "
+            "the time from opening the stream right after creation to receiving `task.completed`, i.e. the "
+            "task's whole run under this load.",
             "",
             *rows,
             "",
