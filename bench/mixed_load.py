@@ -60,6 +60,15 @@ class Stats:
 
 async def run_load(args, base: str, key: str) -> tuple[Stats, dict]:
     headers = {"Authorization": f"Bearer {key}"}
+    loop = asyncio.get_running_loop()
+
+    def quiet_cancelled(loop, context) -> None:
+        # The receiver closes kept-alive webhook connections at the end; their cancelled
+        # handlers are expected, not errors.
+        if not isinstance(context.get("exception"), asyncio.CancelledError):
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(quiet_cancelled)
     stats = Stats()
     created: list[str] = []
     stream_queue: asyncio.Queue[str] = asyncio.Queue()
