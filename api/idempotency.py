@@ -14,7 +14,7 @@
 * Nothing is stored for responses that did not execute the endpoint or that failed on our side:
   5xx, 401/403, 429 and request validation errors give the key back, so a retry runs afresh.
 * A route that creates something calls ``request.state.reserved_resource_id("task")``: the id is
-  reserved in the key's row before the resource exists, so a retry after a crash (the lock
+  reserved in the key's row (when the key is claimed, at no extra cost) before the resource exists, so a retry after a crash (the lock
   expires after ``core.idempotency.LOCK_TIMEOUT``) creates the same task id, and
   ``core.taskservice.create_task`` starts its workflow with USE_EXISTING instead of making a
   second task.
@@ -27,7 +27,6 @@ known.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 
@@ -58,6 +57,14 @@ class IdempotencyContext:
     def __init__(self, key: str) -> None:
         self.key = key
         self.record_id: int | None = None
+        self.resource_seed: str | None = None
+        self.resource_reserved = False
+
+    async def reserved_resource_id(self, prefix: str) -> str:
+        """What routes call as ``request.state.reserved_resource_id(prefix)``."""
+        assert self.resource_seed is not None
+        self.resource_reserved = True
+        return store.resource_id(self.resource_seed, prefix)
 
 
 class IdempotentReplay(Exception):
@@ -138,14 +145,14 @@ class IdempotencyMiddleware:
         finally:
             if ctx.record_id is not None and not finished:
                 # The request died before answering (an error escaped, or the client left).
-                await asyncio.shield(self._release(ctx.record_id))
+                await asyncio.shield(self._release(ctx))
 
     async def _finish(self, scope: Scope, ctx: IdempotencyContext, start: Message, body: bytes) -> None:
         status = start["status"]
         record_id = ctx.record_id
         assert record_id is not None
         if status >= 500 or status in NOT_STORED or scope.get("state", {}).get("request_invalid"):
-            await self._release(record_id)
+            await self._release(ctx)
             return
         headers = store.header_subset(start.get("headers", []), NOT_REPLAYED)
         try:
@@ -153,9 +160,10 @@ class IdempotencyMiddleware:
         except Exception:  # noqa: BLE001 - the response is still right; the key expires with its lock
             log.exception("storing the idempotent response failed")
 
-    async def _release(self, record_id: int) -> None:
+    async def _release(self, ctx: IdempotencyContext) -> None:
+        assert ctx.record_id is not None
         try:
-            await store.release(self.state.db, record_id)
+            await store.release(self.state.db, ctx.record_id, resource_reserved=ctx.resource_reserved)
         except Exception:  # noqa: BLE001 - the lock expires on its own
             log.exception("releasing an idempotency key failed")
 
@@ -172,7 +180,9 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
     claim = await store.claim(state.db, caller_scope(principal), ctx.key, request.method, path, fp)
     if claim.outcome is store.Outcome.PROCEED:
         ctx.record_id = claim.record_id
-        request.state.reserved_resource_id = functools.partial(store.reserve_resource_id, state.db, claim.record_id)
+        ctx.resource_seed = claim.resource_seed
+        ctx.resource_reserved = claim.taken_over
+        request.state.reserved_resource_id = ctx.reserved_resource_id
         return
     if claim.outcome is store.Outcome.REPLAY:
         assert claim.response is not None

@@ -66,6 +66,13 @@ def _is_authenticated(op: dict[str, Any]) -> bool:
 
 
 def enrich(schema: dict[str, Any], app: FastAPI) -> None:
+    oauth2 = schema.get("components", {}).get("securitySchemes", {}).get("oauth2")
+    if oauth2 is not None:
+        code_flow = oauth2.get("flows", {}).get("authorizationCode", {})
+        # The token endpoint also grants client_credentials (machine-to-machine integrations).
+        oauth2["flows"].setdefault(
+            "clientCredentials", {"tokenUrl": code_flow.get("tokenUrl", "/oauth/token"), "scopes": code_flow.get("scopes", {})}
+        )
     problem = schema.setdefault("components", {}).setdefault("schemas", {}).get("Problem")
     if problem is not None:
         problem.setdefault("examples", [PROBLEM_EXAMPLE])
@@ -89,6 +96,27 @@ def _add_problems(op: dict[str, Any], *statuses: int) -> None:
             existing.setdefault("content", {})[PROBLEM_JSON] = spec["content"][PROBLEM_JSON]
 
 
+OAUTH_ERROR_SCHEMA = {
+    "type": "object",
+    "title": "OAuthError",
+    "description": "RFC 6749 section 5.2 error response.",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+
+
+def _document_oauth_errors(path: str, op: dict[str, Any]) -> None:
+    """The OAuth endpoints answer in their RFCs' formats, not problem+json: say so."""
+    responses = op.setdefault("responses", {})
+    if path == "/oauth/authorize":
+        html = {"text/html": {"schema": {"type": "string"}}}
+        responses.setdefault("200", {"description": "A sign-in, consent or error page", "content": html})
+        responses.setdefault("400", {"description": "Invalid request (an error page, never redirected)", "content": html})
+        return
+    for status, description in (("400", "Invalid request or grant"), ("401", "Client authentication failed")):
+        responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": OAUTH_ERROR_SCHEMA}}})
+
+
 def _enrich_operation(path: str, method: str, op: dict[str, Any]) -> None:
     authenticated = _is_authenticated(op)
     has_body = "requestBody" in op
@@ -101,9 +129,11 @@ def _enrich_operation(path: str, method: str, op: dict[str, Any]) -> None:
     if has_params:
         statuses.append(422)
     if method in ("post", "put", "patch"):
-        statuses += [400, 413]
+        statuses.append(413)
         if path.startswith("/v1/"):
-            statuses.append(415)
+            statuses += [400, 415]
+    if path.startswith("/oauth/"):
+        _document_oauth_errors(path, op)
     if method == "post" and authenticated:
         statuses += [409, 422]
         params = op.setdefault("parameters", [])

@@ -7,10 +7,10 @@ Every route is covered:
   called by ``api.deps.current_principal``), so a 404 or 422 of an authenticated call is counted
   and carries the headers too.
 * **Unauthenticated calls** (no bearer token: the OAuth endpoints, ``/openapi.json``, ``/docs``)
-  are limited per client IP, :data:`IP_LIMIT_PER_MINUTE` a minute, by :class:`RateLimitMiddleware`
-  before the route runs. A call whose bearer token turns out to be invalid is counted against the
-  IP after the fact (and answered 429 once the IP is over its limit), so guessing tokens is
-  throttled as well. ``/healthz``, ``/readyz`` and ``/metrics`` are exempt: probes and scrapers
+  are limited per client IP, :data:`IP_LIMIT_PER_MINUTE` a minute by default
+  (``CODETETHER_RATE_LIMIT_IP_PER_MINUTE``), by :class:`RateLimitMiddleware` before the route
+  runs. A call whose bearer token turns out to be invalid is counted against the IP after the
+  fact (and answered 429 once the IP is over its limit), so guessing tokens is throttled as well. ``/healthz``, ``/readyz`` and ``/metrics`` are exempt: probes and scrapers
   must never be refused.
 
 Every limited response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
@@ -74,10 +74,11 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings) -> "RateLimiter":
+        ip_limit = settings.rate_limit_ip_per_minute
         if settings.redis_url:
             url = settings.redis_url
-            return cls(url if url.startswith("async+") else "async+" + url)
-        return cls()
+            return cls(url if url.startswith("async+") else "async+" + url, ip_limit=ip_limit)
+        return cls(ip_limit=ip_limit)
 
     def _item(self, amount: int) -> RateLimitItem:
         item = self._tier_items.get(amount)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
 
     redis_url: str | None = None
+    # Requests per minute per client IP for calls without a bearer token (see api/ratelimit.py).
+    rate_limit_ip_per_minute: int = Field(default=120, ge=1)
 
     webhook_secret: str | None = None
     webhook_allow_private: bool = False

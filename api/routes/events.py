@@ -38,6 +38,10 @@ def _watcher(state) -> TaskSeqWatcher:
     return watcher
 
 
+# Event seqs are 32-bit integers in the database; larger values cannot name an event.
+MAX_SEQ = 2**31 - 1
+
+
 def _last_event_id(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
@@ -45,8 +49,8 @@ def _last_event_id(value: str | None) -> int | None:
         seq = int(value.strip())
     except ValueError:
         raise Problem(400, "invalid_last_event_id", "Last-Event-ID must be an event seq (an integer)") from None
-    if seq < 0:
-        raise Problem(400, "invalid_last_event_id", "Last-Event-ID must not be negative")
+    if seq < 0 or seq > MAX_SEQ:
+        raise Problem(400, "invalid_last_event_id", f"Last-Event-ID must be between 0 and {MAX_SEQ}")
     return seq
 
 
@@ -76,7 +80,7 @@ async def list_task_events(
     request: Request,
     principal: TasksRead,
     state: State,
-    after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Only events with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="JSON only: at most this many events.")] = MAX_PAGE,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> Response:

@@ -19,7 +19,8 @@ async def healthz() -> dict:
 
 
 @router.get("/readyz", operation_id="readyz", summary="Database and Temporal are reachable",
-            responses={503: {"description": "A dependency is unreachable"}})
+            responses={503: {"description": "A dependency is unreachable (same body, status unavailable)",
+                             "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def readyz(state: State) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
