@@ -168,6 +168,28 @@ class IdempotencyMiddleware:
             log.exception("releasing an idempotency key failed")
 
 
+# Expired keys are replaced when reused; this sweep keeps the table from growing with keys that
+# never come back: every PURGE_EVERY-th claim of a process deletes rows past their 24 h.
+PURGE_EVERY = 500
+_purges: set[asyncio.Task] = set()
+
+
+def _maybe_purge(state: AppState) -> None:
+    count = state.extras["idempotency_claims"] = state.extras.get("idempotency_claims", 0) + 1
+    if count % PURGE_EVERY:
+        return
+
+    async def _purge() -> None:
+        try:
+            await store.purge_expired(state.db)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            log.exception("purging expired idempotency keys failed")
+
+    task = asyncio.create_task(_purge())
+    _purges.add(task)
+    task.add_done_callback(_purges.discard)
+
+
 async def _claim(state: AppState, request: Request, principal: Principal) -> None:
     ctx: IdempotencyContext | None = request.scope.get("state", {}).get(STATE_KEY)
     if ctx is None or ctx.record_id is not None:
@@ -179,6 +201,7 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
     fp = store.fingerprint(request.method, path, body)
     claim = await store.claim(state.db, caller_scope(principal), ctx.key, request.method, path, fp)
     if claim.outcome is store.Outcome.PROCEED:
+        _maybe_purge(state)
         ctx.record_id = claim.record_id
         ctx.resource_seed = claim.resource_seed
         ctx.resource_reserved = claim.taken_over

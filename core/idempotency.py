@@ -148,9 +148,10 @@ async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: 
             now = utcnow()
             if as_utc(existing.expires_at) <= now:
                 await s.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now
-                    )
+                    delete(IdempotencyRecord)
+                    .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now)
+                    # The loaded row (naive datetimes on SQLite) must not be evaluated in Python.
+                    .execution_options(synchronize_session=False)
                 )
                 await s.commit()
                 continue
@@ -170,6 +171,7 @@ async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: 
                     IdempotencyRecord.locked_until == existing.locked_until,
                 )
                 .values(locked_until=now + LOCK_TIMEOUT)
+                .execution_options(synchronize_session=False)
             )
             await s.commit()
             if taken.rowcount == 1:

@@ -246,3 +246,28 @@ async def test_unauthenticated_post_ignores_the_key(stack):
     r = await stack.http.post(TASKS, content=_body(), headers={"Idempotency-Key": "k1", "Content-Type": "application/json"})
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_expired_keys_are_free_again_and_swept(stack, user):
+    key = str(uuid.uuid4())
+    assert (await stack.http.post(TASKS, content=_body(), headers=_headers(user, key))).status_code == 201
+    async with stack.db.session() as s:
+        await s.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == key)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await s.commit()
+    # Past its 24 h the key is as good as new: another body is a new request, not a reuse.
+    r = await stack.http.post(TASKS, content=_body(title="after expiry"), headers=_headers(user, key))
+    assert r.status_code == 201 and "idempotent-replayed" not in r.headers
+    async with stack.db.session() as s:
+        await s.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.key == key)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await s.commit()
+    assert await store.purge_expired(stack.db) >= 1
+    async with stack.db.session() as s:
+        assert (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).first() is None
