@@ -55,7 +55,7 @@ def codetether_signature(secret: str, body: bytes | str) -> str:
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: int | str, body: bytes | str) -> str:
-    signed = f"{msg_id}.{timestamp}.".encode("utf-8") + _raw(body)
+    signed = f"{msg_id}.{timestamp}.".encode() + _raw(body)
     mac = hmac.new(standard_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode("ascii")
 
