@@ -28,7 +28,7 @@ from tests.conftest import (
     temporal_test_server,
     wait_status,
 )
-from tests.support.receiver import Receiver
+from tests.support.receiver import Receiver, Reply
 from tests.webhooks.helpers import assert_signed, wait_deliveries
 from tests.webhooks.test_delivery import ALL_SCOPES, subscribe
 from worker import build_worker
@@ -165,3 +165,18 @@ async def test_failing_for_days_disables_the_subscription(skipping_env, settings
     async with db.session() as s:
         sub_row = await s.get(WebhookSubscription, sub.id)
     assert sub_row.status == "disabled" and "failed since" in sub_row.disabled_reason
+
+
+async def test_retry_after_lengthens_the_wait(skipping_env, settings, db):
+    async with Receiver() as rx:
+        rx.script([Reply(503, {"Retry-After": "7200"})], default=200)
+        _sub, dlv = await _failing_delivery(db, rx.url)
+        result, desc = await _run_delivery(skipping_env, settings, db, dlv.id, [5.0, 5.0])
+        assert len(rx.requests) == 2
+    assert result.status == "delivered" and result.attempts == 2
+    assert desc.close_time - desc.start_time >= timedelta(hours=2)
+    async with db.session() as s:
+        first = (await s.execute(
+            select(WebhookAttempt).where(WebhookAttempt.delivery_id == dlv.id, WebhookAttempt.attempt == 1)
+        )).scalar_one()
+    assert first.status_code == 503 and first.next_attempt_at is not None
