@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     # Worker tuning (see docs/performance.md for the measurements behind these).
     worker_workflow_pollers: int = 20
     worker_activity_pollers: int = 10
-    worker_max_cached_workflows: int = 2000
+    # Each cached task workflow costs the worker ~225 KiB; past the cache, parked tasks are evicted
+    # and replayed on their reply. 1000 keeps 10,000 parked tasks under ~500 MiB (docs/performance.md).
+    worker_max_cached_workflows: int = 1000
 
     @field_validator("webhook_retry_schedule")
     @classmethod
