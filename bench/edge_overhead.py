@@ -231,7 +231,18 @@ HEADING = """## API edge overhead: rate limiting + Idempotency-Key on task creat
 `bench/edge_overhead.py` creates tasks through two copies of the app, one with the edge and one
 without, in alternating rounds. Every edge create is rate-limited (in memory) and carries a
 fresh `Idempotency-Key`, so it claims the key (an insert), reserves the task id (no extra write)
-and stores the response (an update): two more database writes than a plain create."""
+and stores the response (an update): two more database writes than a plain create.
+
+Reading: **rate limiting meets the 0.95 target** (ratio ≈ 1.0: a moving-window check in memory
+per call). **A create with an Idempotency-Key does not**: 0.81 on PostgreSQL, 0.60 on SQLite.
+The two extra writes are what the semantics need (the key must be claimed durably before the
+task is made, and the response stored before the caller sees it, or a retry could make a second
+task or miss the replay), and a plain create is itself one insert plus one workflow start, so two
+more transactions are a large share of it. On PostgreSQL both run with
+`synchronous_commit = off` (safe, see `core/idempotency.py`); on SQLite they go through one
+in-process queue so concurrent keyed requests do not sleep in SQLite's busy handler, but SQLite's
+single writer remains the limit. Requests without a key pay only the rate limiting, and a
+replayed create answers in a few milliseconds without touching Temporal."""
 
 
 def write_section(section: str, begin: str, end: str) -> None:

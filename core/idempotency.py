@@ -80,7 +80,7 @@ def _writing(db: Database):
     return lock
 
 
-async def _relaxed_commit(db: Database, s) -> None:
+async def _relaxed_commit(db: Database, conn) -> None:
     """On PostgreSQL, lets this transaction commit without waiting for its WAL flush.
 
     Safe here because nothing depends on these rows alone surviving a crash: WAL is flushed in
@@ -89,7 +89,7 @@ async def _relaxed_commit(db: Database, s) -> None:
     expires and reuses the same task id. It saves two fsyncs per keyed request.
     """
     if not db.is_sqlite:
-        await s.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -116,29 +116,31 @@ async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: 
     for _ in range(3):
         now = utcnow()
         seed = ulid()
-        async with _writing(db), db.session() as s:
-            await _relaxed_commit(db, s)
-            try:
-                record_id = await s.scalar(
-                    insert(IdempotencyRecord)
-                    .values(
-                        scope=scope,
-                        key=key,
-                        method=method,
-                        path=path[:500],
-                        fingerprint=fp,
-                        state="in_flight",
-                        resource_id=seed,
-                        created_at=now,
-                        locked_until=now + LOCK_TIMEOUT,
-                        expires_at=now + RETENTION,
+        try:
+            # A bare connection, not an ORM session: this runs on every keyed POST.
+            async with _writing(db), db.engine.begin() as conn:
+                await _relaxed_commit(db, conn)
+                record_id = (
+                    await conn.execute(
+                        insert(IdempotencyRecord)
+                        .values(
+                            scope=scope,
+                            key=key,
+                            method=method,
+                            path=path[:500],
+                            fingerprint=fp,
+                            state="in_flight",
+                            resource_id=seed,
+                            created_at=now,
+                            locked_until=now + LOCK_TIMEOUT,
+                            expires_at=now + RETENTION,
+                        )
+                        .returning(IdempotencyRecord.id)
                     )
-                    .returning(IdempotencyRecord.id)
-                )
-                await s.commit()
-                return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
-            except IntegrityError:
-                await s.rollback()
+                ).scalar_one()
+            return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
+        except IntegrityError:
+            pass
         async with db.session() as s:
             existing = (
                 await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
@@ -189,9 +191,9 @@ def resource_id(seed: str, prefix: str) -> str:
 
 async def complete(db: Database, record_id: int, response: StoredResponse) -> None:
     """Stores the first response; later requests with the key replay it."""
-    async with _writing(db), db.session() as s:
-        await _relaxed_commit(db, s)
-        await s.execute(
+    async with _writing(db), db.engine.begin() as conn:
+        await _relaxed_commit(db, conn)
+        await conn.execute(
             update(IdempotencyRecord)
             .where(IdempotencyRecord.id == record_id)
             .values(
@@ -202,7 +204,6 @@ async def complete(db: Database, record_id: int, response: StoredResponse) -> No
                 locked_until=None,
             )
         )
-        await s.commit()
 
 
 async def release(db: Database, record_id: int, *, resource_reserved: bool) -> None:
