@@ -153,7 +153,9 @@ class TaskActivities:
             task_queue=self.settings.temporal_task_queue,
             start_signal="request_slot",
             start_signal_args=[
-                SlotRequest(task_id=inp.task_id, priority=inp.priority, requested_at=inp.requested_at)
+                SlotRequest(
+                    task_id=inp.task_id, priority=inp.priority, requested_at=inp.requested_at, limit=inp.limit
+                )
             ],
         )
 

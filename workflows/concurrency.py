@@ -47,6 +47,9 @@ class ConcurrencyWorkflow:
     @workflow.signal
     def request_slot(self, req: SlotRequest) -> None:
         self._events += 1
+        if req.limit is not None:
+            # The newest request carries the owner's current tier: an upgrade opens slots at once.
+            self._limit = req.limit
         if req.task_id in self._holders or any(w.task_id == req.task_id for w in self._waiting):
             return
         self._waiting.append(req)

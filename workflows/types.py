@@ -213,6 +213,8 @@ class SlotRequest:
     task_id: str
     priority: int
     requested_at: str
+    # The owner's running limit as of this request, so a tier change applies to the live queue.
+    limit: int | None = None
 
 
 @dataclass

@@ -108,3 +108,28 @@ async def test_pro_runs_more_and_enterprise_is_unlimited(stack, make_user):
     assert [t["status"] for t in done] == ["completed"] * 7
     # Nothing queued behind a limit: all seven ran side by side.
     assert _max_overlap(done) == 7
+
+
+async def test_a_tier_upgrade_opens_slots_for_the_queue(stack, make_user):
+    """Five slow tasks fill a free user's slots; after an upgrade to pro a sixth starts at once."""
+    from sqlalchemy import update
+
+    from core.models import User
+
+    user = await make_user("free")
+    first = [await _create(stack.http, user, f"slow {i}", "SLEEP: 8") for i in range(5)]
+    ids = [t["task_id"] for t in first]
+    await _until(lambda ts: sum(ts[i]["status"] == "running" for i in ids) == 5, stack.http, user)
+    async with stack.db.session() as s:
+        await s.execute(update(User).where(User.id == user.user_id).values(tier="pro"))
+        await s.commit()
+    me = (await stack.http.get("/v1/automation/me", headers=user.headers)).json()
+    assert me["tier"] == "pro" and me["concurrent_tasks_limit"] == 25
+    sixth = await _create(stack.http, user, "after upgrade", "quick")
+    done = await wait_status(stack.http, sixth["task_id"], user.headers, {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed"
+    # It did not wait for a slot: it finished while the first five were still running.
+    tasks = await _list(stack.http, user)
+    assert [tasks[i]["status"] for i in ids].count("running") == 5
+    handle = stack.client.get_workflow_handle_for(ConcurrencyWorkflow.run, concurrency_workflow_id(user.user_id))
+    assert (await handle.query(ConcurrencyWorkflow.get_slots)).limit == 25
