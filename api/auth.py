@@ -53,13 +53,10 @@ Resolver = Callable[[str], Awaitable["Principal | None"]]
 
 
 def unauthenticated(detail: str = "send a valid API key or access token as 'Authorization: Bearer <token>'",
-                    error: str = "invalid_token") -> Problem:
-    return Problem(
-        401,
-        "unauthenticated",
-        detail,
-        headers={"WWW-Authenticate": f'Bearer realm="codetether", error="{error}"'},
-    )
+                    error: str | None = "invalid_token") -> Problem:
+    # RFC 6750 section 3.1: a request without any credentials gets the challenge without an error code.
+    challenge = 'Bearer realm="codetether"' + (f', error="{error}"' if error else "")
+    return Problem(401, "unauthenticated", detail, headers={"WWW-Authenticate": challenge})
 
 
 class Authenticator:

@@ -83,7 +83,7 @@ async def current_principal(
         if token:
             request.state.query_key_used = True
     if not token:
-        raise unauthenticated(error="invalid_request")
+        raise unauthenticated(error=None)
     principal = await state.authenticator.authenticate(token)
     request.state.principal = principal
     if state.on_authenticated is not None:

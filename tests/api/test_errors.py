@@ -34,7 +34,8 @@ def assert_problem(r, status: int, code: str) -> dict:
 async def test_401_without_and_with_a_bad_token(api):
     r = await api.http.get("/v1/automation/me")
     assert_problem(r, 401, "unauthenticated")
-    assert r.headers["www-authenticate"].startswith("Bearer")
+    # No credentials at all: the bare challenge (RFC 6750 section 3.1).
+    assert r.headers["www-authenticate"] == 'Bearer realm="codetether"'
     r = await api.http.get("/v1/automation/tasks", headers={"Authorization": "Bearer ct_bogus"})
     assert_problem(r, 401, "unauthenticated")
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
