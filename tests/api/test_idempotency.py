@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from api.deps import CurrentPrincipal
 from core import idempotency as store
 from core.accounts import create_api_key, create_user
 from core.db import Database, migrate
@@ -271,3 +272,27 @@ async def test_expired_keys_are_free_again_and_swept(stack, user):
     assert await store.purge_expired(stack.db) >= 1
     async with stack.db.session() as s:
         assert (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).first() is None
+
+
+async def test_server_errors_give_the_key_back(stack, user):
+    calls = {"n": 0}
+
+    async def flaky(_principal: CurrentPrincipal) -> dict:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("transient failure")
+        return {"attempt": calls["n"]}
+
+    stack.app.add_api_route("/v1/test-flaky", flaky, methods=["POST"], status_code=201)
+    key = str(uuid.uuid4())
+    headers = _headers(user, key)
+    first = await stack.http.post("/v1/test-flaky", content=b"{}", headers=headers)
+    assert first.status_code == 500 and first.json()["code"] == "internal_error"
+    # The 500 was not stored: the retry runs the endpoint again, and its answer is what replays.
+    second = await stack.http.post("/v1/test-flaky", content=b"{}", headers=headers)
+    assert second.status_code == 201 and second.json() == {"attempt": 2}
+    assert "idempotent-replayed" not in second.headers
+    third = await stack.http.post("/v1/test-flaky", content=b"{}", headers=headers)
+    assert third.status_code == 201 and third.json() == {"attempt": 2}
+    assert third.headers["idempotent-replayed"] == "true"
+    assert calls["n"] == 2
