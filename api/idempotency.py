@@ -1,7 +1,8 @@
 """``Idempotency-Key`` on every authenticated POST (Stripe's semantics, the IETF httpapi draft).
 
-* The key is scoped to the caller: the user and the credential (API key, OAuth client) it came
-  with, so two users (or two integrations of one user) never collide. POSTs without a bearer
+* The key is scoped to the caller: the user and the integration it came through (the API key, or
+  the OAuth client, whose tokens change at every refresh), so two users (or two integrations of
+  one user) never collide, and a platform's retry after a token refresh still finds its key. POSTs without a bearer
   principal (``/oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``, the sign-in form) ignore
   the header; they carry their own replay protection.
 * A key is 1..255 printable ASCII characters, else ``400 invalid_idempotency_key``. It is kept
@@ -27,6 +28,7 @@ known.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 
@@ -74,8 +76,20 @@ class IdempotentReplay(Exception):
 
 
 def caller_scope(principal: Principal) -> str:
-    credential = principal.credential_id or principal.client_id or principal.auth_method
-    return f"{principal.user_id}:{credential}"[:100]
+    """The user and the integration the call came through.
+
+    An API key is its own integration. An OAuth access token is not: it is replaced at every
+    refresh, and a platform retrying after a refresh must still find its key, so OAuth (and OIDC)
+    calls are scoped by the client they were issued to.
+    """
+    if principal.auth_method == "api_key":
+        integration = f"key:{principal.credential_id}"
+    else:
+        integration = f"{principal.auth_method}:{principal.client_id or '-'}"
+    scope = f"{principal.user_id}:{integration}"
+    if len(scope) > 100:
+        scope = f"{principal.user_id}:{hashlib.sha256(integration.encode()).hexdigest()[:40]}"
+    return scope
 
 
 def _problem_message(status: int, code: str, detail: str) -> tuple[Message, Message]:

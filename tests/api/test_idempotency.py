@@ -192,7 +192,11 @@ async def _claimed_then_crashed(db: Database, user: UserCreds, key: str, body: b
     async with db.session() as s:
         key_id = (await s.execute(select(ApiKey.id).where(ApiKey.user_id == user.user_id))).scalar_one()
     fp = store.fingerprint("POST", TASKS, body)
-    claim = await store.claim(db, f"{user.user_id}:{key_id}", key, "POST", TASKS, fp)
+    from api.auth import Principal
+    from api.idempotency import caller_scope
+
+    scope = caller_scope(Principal(user.user_id, user.email, "enterprise", [], "api_key", credential_id=key_id))
+    claim = await store.claim(db, scope, key, "POST", TASKS, fp)
     assert claim.outcome is store.Outcome.PROCEED
     return store.resource_id(claim.resource_seed, "task"), claim.record_id
 
@@ -296,3 +300,22 @@ async def test_server_errors_give_the_key_back(stack, user):
     assert third.status_code == 201 and third.json() == {"attempt": 2}
     assert third.headers["idempotent-replayed"] == "true"
     assert calls["n"] == 2
+
+
+def test_scope_is_the_user_and_the_integration():
+    from api.auth import Principal
+    from api.idempotency import caller_scope
+
+    def oauth(token_id: str, client: str = "cli_zapier") -> Principal:
+        return Principal("usr_1", "a@example.com", "free", [], "oauth", credential_id=token_id, client_id=client)
+
+    # A refreshed access token is the same integration; another OAuth client is not.
+    assert caller_scope(oauth("tok_1")) == caller_scope(oauth("tok_2"))
+    assert caller_scope(oauth("tok_1")) != caller_scope(oauth("tok_1", "cli_n8n"))
+    key_a = Principal("usr_1", "a@example.com", "free", [], "api_key", credential_id="key_a")
+    key_b = Principal("usr_1", "a@example.com", "free", [], "api_key", credential_id="key_b")
+    assert caller_scope(key_a) != caller_scope(key_b)
+    other_user = Principal("usr_2", "b@example.com", "free", [], "api_key", credential_id="key_a")
+    assert caller_scope(other_user) != caller_scope(key_a)
+    long_client = Principal("usr_1", "a@example.com", "free", [], "oidc", client_id="x" * 300)
+    assert len(caller_scope(long_client)) <= 100
