@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -213,7 +214,15 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
     if request.url.query:
         path = f"{path}?{request.url.query}"
     fp = store.fingerprint(request.method, path, body)
-    claim = await store.claim(state.db, caller_scope(principal), ctx.key, request.method, path, fp)
+    claim = await store.claim(
+        state.db,
+        caller_scope(principal),
+        ctx.key,
+        request.method,
+        path,
+        fp,
+        lock_timeout=timedelta(seconds=state.settings.idempotency_lock_seconds),
+    )
     if claim.outcome is store.Outcome.PROCEED:
         _maybe_purge(state)
         ctx.record_id = claim.record_id

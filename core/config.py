@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 15.0
 
     allow_query_api_key: bool = False
+    # Seconds a request holds its Idempotency-Key before a retry may assume it crashed.
+    idempotency_lock_seconds: float = 60.0
 
     default_model: str | None = None
     models_file: Path | None = None

@@ -29,7 +29,8 @@ from core.ids import as_utc, ulid, utcnow
 from core.models import IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
-# How long a request may hold a key before a retry may assume it crashed and take over.
+# How long a request may hold a key before a retry may assume it crashed and take over
+# (CODETETHER_IDEMPOTENCY_LOCK_SECONDS overrides it through the ``lock_timeout`` argument).
 LOCK_TIMEOUT = timedelta(seconds=60)
 MAX_KEY_LENGTH = 255
 
@@ -111,7 +112,9 @@ def _stored(row: IdempotencyRecord) -> StoredResponse:
     )
 
 
-async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: str) -> Claim:
+async def claim(
+    db: Database, scope: str, key: str, method: str, path: str, fp: str, *, lock_timeout: timedelta = LOCK_TIMEOUT
+) -> Claim:
     """Takes the key for this request, or says why not (replay, in flight, reused)."""
     for _ in range(3):
         now = utcnow()
@@ -132,7 +135,7 @@ async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: 
                             state="in_flight",
                             resource_id=seed,
                             created_at=now,
-                            locked_until=now + LOCK_TIMEOUT,
+                            locked_until=now + lock_timeout,
                             expires_at=now + RETENTION,
                         )
                         .returning(IdempotencyRecord.id)
@@ -172,7 +175,7 @@ async def claim(db: Database, scope: str, key: str, method: str, path: str, fp: 
                     IdempotencyRecord.state == "in_flight",
                     IdempotencyRecord.locked_until == existing.locked_until,
                 )
-                .values(locked_until=now + LOCK_TIMEOUT)
+                .values(locked_until=now + lock_timeout)
                 .execution_options(synchronize_session=False)
             )
             await s.commit()

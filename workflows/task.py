@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
@@ -359,8 +359,8 @@ class TaskWorkflow:
         )
         try:
             await handle.signal(ConcurrencyWorkflow.release_slot, SlotRelease(task_id=self._input.task_id))
-        except ApplicationError:
-            # The owner's concurrency workflow is gone, so nothing is held there.
+        except FailureError:
+            # The owner's concurrency workflow is gone (or never started), so nothing is held.
             pass
 
     # ---- continue-as-new ------------------------------------------------------------------

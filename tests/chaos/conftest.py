@@ -32,7 +32,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest_asyncio.fixture
 async def cluster(request, tmp_path, database_url, db) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path / "cluster", database_url)
+    # A short idempotency lock, so the retries after a killed API do not wait the default minute.
+    c = Cluster(tmp_path / "cluster", database_url, extra_env={"CODETETHER_IDEMPOTENCY_LOCK_SECONDS": "8"})
     request.node._cluster = c
     try:
         yield c
