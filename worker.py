@@ -19,7 +19,7 @@ from activities.webhooks import WebhookActivities, WebhookDispatcher
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import Database
-from core.events import EventRecorder, EventSink, NullSink
+from core.events import EventRecorder, EventSink
 from core.logging import setup_logging
 from core.telemetry import LogContextInterceptor, worker_runtime
 from core.temporal import connect

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import Catalog, MessagesWrite, State, TemporalClient
 from api.errors import Problem, problem_responses
-from api.routes.tasks import load_task, to_public
+from api.routes.tasks import check_codebase, load_task, resolve_model, to_public
 from api.schemas.conversation import (
     ConversationMessageCreate,
     ConversationTask,
@@ -26,7 +26,7 @@ from api.schemas.conversation import (
 from api.schemas.tasks import TaskPublic
 from core import conversation
 from core.conversation import ConversationError, Delivery
-from core.models import Codebase, Task
+from core.models import Task
 from core.taskservice import NewTask, StartFailed, create_task
 from core.taskview import task_to_dict
 
@@ -142,31 +142,9 @@ async def send_message(
         task = await load_task(state, body.conversation_id, principal.user_id)
         return await _send(state, client, principal, request, task, body.message)
 
-    spec = catalog.resolve(body.model)
-    if spec is None:
-        raise Problem(
-            422,
-            "unknown_model",
-            f"unknown model {body.model!r}; see GET /v1/automation/models",
-            errors=[{"field": "model", "message": "unknown model", "type": "unknown_model"}],
-        )
-    if not spec.available:
-        raise Problem(
-            422,
-            "model_unavailable",
-            f"model {spec.name!r} has no configured provider credentials on this server",
-            errors=[{"field": "model", "message": "provider not configured", "type": "model_unavailable"}],
-        )
+    spec = resolve_model(catalog, body.model)
     if body.codebase_id is not None:
-        async with state.db.session() as s:
-            codebase = await s.get(Codebase, body.codebase_id)
-        if codebase is None or codebase.user_id != principal.user_id:
-            raise Problem(
-                422,
-                "unknown_codebase",
-                f"no codebase {body.codebase_id!r}",
-                errors=[{"field": "codebase_id", "message": "unknown codebase", "type": "unknown_codebase"}],
-            )
+        await check_codebase(state, body.codebase_id, principal.user_id)
     new = NewTask(
         owner_id=principal.user_id,
         title=conversation.derive_title(body.message),

@@ -17,11 +17,20 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import and_, or_, select
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Catalog, DbSession, SettingsDep, State, TasksRead, TasksWrite, TemporalClient
+from api.deps import (
+    Catalog,
+    DbSession,
+    SettingsDep,
+    State,
+    TasksRead,
+    TasksWrite,
+    TemporalClient,
+)
 from api.errors import Problem, problem_responses
 from api.schemas.tasks import TaskCreate, TaskList, TaskPublic
-from core.ids import as_utc, iso, parse_iso
-from core.models import Task
+from core.catalog import ModelCatalog, ModelSpec
+from core.ids import as_utc, parse_iso
+from core.models import Codebase, Task
 from core.netguard import UnsafeURL, validate_webhook_url
 from core.taskservice import NewTask, StartFailed, create_task
 from core.taskview import task_to_dict
@@ -58,6 +67,39 @@ async def wait_for_status(state, task_id: str, user_id: str, statuses, timeout: 
     return task
 
 
+def resolve_model(catalog: ModelCatalog, name: str | None) -> ModelSpec:
+    """The catalog entry for ``name``; 422 for an unknown model or one without credentials."""
+    spec = catalog.resolve(name)
+    if spec is None:
+        raise Problem(
+            422,
+            "unknown_model",
+            f"unknown model {name!r}; see GET /v1/automation/models",
+            errors=[{"field": "model", "message": "unknown model", "type": "unknown_model"}],
+        )
+    if not spec.available:
+        raise Problem(
+            422,
+            "model_unavailable",
+            f"model {spec.name!r} has no configured provider credentials on this server",
+            errors=[{"field": "model", "message": "provider not configured", "type": "model_unavailable"}],
+        )
+    return spec
+
+
+async def check_codebase(state, codebase_id: str, user_id: str) -> None:
+    """422 unless ``codebase_id`` names one of the caller's codebases."""
+    async with state.db.session() as s:
+        codebase = await s.get(Codebase, codebase_id)
+    if codebase is None or codebase.user_id != user_id:
+        raise Problem(
+            422,
+            "unknown_codebase",
+            f"no codebase {codebase_id!r}",
+            errors=[{"field": "codebase_id", "message": "unknown codebase", "type": "unknown_codebase"}],
+        )
+
+
 @router.post(
     "/tasks",
     operation_id="createTask",
@@ -76,21 +118,7 @@ async def create(
     catalog: Catalog,
     client: TemporalClient,
 ) -> TaskPublic:
-    spec = catalog.resolve(body.model)
-    if spec is None:
-        raise Problem(
-            422,
-            "unknown_model",
-            f"unknown model {body.model!r}; see GET /v1/automation/models",
-            errors=[{"field": "model", "message": "unknown model", "type": "unknown_model"}],
-        )
-    if not spec.available:
-        raise Problem(
-            422,
-            "model_unavailable",
-            f"model {spec.name!r} has no configured provider credentials on this server",
-            errors=[{"field": "model", "message": "provider not configured", "type": "model_unavailable"}],
-        )
+    spec = resolve_model(catalog, body.model)
     if body.webhook_url:
         try:
             await validate_webhook_url(body.webhook_url, allow_private=settings.webhook_allow_private)
@@ -102,13 +130,7 @@ async def create(
                 errors=[{"field": "webhook_url", "message": str(err), "type": "invalid_webhook_url"}],
             ) from None
     if body.codebase_id:
-        from core.models import Codebase
-
-        async with state.db.session() as s:
-            cb = await s.get(Codebase, body.codebase_id)
-        if cb is None or cb.user_id != principal.user_id:
-            raise Problem(422, "unknown_codebase", f"no codebase {body.codebase_id!r}",
-                          errors=[{"field": "codebase_id", "message": "unknown codebase", "type": "unknown_codebase"}])
+        await check_codebase(state, body.codebase_id, principal.user_id)
     new = NewTask(
         owner_id=principal.user_id,
         title=body.title,
