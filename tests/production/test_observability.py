@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.logging import JsonFormatter, _ContextFilter
-from tests.conftest import make_settings, running_stack, wait_status
+from tests.conftest import running_stack, wait_status
 from tests.production.procs import free_port
 
 pytestmark = pytest.mark.postgres
