@@ -21,6 +21,7 @@ from core.config import Settings, get_settings
 from core.db import Database
 from core.events import EventRecorder, EventSink
 from core.logging import setup_logging
+from core.reconcile import RECONCILE_EVERY, reconcile_orphans
 from core.telemetry import LogContextInterceptor, worker_runtime
 from core.temporal import connect
 from workflows.concurrency import ConcurrencyWorkflow
@@ -85,8 +86,23 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
         worker = build_worker(settings, client, db, http_client)
         log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
         async with worker:
+            reconciler = asyncio.create_task(reconcile_forever(db, client, settings, stop))
             await stop.wait()
+            reconciler.cancel()
         log.info("worker stopped")
+
+
+async def reconcile_forever(db: Database, client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    """Every minute, starts the workflows of tasks whose API died before starting them."""
+    while not stop.is_set():
+        try:
+            await reconcile_orphans(db, client, settings)
+        except Exception:  # noqa: BLE001 - Temporal or the database may be briefly away
+            log.exception("reconciling orphaned tasks failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=RECONCILE_EVERY)
+        except asyncio.TimeoutError:
+            pass
 
 
 def main() -> None:

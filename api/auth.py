@@ -13,14 +13,11 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from api.errors import Problem
+from core.accounts import TIER_CONCURRENCY, TIER_RATE_LIMITS, TIERS  # noqa: F401 - re-exported
 from core.db import Database
 from core.ids import as_utc, utcnow
 from core.models import ApiKey, User
 from core.security import API_KEY_PREFIX, hash_token
-
-TIER_RATE_LIMITS: dict[str, int | None] = {"free": 60, "pro": 300, "enterprise": None}
-TIER_CONCURRENCY: dict[str, int | None] = {"free": 5, "pro": 25, "enterprise": None}
-TIERS = tuple(TIER_RATE_LIMITS)
 
 # last_used_at is written at most this often per key, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)

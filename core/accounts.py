@@ -9,7 +9,10 @@ from core.ids import new_id, utcnow
 from core.models import ApiKey, User
 from core.security import ALL_SCOPES, generate_api_key, hash_password, hash_token, key_display_prefix
 
-TIERS = ("free", "pro", "enterprise")
+# Requests per minute and tasks running at once, per tier (None: unlimited).
+TIER_RATE_LIMITS: dict[str, int | None] = {"free": 60, "pro": 300, "enterprise": None}
+TIER_CONCURRENCY: dict[str, int | None] = {"free": 5, "pro": 25, "enterprise": None}
+TIERS = tuple(TIER_RATE_LIMITS)
 
 
 class AccountError(ValueError):

@@ -257,6 +257,7 @@ async def _start_follow_up(
                 error_message=None,
                 progress=None,
                 required_action=None,
+                pending_message=message,
                 updated_at=now,
             )
         )

@@ -114,6 +114,9 @@ class Task(Base):
     request_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # Kept so a follow-up run waits for answers as long as the first run did.
     input_timeout_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The message that starts the current follow-up run, kept until the run is under way so
+    # the reconciler can start it again if the API died before the workflow started.
+    pending_message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class TaskEvent(Base):
