@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,61 +27,24 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    free_port,
+    pct,
+    run_concurrent,
+    start_temporal,
+    stop_procs,
+    wait_port,
+    write_section,
+)
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
 from core.taskservice import search_attributes  # noqa: E402
-from core.temporal import connect, dev_server_search_attribute_args  # noqa: E402
+from core.temporal import connect  # noqa: E402
 from workflows.task import TaskWorkflow  # noqa: E402
 from workflows.types import TaskInput  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- create-throughput:begin -->", "<!-- create-throughput:end -->"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
-    return values[k]
-
-
-async def run_concurrent(n: int, concurrency: int, fn) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
-
-    async def worker() -> None:
-        while True:
-            try:
-                i = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            t0 = time.perf_counter()
-            await fn(i)
-            latencies.append((time.perf_counter() - t0) * 1000)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start), latencies
 
 
 async def main() -> None:
@@ -96,21 +58,9 @@ async def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ct-bench-"))
     t_port, api_port = free_port(), free_port()
-    bin_dir = Path(sys.executable).parent
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    str(bin_dir / "temporal"), "server", "start-dev", "--headless",
-                    "--ip", "127.0.0.1", "--port", str(t_port),
-                    "--db-filename", str(tmp / "temporal.db"),
-                    "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
-                    "--log-level", "error", *dev_server_search_attribute_args(),
-                ],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(start_temporal(t_port, tmp / "temporal.db"))
         wait_port(t_port)
         queue = f"bench-{uuid.uuid4().hex[:8]}"
         env = dict(os.environ)
@@ -182,12 +132,7 @@ async def main() -> None:
                 (await http.get(f"/v1/automation/tasks/{ids[i % len(ids)]}")).raise_for_status()
                 get_serial.append((time.perf_counter() - t0) * 1000)
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(reversed(procs))
 
     raw_med, api_med = statistics.median(raw_rates), statistics.median(api_rates)
     ratio = api_med / raw_med
@@ -217,19 +162,7 @@ async def main() -> None:
     )
     print(table)
     if not args.no_write:
-        write_section(table)
-
-
-def write_section(section: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\nMeasured on the project's 2-core machines; every figure names the command that produced it.\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+        write_section(table, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,51 +30,23 @@ sys.path.insert(0, str(ROOT))
 
 import api.app as app_module  # noqa: E402
 from api import auth  # noqa: E402
+from bench.common import (  # noqa: E402
+    DOC,
+    free_port,
+    pct,
+    replace_section,
+    run_concurrent,
+    start_temporal,
+    stop_procs,
+    wait_port,
+)
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
-from core.temporal import connect, dev_server_search_attribute_args  # noqa: E402
+from core.temporal import connect  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- edge-overhead:begin -->", "<!-- edge-overhead:end -->"
 RAISED_LIMIT = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
-    return values[k]
-
-
-async def run_concurrent(n: int, concurrency: int, fn) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for i in counter:
-            t0 = time.perf_counter()
-            await fn(i)
-            latencies.append((time.perf_counter() - t0) * 1000)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (time.perf_counter() - start), latencies
 
 
 def build_apps(settings: Settings, db: Database, client):
@@ -103,17 +73,7 @@ async def main() -> None:
     auth.TIER_RATE_LIMITS["pro"] = RAISED_LIMIT
     tmp = Path(tempfile.mkdtemp(prefix="ct-edge-bench-"))
     t_port = free_port()
-    bin_dir = Path(sys.executable).parent
-    temporal = subprocess.Popen(
-        [
-            str(bin_dir / "temporal"), "server", "start-dev", "--headless",
-            "--ip", "127.0.0.1", "--port", str(t_port),
-            "--db-filename", str(tmp / "temporal.db"),
-            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
-            "--log-level", "error", *dev_server_search_attribute_args(),
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    temporal = start_temporal(t_port, tmp / "temporal.db")
     try:
         wait_port(t_port)
         queue = f"edge-bench-{uuid.uuid4().hex[:8]}"
@@ -182,11 +142,7 @@ async def main() -> None:
                 assert r.headers.get("idempotent-replayed") == "true"
         await db.dispose()
     finally:
-        temporal.terminate()
-        try:
-            temporal.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            temporal.kill()
+        stop_procs([temporal])
 
     plain_med, edge_med = statistics.median(plain_rates), statistics.median(edge_rates)
     limited_med = statistics.median(limited_rates)
@@ -246,18 +202,17 @@ replayed create answers in a few milliseconds without touching Temporal."""
 
 
 def write_section(section: str, begin: str, end: str) -> None:
+    """Writes one database's table inside the ``edge-overhead`` block, creating the block with its
+    heading first if the document lacks it; a new table goes last in the block."""
     DOC.parent.mkdir(exist_ok=True)
     text = DOC.read_text() if DOC.exists() else "# Performance\n"
     if BEGIN not in text:
         text = text.rstrip() + "\n\n" + BEGIN + "\n" + HEADING + "\n" + END + "\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _old, tail = rest.split(end, 1)
-        text = head + section + tail
-    else:
+    replaced = replace_section(text, section, begin, end)
+    if replaced is None:
         head, tail = text.split(END, 1)
-        text = head.rstrip() + "\n\n" + section + "\n" + END + tail
-    DOC.write_text(text)
+        replaced = head.rstrip() + "\n\n" + section + "\n" + END + tail
+    DOC.write_text(replaced)
 
 
 if __name__ == "__main__":

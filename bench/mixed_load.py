@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.scaleout import pct, write_section  # noqa: E402
+from bench.common import PRODUCTION_END, pct, write_section  # noqa: E402
 from tests.production.procs import free_port, port_open, wait_until  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
 
@@ -275,7 +275,7 @@ def main() -> None:
     if stats.error_samples:
         print("errors:", *stats.error_samples, sep="\n  ")
     if not args.no_write:
-        write_section(section, "<!-- mixed-load:begin -->", "<!-- mixed-load:end -->")
+        write_section(section, "<!-- mixed-load:begin -->", "<!-- mixed-load:end -->", before=PRODUCTION_END)
 
 
 if __name__ == "__main__":

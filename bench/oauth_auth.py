@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.app import create_app
+from bench.common import write_section
 from core.accounts import create_api_key, create_user
 from core.config import Settings
 from core.db import Database, migrate
 from core.oauth_clients import create_oauth_client
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- oauth:begin -->", "<!-- oauth:end -->"
 
 
@@ -162,14 +162,7 @@ async def main() -> None:
     ])
     print(section)
     if not args.no_write:
-        text = DOC.read_text() if DOC.exists() else "# Performance\n"
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _old, tail = rest.split(END, 1)
-            text = head + section + tail
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(section, BEGIN, END)
 
 
 async def _unlimited(db: Database, user_id: str) -> None:

@@ -31,16 +31,22 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.create_throughput import free_port, wait_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    run_concurrent,
+    start_temporal,
+    stop_procs,
+    wait_port,
+    write_section,
+)
 from core import conversation  # noqa: E402
 from core.accounts import create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
 from core.models import Task  # noqa: E402
 from core.taskservice import NewTask, create_task  # noqa: E402
-from core.temporal import connect, dev_server_search_attribute_args  # noqa: E402
+from core.temporal import connect  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- parked-tasks:begin -->", "<!-- parked-tasks:end -->"
 TARGET_N = 10_000
 
@@ -76,18 +82,6 @@ async def wait_count(db: Database, owner_id: str, status: str, n: int, timeout: 
         await asyncio.sleep(0.5)
 
 
-async def run_bounded(n: int, concurrency: int, fn) -> None:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(n):
-        queue.put_nowait(i)
-
-    async def worker() -> None:
-        while not queue.empty():
-            await fn(queue.get_nowait())
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=2000, help="tasks to park")
@@ -101,7 +95,6 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ct-parkbench-"))
     t_port = free_port()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    bin_dir = Path(sys.executable).parent
     settings = Settings(
         data_dir=tmp, database_url=args.database_url, temporal_address=f"127.0.0.1:{t_port}", temporal_task_queue=queue
     )
@@ -120,16 +113,7 @@ async def main() -> None:
         settings.worker_max_cached_workflows = args.cache
     procs: list[subprocess.Popen] = []
     try:
-        temporal = subprocess.Popen(
-            [
-                str(bin_dir / "temporal"), "server", "start-dev", "--headless",
-                "--ip", "127.0.0.1", "--port", str(t_port),
-                "--db-filename", str(tmp / "temporal.db"),
-                "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
-                "--log-level", "error", *dev_server_search_attribute_args(),
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        temporal = start_temporal(t_port, tmp / "temporal.db")
         procs.append(temporal)
         wait_port(t_port)
         await asyncio.to_thread(migrate, settings.resolved_database_url)
@@ -157,11 +141,11 @@ async def main() -> None:
         half = args.n // 2
         print(f"parking {args.n} tasks…", flush=True)
         t0 = time.perf_counter()
-        await run_bounded(half, args.concurrency, create)
+        await run_concurrent(half, args.concurrency, create)
         await wait_count(db, owner.id, "needs_input", half, args.timeout, "park")
         await asyncio.sleep(5)  # let the worker settle (activity slots drain, GC runs)
         rss_half, _ = rss_mb(worker.pid)
-        await run_bounded(args.n - half, args.concurrency, lambda i: create(half + i))
+        await run_concurrent(args.n - half, args.concurrency, lambda i: create(half + i))
         create_s = time.perf_counter() - t0 - 5
         await wait_count(db, owner.id, "needs_input", args.n, args.timeout, "park")
         park_s = time.perf_counter() - t0 - 5
@@ -182,19 +166,14 @@ async def main() -> None:
                 rejected.append(err.code)
 
         t1 = time.perf_counter()
-        await run_bounded(args.n, args.concurrency, reply)
+        await run_concurrent(args.n, args.concurrency, reply)
         accept_s = time.perf_counter() - t1
         await wait_count(db, owner.id, "completed", args.n, args.timeout, "resume")
         resume_s = time.perf_counter() - t1
         rss_done, peak_done = rss_mb(worker.pid)
         await db.dispose()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(reversed(procs), timeout=20)
 
     n = args.n
     cache = settings.worker_max_cached_workflows
@@ -218,9 +197,9 @@ async def main() -> None:
             f"{base:.0f} MiB + {per_task_kb:.0f} KiB × min(N, {cache}) ≈ **{est_rss:.0f} MiB at {TARGET_N:,}**"
         )
     db_kind = "PostgreSQL" if (args.database_url or "").startswith("postgresql") else "SQLite+WAL"
-    global BEGIN, END
+    begin, end = BEGIN, END
     if n // 2 >= cache:
-        BEGIN, END = "<!-- parked-tasks-evicting:begin -->", "<!-- parked-tasks-evicting:end -->"
+        begin, end = "<!-- parked-tasks-evicting:begin -->", "<!-- parked-tasks-evicting:end -->"
     cmd = f".venv/bin/python bench/parked_tasks.py {n} --concurrency {args.concurrency}" + (
         f" --cache {args.cache}" if args.cache is not None else ""
     ) + (
@@ -228,7 +207,7 @@ async def main() -> None:
     )
     section = "\n".join(
         [
-            BEGIN,
+            begin,
             "## Tasks parked in needs_input (issue 3)" + (", more than the worker cache holds" if n // 2 >= cache else ""),
             "",
             f"Command: `{cmd}` (Temporal dev server with SQLite+WAL, one `codetether worker` process: "
@@ -254,24 +233,12 @@ async def main() -> None:
             f"are bounded by the Temporal server's CPU on 2 cores and scale linearly: about "
             f"{TARGET_N / (n / park_s) / 60:.0f} min to park and {TARGET_N / (n / resume_s) / 60:.0f} min to "
             f"resume {TARGET_N:,} at the rates above (evicted workflows add a replay each on resume).",
-            END,
+            end,
         ]
     )
     print(section)
     if not args.no_write:
-        write_section(section)
-
-
-def write_section(section: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\nMeasured on the project's 2-core machines; every figure names the command that produced it.\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+        write_section(section, begin, end)
 
 
 if __name__ == "__main__":

@@ -30,19 +30,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.common import PRODUCTION_END, pct, write_section  # noqa: E402
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
 from core.models import Task  # noqa: E402
 from tests.production.pg import fresh_database  # noqa: E402
 from tests.production.procs import Cluster  # noqa: E402
 from tests.production.run_postgres import REDIS_URL, check_redis  # noqa: E402
-
-DOC = ROOT / "docs" / "performance.md"
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def run_round(cluster: Cluster, db: Database, apis: int, workers: int, n: int, concurrency: int) -> dict:
@@ -184,21 +178,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        write_section(section, "<!-- scaleout:begin -->", "<!-- scaleout:end -->")
-
-
-def write_section(section: str, begin: str, end: str) -> None:
-    """Replaces this benchmark's block in docs/performance.md (inside the production section)."""
-    text = DOC.read_text() if DOC.exists() else "# Performance\n"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _old, tail = rest.split(end, 1)
-        text = head + section + tail
-    elif "<!-- production:end -->" in text:
-        text = text.replace("<!-- production:end -->", section + "\n\n<!-- production:end -->")
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+        write_section(section, "<!-- scaleout:begin -->", "<!-- scaleout:end -->", before=PRODUCTION_END)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,14 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.create_throughput import free_port, pct, wait_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    pct,
+    start_temporal,
+    stop_procs,
+    wait_port,
+    write_section,
+)
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
@@ -44,10 +51,8 @@ from core.events import EventRecorder  # noqa: E402
 from core.eventstream import POLL_INTERVAL  # noqa: E402
 from core.ids import new_id, parse_iso, utcnow  # noqa: E402
 from core.models import Task  # noqa: E402
-from core.temporal import dev_server_search_attribute_args  # noqa: E402
 from workflows.types import TaskChanges  # noqa: E402
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- sse-latency:begin -->", "<!-- sse-latency:end -->"
 
 
@@ -158,7 +163,6 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ct-ssebench-"))
     api_port, t_port = free_port(), free_port()
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
     env.update(
         CODETETHER_DATA_DIR=str(tmp),
@@ -189,18 +193,7 @@ async def main() -> None:
             task_lat: list[float] = []
             by_type: dict[str, list[float]] = {}
             if args.tasks:
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            str(bin_dir / "temporal"), "server", "start-dev", "--headless",
-                            "--ip", "127.0.0.1", "--port", str(t_port),
-                            "--db-filename", str(tmp / "temporal.db"),
-                            "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
-                            "--log-level", "error", *dev_server_search_attribute_args(),
-                        ],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    )
-                )
+                procs.append(start_temporal(t_port, tmp / "temporal.db"))
                 wait_port(t_port)
                 procs.append(
                     subprocess.Popen(
@@ -212,12 +205,7 @@ async def main() -> None:
                 task_lat, by_type = await phase_tasks(http, args.tasks)
     finally:
         await db.dispose()
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(reversed(procs))
 
     cmd = f".venv/bin/python bench/sse_latency.py --streams {args.streams} --events {args.events} --tasks {args.tasks}"
     lines = [
@@ -251,19 +239,7 @@ async def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        write_section(section)
-
-
-def write_section(section: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\nMeasured on the project's 2-core machines; every figure names the command that produced it.\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+        write_section(section, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,14 @@ from sqlalchemy import select
 from temporalio import activity, workflow
 from temporalio.worker import Worker
 
-from bench.create_throughput import free_port, pct, wait_port
+from bench.common import (
+    free_port,
+    pct,
+    start_temporal,
+    stop_procs,
+    wait_port,
+    write_section,
+)
 from core import jsoncompact
 from core.accounts import create_user
 from core.config import Settings
@@ -48,11 +55,10 @@ from core.ids import as_utc, iso, new_id, parse_iso, utcnow
 from core.models import WebhookDelivery, WebhookSubscription
 from core.signing import generate_secret
 from core.taskservice import NewTask, create_task
-from core.temporal import connect, dev_server_search_attribute_args
+from core.temporal import connect
 from core.webhooks import create_delivery, start_delivery
 from tests.support.receiver import Receiver
 
-DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- webhook-latency:begin -->", "<!-- webhook-latency:end -->"
 
 
@@ -79,21 +85,9 @@ async def main() -> None:
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="ct-whbench-"))
     t_port = free_port()
-    bin_dir = Path(sys.executable).parent
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(
-            subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
-                [
-                    str(bin_dir / "temporal"), "server", "start-dev", "--headless",
-                    "--ip", "127.0.0.1", "--port", str(t_port),
-                    "--db-filename", str(tmp / "temporal.db"),
-                    "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1",
-                    "--log-level", "error", *dev_server_search_attribute_args(),
-                ],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(start_temporal(t_port, tmp / "temporal.db"))
         wait_port(t_port)
         queue = f"whbench-{uuid.uuid4().hex[:8]}"
         settings = Settings(
@@ -188,12 +182,7 @@ async def main() -> None:
                 raw_lat.append((time.perf_counter() - t0) * 1000)
         await db.dispose()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_procs(reversed(procs))
 
     load_after = os.getloadavg()[0]
     p50, p90, p99, mx = (pct(latencies, 50), pct(latencies, 90), pct(latencies, 99), max(latencies))
@@ -229,7 +218,7 @@ async def main() -> None:
     ])
     print(section)
     if not args.no_write:
-        _write(section)
+        write_section(section, BEGIN, END)
 
 
 def _task_of(r) -> str | None:
@@ -237,17 +226,6 @@ def _task_of(r) -> str | None:
         return json.loads(r.body).get("task_id")
     except ValueError:
         return None
-
-
-def _write(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Performance\n\nMeasured on the project's 2-core machines.\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
 
 
 if __name__ == "__main__":
