@@ -27,6 +27,8 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
+from workflows.delivery import delivery_workflow_id  # noqa: E402
 from tests.conftest import make_settings, running_stack  # noqa: E402
 from tests.support.openai_server import OpenAIServer  # noqa: E402
 from workflows.concurrency import concurrency_workflow_id  # noqa: E402
@@ -84,15 +86,17 @@ async def main() -> None:
             dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
         )
         try:
-            settings = make_settings(env.client.service_client.config.target_host, db_url, Path(tmp))
-            async with running_stack(settings, env.client, db) as stack:
-                await scenarios(stack, db, openai_srv)
+            settings = make_settings(
+                env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2"
+            )
+            async with running_stack(settings, env.client, db) as stack, Receiver() as receiver:
+                await scenarios(stack, db, openai_srv, receiver)
         finally:
             await env.shutdown()
             await db.dispose()
 
 
-async def scenarios(stack, db: Database, openai_srv: OpenAIServer) -> None:
+async def scenarios(stack, db: Database, openai_srv: OpenAIServer, receiver: Receiver) -> None:
     http, client = stack.http, stack.client
 
     async def user(tier: str) -> dict:
@@ -146,7 +150,27 @@ async def scenarios(stack, db: Database, openai_srv: OpenAIServer) -> None:
     await save(client, tid, "task_followup_first_run", run_id=first_run)
     await save(client, tid, "task_followup_second_run")
 
-    # 6. The free user's concurrency workflow: grants and releases for the tasks above, then it
+    # 6. A webhook delivery that fails once (503) and succeeds on the retry.
+    r = await http.post(
+        "/v1/webhooks", json={"url": receiver.url, "events": ["task.completed"]}, headers=ent["headers"]
+    )
+    r.raise_for_status()
+    sub_id = r.json()["id"]
+    receiver.script([503])
+    tid = await create(ent, description="Deliver me.")
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await receiver.wait_for(2)
+    deliveries = []
+    for _ in range(100):
+        r = await http.get(f"/v1/webhooks/{sub_id}/deliveries", headers=ent["headers"])
+        r.raise_for_status()
+        deliveries = r.json()["data"]
+        if deliveries:
+            break
+        await asyncio.sleep(0.1)
+    await save(client, delivery_workflow_id(deliveries[0]["id"]), "delivery_retried_then_ok")
+
+    # 7. The free user's concurrency workflow: grants and releases for the tasks above, then it
     # closes after its idle linger.
     await save(client, concurrency_workflow_id(free["id"]), "concurrency_free_user")
 

@@ -23,6 +23,7 @@ EXPECTED = {
     "task_followup_first_run",
     "task_followup_second_run",
     "concurrency_free_user",
+    "delivery_retried_then_ok",
 }
 
 
