@@ -77,27 +77,30 @@ class Authenticator:
         raise unauthenticated("the access token is not valid, expired or revoked")
 
     async def _api_key(self, token: str) -> Principal | None:
-        async with self.db.session() as s:
-            row = (
-                await s.execute(
-                    select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_hash == hash_token(token))
-                )
-            ).first()
-            if row is None:
-                return None
-            key, user = row
-            if key.revoked_at is not None:
-                return None
-            now = utcnow()
-            last = as_utc(key.last_used_at)
-            if last is None or now - last > LAST_USED_RESOLUTION:
-                await s.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        # Plain columns over one connection, no ORM objects: this runs on every request.
+        query = (
+            select(ApiKey.id, ApiKey.scopes, ApiKey.revoked_at, ApiKey.last_used_at, User.id, User.email, User.tier)
+            .join(User, User.id == ApiKey.user_id)
+            .where(ApiKey.key_hash == hash_token(token))
+        )
+        async with self.db.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        key_id, scopes, revoked_at, last_used_at, user_id, email, tier = row
+        if revoked_at is not None:
+            return None
+        now = utcnow()
+        last = as_utc(last_used_at)
+        if last is None or now - last > LAST_USED_RESOLUTION:
+            async with self.db.write_session() as s:
+                await s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
                 await s.commit()
-            return Principal(
-                user_id=user.id,
-                email=user.email,
-                tier=user.tier,
-                scopes=list(key.scopes or []),
-                auth_method="api_key",
-                credential_id=key.id,
-            )
+        return Principal(
+            user_id=user_id,
+            email=email,
+            tier=tier,
+            scopes=list(scopes or []),
+            auth_method="api_key",
+            credential_id=key_id,
+        )

@@ -52,20 +52,26 @@ async def _run_exists(client: Client, task: Task) -> bool:
 
 
 async def reconcile_orphans(
-    db: Database, client: Client, settings: Settings, *, older_than: timedelta = ORPHAN_AGE
+    db: Database,
+    client: Client,
+    settings: Settings,
+    *,
+    older_than: timedelta = ORPHAN_AGE,
+    user_id: str | None = None,
 ) -> list[str]:
-    """Starts the missing runs of orphaned queued tasks; returns the ids it started."""
+    """Starts the missing runs of orphaned queued tasks (of one user, if given); returns their ids."""
     cutoff = utcnow() - older_than
+    query = (
+        select(Task, User.tier)
+        .join(User, User.id == Task.user_id)
+        .where(Task.status == "queued", Task.started_at.is_(None), Task.updated_at < cutoff)
+        .order_by(Task.updated_at)
+        .limit(BATCH)
+    )
+    if user_id is not None:
+        query = query.where(Task.user_id == user_id)
     async with db.session() as s:
-        rows = (
-            await s.execute(
-                select(Task, User.tier)
-                .join(User, User.id == Task.user_id)
-                .where(Task.status == "queued", Task.started_at.is_(None), Task.updated_at < cutoff)
-                .order_by(Task.updated_at)
-                .limit(BATCH)
-            )
-        ).all()
+        rows = (await s.execute(query)).all()
     started: list[str] = []
     for task, tier in rows:
         try:

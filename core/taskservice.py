@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -134,8 +134,10 @@ def _new_row(task_id: str, new: NewTask) -> Task:
 
 
 async def _insert(db: Database, task: Task) -> None:
+    # A Core insert of the row's columns: cheaper than an ORM flush on this hot path.
+    values = {c.key: getattr(task, c.key) for c in Task.__mapper__.column_attrs}
     async with db.write_session() as s:
-        s.add(task)
+        await s.execute(insert(Task).values(**values))
         await s.commit()
 
 

@@ -25,14 +25,14 @@ async def test_row_without_workflow_is_started_once(stack, user):
         s.add(row)
         await s.commit()
 
-    started = await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0))
+    started = await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0), user_id=user.user_id)
     assert started == [row.id]
     done = await wait_status(stack.http, row.id, user.headers, {"completed", "failed"})
     assert done["status"] == "completed", done
     assert done["run_id"] == row.run_id
 
     # Nothing to do the second time: the run exists (and has ended).
-    assert await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0)) == []
+    assert await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0), user_id=user.user_id) == []
     transitions = [e for e in await _events(stack.db, row.id) if e != "task.progress"]
     assert transitions == ["task.created", "task.started", "task.completed"]
 
@@ -52,13 +52,13 @@ async def test_follow_up_whose_start_was_lost_is_started(stack, user):
         )
         await s.commit()
 
-    started = await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0))
+    started = await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0), user_id=user.user_id)
     assert started == [task_id]
     done = await wait_status(stack.http, task_id, user.headers, {"completed", "failed"})
     assert done["status"] == "completed", done
     assert done["run_id"] == "run_lostfollowup" != first["run_id"]
     assert "follow-up message 1" in done["result"]
-    assert await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0)) == []
+    assert await reconcile_orphans(stack.db, stack.client, stack.settings, older_than=timedelta(0), user_id=user.user_id) == []
 
 
 async def test_queued_task_with_a_workflow_is_left_alone(settings, temporal_env, db, user):
@@ -66,5 +66,5 @@ async def test_queued_task_with_a_workflow_is_left_alone(settings, temporal_env,
         r = await s.http.post("/v1/automation/tasks", json={"title": "Waits", "description": "no worker"}, headers=user.headers)
         assert r.status_code == 201
         task_id = r.json()["task_id"]
-        assert task_id not in await reconcile_orphans(db, temporal_env.client, settings, older_than=timedelta(0))
+        assert task_id not in await reconcile_orphans(db, temporal_env.client, settings, older_than=timedelta(0), user_id=user.user_id)
         await temporal_env.client.get_workflow_handle(task_id).terminate(reason="test cleanup")
