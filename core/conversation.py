@@ -19,7 +19,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import update
 from temporalio.client import (
@@ -34,7 +34,7 @@ from core.config import Settings
 from core.db import Database
 from core.ids import new_id, utcnow
 from core.models import Task
-from core.taskservice import conversation_from_row, start_task_workflow
+from core.taskservice import start_task_workflow, task_input
 from workflows.task import TaskWorkflow
 from workflows.types import (
     TERMINAL_STATUSES,
@@ -264,20 +264,9 @@ async def _start_follow_up(
         await s.commit()
     if res.rowcount != 1:
         return None
-    inp = TaskInput(
-        task_id=task.id,
-        run_id=new_run,
-        owner_id=task.user_id,
-        title=task.title,
-        description=task.description,
-        agent_type=task.agent_type,
-        model=task.model,
-        priority=task.priority,
-        concurrency_limit=concurrency_limit,
-        history=conversation_from_row(task),
-        follow_up=message,
-        input_timeout_seconds=task.input_timeout_seconds,
-        request_id=request_id,
+    # ``task`` is the row as it was before the claim: same conversation, the new run's id.
+    inp = replace(
+        task_input(task, concurrency_limit=concurrency_limit, request_id=request_id, follow_up=message), run_id=new_run
     )
     try:
         await _start_when_closed(client, settings, inp)

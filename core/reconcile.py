@@ -26,8 +26,7 @@ from core.config import Settings
 from core.db import Database
 from core.ids import utcnow
 from core.models import Task, User
-from core.taskservice import conversation_from_row, start_task_workflow
-from workflows.types import TaskInput
+from core.taskservice import start_task_workflow, task_input
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +77,11 @@ async def reconcile_orphans(
             if await _run_exists(client, task):
                 continue
             follow_up = task.run_count > 1
-            inp = TaskInput(
-                task_id=task.id,
-                run_id=task.run_id,
-                owner_id=task.user_id,
-                title=task.title,
-                description=task.description,
-                agent_type=task.agent_type,
-                model=task.model,
-                priority=task.priority,
+            inp = task_input(
+                task,
                 concurrency_limit=TIER_CONCURRENCY.get(tier, 5),
-                history=conversation_from_row(task) if follow_up else [],
-                follow_up=(task.pending_message or "") if follow_up else None,
-                input_timeout_seconds=task.input_timeout_seconds,
                 request_id=task.request_id,
+                follow_up=(task.pending_message or "") if follow_up else None,
             )
             await start_task_workflow(client, settings, inp, reuse_existing=not follow_up, follow_up=follow_up)
         except WorkflowAlreadyStartedError:

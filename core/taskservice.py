@@ -68,19 +68,7 @@ async def create_task(
         async with db.session() as s:
             existing = await s.get(Task, task_id)
     task = existing or _new_row(task_id, new)
-    inp = TaskInput(
-        task_id=task.id,
-        run_id=task.run_id,
-        owner_id=task.user_id,
-        title=task.title,
-        description=task.description,
-        agent_type=task.agent_type,
-        model=task.model,
-        priority=task.priority,
-        concurrency_limit=new.concurrency_limit,
-        input_timeout_seconds=new.input_timeout_seconds,
-        request_id=new.request_id,
-    )
+    inp = task_input(task, concurrency_limit=new.concurrency_limit, request_id=new.request_id)
     if existing is not None:
         try:
             await start_task_workflow(client, settings, inp, reuse_existing=True)
@@ -167,6 +155,31 @@ async def start_task_workflow(
         if reuse_existing:
             return client.get_workflow_handle(inp.task_id)
         raise
+
+
+def task_input(
+    task: Task,
+    *,
+    concurrency_limit: int | None,
+    request_id: str | None,
+    follow_up: str | None = None,
+) -> TaskInput:
+    """The workflow input for the row's current run (a follow-up carries the conversation)."""
+    return TaskInput(
+        task_id=task.id,
+        run_id=task.run_id,
+        owner_id=task.user_id,
+        title=task.title,
+        description=task.description,
+        agent_type=task.agent_type,
+        model=task.model,
+        priority=task.priority,
+        concurrency_limit=concurrency_limit,
+        history=conversation_from_row(task) if follow_up is not None else [],
+        follow_up=follow_up,
+        input_timeout_seconds=task.input_timeout_seconds,
+        request_id=request_id,
+    )
 
 
 def conversation_from_row(task: Task) -> list[ChatMessage]:
