@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from tests.conftest import wait_status
 from tests.support.receiver import Receiver, Reply
 from tests.webhooks.helpers import assert_signed, wait_deliveries, wait_webhook
@@ -18,6 +20,7 @@ async def subscribe(api, headers, url, events, **extra) -> dict:
     return r.json()
 
 
+@pytest.mark.postgres
 async def test_retries_500_503_then_200_with_signatures_and_log(stack, make_user):
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as rx:
@@ -75,6 +78,7 @@ async def test_retries_500_503_then_200_with_signatures_and_log(stack, make_user
             assert d["attempt_count"] == 3 and d["last_status_code"] == 200
 
 
+@pytest.mark.postgres
 async def test_410_disables_then_delete_is_404(stack, make_user):
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as rx:
@@ -101,6 +105,7 @@ async def test_410_disables_then_delete_is_404(stack, make_user):
     assert r.status_code == 404
 
 
+@pytest.mark.postgres
 async def test_redeliver_keeps_webhook_id(stack, make_user):
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as rx:
@@ -174,6 +179,7 @@ async def test_per_task_webhook_without_any_secret_is_unsigned(stack, make_user)
         assert req.headers["x-codetether-event"] == "task.completed"
 
 
+@pytest.mark.postgres
 async def test_fan_out_again_never_duplicates(stack, make_user):
     """A retried recording activity publishes the same event again: same delivery row, same
     workflow (started once), nothing sent twice."""

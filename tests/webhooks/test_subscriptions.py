@@ -17,6 +17,7 @@ from tests.webhooks.test_delivery import ALL_SCOPES, subscribe
 from tests.webhooks.test_signing import run_n8n_snippet
 
 
+@pytest.mark.postgres
 async def test_crud_masking_and_ownership(stack, make_user):
     alice = await make_user(scopes=ALL_SCOPES)
     bob = await make_user(scopes=ALL_SCOPES)
