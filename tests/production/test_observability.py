@@ -75,9 +75,16 @@ async def test_worker_exports_temporal_sdk_metrics(settings, temporal_env, db, u
             )
             assert r.status_code == 201, r.text
             await wait_status(s.http, r.json()["task_id"], user.headers, {"completed"}, timeout=60)
+        # The task row says completed a moment before the workflow's final task is acknowledged
+        # and counted, so scrape until the completion shows up.
+        names: set[str] = set()
         async with httpx.AsyncClient() as http:
-            text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
-        names = {f.name for f in text_string_to_metric_families(text)}
+            for _ in range(100):
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics", timeout=10)).text
+                names = {f.name for f in text_string_to_metric_families(text)}
+                if any(n.startswith("temporal_workflow_completed") for n in names):
+                    break
+                await asyncio.sleep(0.2)
         assert any(n.startswith("temporal_workflow_completed") for n in names), sorted(names)[:20]
         assert any(n.startswith("temporal_activity_execution_latency") for n in names)
     finally:
