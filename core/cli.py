@@ -6,6 +6,8 @@
     codetether migrate
     codetether users create EMAIL [--tier free|pro|enterprise] [--password-stdin]
     codetether keys create --user EMAIL [--scopes a,b] [--name N]
+    codetether codebases create --user EMAIL --name N [--repository-url URL] [--description TEXT]
+    codetether codebases list --user EMAIL
     codetether oauth-clients create --name N --redirect-uri URI [--public] [--owner EMAIL]
 
 Admin commands work on the configured database whether or not the service runs.
@@ -200,6 +202,38 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codebases_create(args: argparse.Namespace) -> int:
+    from core.codebases import CodebaseError, codebase_to_dict, create_codebase
+
+    settings = get_settings()
+
+    async def _go(db):
+        return await create_codebase(
+            db, args.user, name=args.name, repository_url=args.repository_url, description=args.description
+        )
+
+    try:
+        row = _run(_with_db(settings, _go))
+    except CodebaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(codebase_to_dict(row)))
+    return 0
+
+
+def cmd_codebases_list(args: argparse.Namespace) -> int:
+    from core.codebases import CodebaseError, codebase_to_dict, list_codebases
+
+    settings = get_settings()
+    try:
+        rows = _run(_with_db(settings, lambda db: list_codebases(db, args.user)))
+    except CodebaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps([codebase_to_dict(r) for r in rows]))
+    return 0
+
+
 def cmd_oauth_clients_create(args: argparse.Namespace) -> int:
     from core.oauth_clients import OAuthClientError, create_oauth_client
 
@@ -377,6 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--scopes", default=None, help="comma-separated scopes (default: all)")
     kc.add_argument("--name", default="cli")
     kc.set_defaults(fn=cmd_keys_create)
+
+    cbs = sub.add_parser("codebases", help="manage codebases").add_subparsers(dest="cb_cmd", required=True)
+    cbc = cbs.add_parser("create", help="register a codebase and print it as JSON")
+    cbc.add_argument("--user", required=True, help="email of the owner")
+    cbc.add_argument("--name", required=True)
+    cbc.add_argument("--repository-url", default=None)
+    cbc.add_argument("--description", default=None)
+    cbc.set_defaults(fn=cmd_codebases_create)
+    cbl = cbs.add_parser("list", help="print a user's codebases as JSON")
+    cbl.add_argument("--user", required=True, help="email of the owner")
+    cbl.set_defaults(fn=cmd_codebases_list)
 
     oc = sub.add_parser("oauth-clients", help="manage OAuth clients").add_subparsers(dest="oc_cmd", required=True)
     occ = oc.add_parser("create", help="register an OAuth client")

@@ -1,0 +1,81 @@
+"""``codetether codebases create/list`` registers codebases that the API lists and tasks can name."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+from tests.conftest import wait_status
+
+
+async def _cli(database_url: str, tmp_path, *args: str) -> tuple[int, str, str]:
+    env = dict(os.environ, CODETETHER_DATABASE_URL=database_url, CODETETHER_DATA_DIR=str(tmp_path))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "core.cli", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_cli_codebase_is_listed_and_usable_on_task_create(stack, make_user, database_url, tmp_path):
+    owner = await make_user()
+    other = await make_user()
+
+    code, out, err = await _cli(
+        database_url, tmp_path, "codebases", "create", "--user", owner.email, "--name", "billing-service",
+        "--repository-url", "https://github.com/example/billing", "--description", "Invoices and payments",
+    )
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["codebase_id"].startswith("cb_")
+    assert created["name"] == "billing-service"
+    assert created["repository_url"] == "https://github.com/example/billing"
+    assert created["description"] == "Invoices and payments"
+    assert created["user_id"] == owner.user_id
+    assert created["created_at"].endswith("Z")
+
+    code, out, err = await _cli(database_url, tmp_path, "codebases", "list", "--user", owner.email)
+    assert code == 0, err
+    assert [c["codebase_id"] for c in json.loads(out)] == [created["codebase_id"]]
+
+    r = await stack.http.get("/v1/automation/codebases", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    listed = r.json()["data"]
+    assert [c["codebase_id"] for c in listed] == [created["codebase_id"]]
+    assert listed[0]["id"] == created["codebase_id"]
+    assert listed[0]["name"] == "billing-service"
+    assert listed[0]["repository_url"] == "https://github.com/example/billing"
+    assert listed[0]["description"] == "Invoices and payments"
+
+    # the owner's tasks may name it ...
+    r = await stack.http.post(
+        "/v1/automation/tasks",
+        json={"title": "Fix rounding", "description": "Round invoice totals", "model": "demo",
+              "codebase_id": created["codebase_id"]},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["codebase_id"] == created["codebase_id"]
+    done = await wait_status(stack.http, r.json()["task_id"], owner.headers, {"completed", "failed"}, timeout=90)
+    assert done["status"] == "completed" and done["codebase_id"] == created["codebase_id"]
+
+    # ... another user neither sees it nor can use it
+    r = await stack.http.get("/v1/automation/codebases", headers=other.headers)
+    assert r.status_code == 200 and r.json()["data"] == []
+    r = await stack.http.post(
+        "/v1/automation/tasks",
+        json={"title": "Sneak", "description": "x", "model": "demo", "codebase_id": created["codebase_id"]},
+        headers=other.headers,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "unknown_codebase"
+
+
+async def test_cli_codebase_errors(database_url, tmp_path):
+    code, _out, err = await _cli(database_url, tmp_path, "codebases", "create", "--user", "nobody@example.com", "--name", "x")
+    assert code == 1 and "no user nobody@example.com" in err
+    code, _out, err = await _cli(database_url, tmp_path, "codebases", "list", "--user", "nobody@example.com")
+    assert code == 1 and "no user nobody@example.com" in err
