@@ -14,28 +14,30 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.email_notify import EmailActivities, EmailNotifier
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities, WebhookDispatcher
 from core.catalog import ModelCatalog
 from core.config import Settings, get_settings
 from core.db import Database
-from core.events import EventRecorder, EventSink
+from core.events import CompositeSink, EventRecorder, EventSink
 from core.logging import setup_logging
 from core.reconcile import RECONCILE_EVERY, reconcile_orphans
 from core.telemetry import LogContextInterceptor, worker_runtime
 from core.temporal import connect
 from workflows.concurrency import ConcurrencyWorkflow
 from workflows.delivery import DeliveryWorkflow
+from workflows.email_notify import EmailWorkflow
 from workflows.task import TaskWorkflow
 
 log = logging.getLogger("codetether.worker")
 
-WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow]
+WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow, EmailWorkflow]
 
 
 def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
-    """The event sink that fans events out to webhook destinations."""
-    return WebhookDispatcher(db, client, settings)
+    """The event sink that fans events out to webhook destinations and notification email."""
+    return CompositeSink(WebhookDispatcher(db, client, settings), EmailNotifier(client, settings))
 
 
 def activity_list(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient) -> list:
@@ -48,7 +50,8 @@ def activity_list(settings: Settings, db: Database, client: Client, http_client:
         http_client=http_client,
     )
     webhooks = WebhookActivities(settings=settings, db=db)
-    return [tasks.run_agent, tasks.record_event, tasks.request_slot, webhooks.attempt_delivery]
+    email = EmailActivities(settings=settings, db=db)
+    return [tasks.run_agent, tasks.record_event, tasks.request_slot, webhooks.attempt_delivery, email.send_task_email]
 
 
 def all_workflows() -> list:

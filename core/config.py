@@ -9,8 +9,10 @@ reader of those, so no other module touches ``os.environ``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +21,40 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = "5,60,300,1800,7200,18000,36000,36000"
 
 TASK_QUEUE = "codetether-tasks"
+
+
+SMTP_SECURITY = {"smtp": ("none", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    security: str  # "none", "starttls" or "tls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """``smtp[s|+starttls]://[user[:password]@]host[:port]`` to an :class:`SmtpServer`."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in SMTP_SECURITY:
+        raise ValueError("smtp_url must start with smtp://, smtp+starttls:// or smtps://")
+    if not parts.hostname:
+        raise ValueError("smtp_url needs a host")
+    security, default_port = SMTP_SECURITY[scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError as err:
+        raise ValueError(f"smtp_url has a bad port: {err}") from None
+    return SmtpServer(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
 
 
 class Settings(BaseSettings):
@@ -52,6 +88,14 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_retry_schedule: str = DEFAULT_WEBHOOK_RETRY_SCHEDULE
     webhook_timeout_seconds: float = 15.0
+
+    # Email for tasks created with notify_email (activities/email.py). smtp:// sends in the clear
+    # (port 25 by default), smtp+starttls:// upgrades with STARTTLS (587), smtps:// is TLS from the
+    # first byte (465); user:password in the URL (percent-encoded) logs in. Unset: notify_email is
+    # refused with 422 rather than accepted and never sent.
+    smtp_url: str | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    email_from: str = "CodeTether <noreply@localhost>"
 
     allow_query_api_key: bool = False
     # Seconds a request holds its Idempotency-Key before a retry may assume it crashed.
@@ -92,6 +136,18 @@ class Settings(BaseSettings):
             if float(p) < 0:
                 raise ValueError("webhook_retry_schedule intervals must be >= 0")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_smtp_url(value)
+        return value.strip()
+
+    @property
+    def smtp(self) -> SmtpServer | None:
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,7 +3,7 @@
 Called by the worker's ``record_event`` activity (every workflow transition) and by the agent
 activity for ``task.progress``. Events get a per-task monotonic ``seq``; recording is idempotent on
 the event id so an activity retry never duplicates an event. After commit, the event is handed to
-the configured :class:`EventSink` (webhook fan-out).
+the configured :class:`EventSink` (webhook fan-out and notification email).
 """
 
 from __future__ import annotations
@@ -35,6 +35,18 @@ class EventSink(Protocol):
 class NullSink:
     async def publish(self, event: TaskEvent, task: Task) -> None:
         return None
+
+
+class CompositeSink:
+    """Publishes to several sinks in turn (webhooks, email). Each sink is idempotent per event, so
+    when one raises and the recording activity retries, the ones before it do no harm."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = sinks
+
+    async def publish(self, event: TaskEvent, task: Task) -> None:
+        for sink in self.sinks:
+            await sink.publish(event, task)
 
 
 def apply_changes(task: Task, changes: TaskChanges) -> None:

@@ -316,3 +316,22 @@ class DeliveryAttemptResult:
     status_code: int | None = None
     # Seconds until the next attempt (planned delay, or longer when Retry-After asks for it).
     next_delay: float | None = None
+
+
+# ---- email notifications (workflows/email_notify.py) ----------------------------------------------
+
+EMAIL_SENT = "sent"
+EMAIL_SKIPPED = "skipped"  # the task or event is gone, or the task no longer has notify_email
+
+
+@dataclass
+class EmailInput:
+    event_id: str
+    task_id: str
+
+
+@dataclass
+class EmailResult:
+    event_id: str
+    outcome: str
+    recipient: str | None = None

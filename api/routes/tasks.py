@@ -119,6 +119,18 @@ async def create(
     client: TemporalClient,
 ) -> TaskPublic:
     spec = resolve_model(catalog, body.model)
+    if body.notify_email and settings.smtp_url is None:
+        # Accepting an address and never writing to it would be a silent no-op.
+        raise Problem(
+            422,
+            "notify_email_unavailable",
+            "email notifications are not available: this server has no SMTP server configured",
+            errors=[{
+                "field": "notify_email",
+                "message": "no SMTP server is configured (CODETETHER_SMTP_URL)",
+                "type": "notify_email_unavailable",
+            }],
+        )
     if body.webhook_url:
         try:
             await validate_webhook_url(body.webhook_url, allow_private=settings.webhook_allow_private)
