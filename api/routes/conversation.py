@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import Catalog, MessagesWrite, State, TemporalClient
 from api.errors import Problem, problem_responses
-from api.routes.tasks import check_codebase, load_task, resolve_model, to_public
+from api.routes.tasks import check_codebase, load_task, resolve_model, start_new_task, to_public
 from api.schemas.conversation import (
     ConversationMessageCreate,
     ConversationTask,
@@ -27,7 +27,7 @@ from api.schemas.tasks import TaskPublic
 from core import conversation
 from core.conversation import ConversationError, Delivery
 from core.models import Task
-from core.taskservice import NewTask, StartFailed, create_task
+from core.taskservice import NewTask
 from core.taskview import task_to_dict
 
 router = APIRouter(prefix="/v1/automation", tags=["conversation"])
@@ -155,13 +155,7 @@ async def send_message(
         concurrency_limit=principal.concurrency_limit,
         request_id=getattr(request.state, "request_id", None),
     )
-    # With an Idempotency-Key the task id is reserved first, so a retry reuses it.
-    reserved = getattr(request.state, "reserved_resource_id", None)
-    task_id = await reserved("task") if reserved is not None else None
-    try:
-        task = await create_task(state.db, client, state.settings, new, task_id=task_id)
-    except StartFailed as err:
-        raise Problem(503, "temporal_unavailable", f"the task could not be started: {err}") from None
+    task = await start_new_task(request, state, client, new)
     response.status_code = 201
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"
     return _delivered(Delivery(task, conversation.DELIVERED_NEW_TASK))

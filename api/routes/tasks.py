@@ -100,6 +100,19 @@ async def check_codebase(state, codebase_id: str, user_id: str) -> None:
         )
 
 
+async def start_new_task(request: Request, state, client, new: NewTask) -> Task:
+    """Creates the task and starts its run; 503 if Temporal cannot take it.
+
+    With an Idempotency-Key the task id was reserved before, so a retry reuses it.
+    """
+    reserved = getattr(request.state, "reserved_resource_id", None)
+    task_id = await reserved("task") if reserved is not None else None
+    try:
+        return await create_task(state.db, client, state.settings, new, task_id=task_id)
+    except StartFailed as err:
+        raise Problem(503, "temporal_unavailable", f"the task could not be started: {err}") from None
+
+
 @router.post(
     "/tasks",
     operation_id="createTask",
@@ -159,12 +172,7 @@ async def create(
         concurrency_limit=principal.concurrency_limit,
         request_id=getattr(request.state, "request_id", None),
     )
-    reserved = getattr(request.state, "reserved_resource_id", None)
-    task_id = await reserved("task") if reserved is not None else None
-    try:
-        task = await create_task(state.db, client, settings, new, task_id=task_id)
-    except StartFailed as err:
-        raise Problem(503, "temporal_unavailable", f"the task could not be started: {err}") from None
+    task = await start_new_task(request, state, client, new)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"
     return to_public(task)
 
