@@ -60,7 +60,8 @@ class RequestIdMiddleware:
 
 
 def _install_routers(app: FastAPI) -> None:
-    from api.routes import api_keys, conversation, events, health, meta, oauth, tasks, webhooks
+    from api.oauth import routes as oauth
+    from api.rest.routes import api_keys, conversation, events, health, meta, tasks, webhooks
 
     for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth):
         app.include_router(module.router)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.oauth_server import AccessTokenResolver
-from api.oidc import OIDCResolver
+from api.oauth.server import AccessTokenResolver
+from api.oauth.oidc import OIDCResolver
 from api.state import AppState
 
 # RFC 9745: the date from which query-string keys are deprecated, as a structured-field date.

@@ -179,7 +179,7 @@ async def _seed_refresh(db: Database, client_id: str, user_id: str) -> str:
     import secrets
     from datetime import timedelta
 
-    from api.oauth_server import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
+    from api.oauth.server import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
     from core.ids import new_id, utcnow
     from core.models import OAuthToken
     from core.security import hash_token

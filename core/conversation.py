@@ -1,7 +1,7 @@
 """Human-in-the-loop replies and conversations with a task.
 
 The logic behind ``POST /v1/automation/tasks/{id}/input``, ``POST …/tasks/{id}/messages`` and
-``POST /v1/automation/messages`` (see ``api/routes/conversation.py``):
+``POST /v1/automation/messages`` (see ``api/rest/routes/conversation.py``):
 
 - a reply to the pending question goes to the workflow as the ``provide_input`` update, whose
   validator is the authority on whether the question is still pending;

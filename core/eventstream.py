@@ -1,5 +1,5 @@
 """Following a task's event log live: the reader behind the SSE stream of
-``GET /v1/automation/tasks/{task_id}/events`` (``api/routes/events.py``).
+``GET /v1/automation/tasks/{task_id}/events`` (``api/rest/routes/events.py``).
 
 Events are written by the worker (possibly another process), so the API learns about them from
 the database. One :class:`TaskSeqWatcher` per API process polls ``tasks.last_seq`` of every task

@@ -1,7 +1,7 @@
 """Webhook bookkeeping shared by the API and the worker: which destinations an event goes to,
 delivery rows, secrets in rotation, and starting the delivery workflow.
 
-The worker's event sink calls :func:`fan_out` after each recorded event; ``api/routes/webhooks.py``
+The worker's event sink calls :func:`fan_out` after each recorded event; ``api/rest/routes/webhooks.py``
 calls :func:`create_delivery` + :func:`start_delivery` for redeliveries and test pings.
 """
 

@@ -17,8 +17,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import State, TasksRead
 from api.errors import Problem, problem_responses
-from api.routes.tasks import load_task
-from api.schemas.conversation import TaskEventList
+from api.rest.routes.tasks import load_task
+from api.rest.schemas.conversation import TaskEventList
 from core.events import list_events
 from core.eventstream import TaskSeqWatcher, follow_events
 from workflows.types import TERMINAL_STATUSES

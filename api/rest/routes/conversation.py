@@ -16,14 +16,14 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import Catalog, MessagesWrite, State, TemporalClient
 from api.errors import Problem, problem_responses
-from api.routes.tasks import check_codebase, load_task, resolve_model, start_new_task, to_public
-from api.schemas.conversation import (
+from api.rest.routes.tasks import check_codebase, load_task, resolve_model, start_new_task, to_public
+from api.rest.schemas.conversation import (
     ConversationMessageCreate,
     ConversationTask,
     InputCreate,
     MessageCreate,
 )
-from api.schemas.tasks import TaskPublic
+from api.rest.schemas.tasks import TaskPublic
 from core import conversation
 from core.conversation import ConversationError, Delivery
 from core.models import Task

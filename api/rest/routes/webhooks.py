@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from api.deps import SettingsDep, State, TemporalClient, WebhooksManage
 from api.errors import Problem, problem_responses
-from api.schemas.webhooks import (
+from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
     DeliveryPublic,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.schemas.tasks import AgentType, TaskError, TaskPublic
+from api.rest.schemas.tasks import AgentType, TaskError, TaskPublic
 
 MESSAGE_LIMIT = 100_000
 

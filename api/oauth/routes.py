@@ -1,7 +1,7 @@
 """OAuth 2.0 routes: ``/oauth/authorize``, ``/oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``,
 ``/.well-known/oauth-authorization-server`` and the signed-in user's ``/v1/oauth/clients``.
 
-The protocol logic is authlib's (see ``api/oauth_server.py`` for how it is adapted); this module
+The protocol logic is authlib's (see ``api/oauth/server.py`` for how it is adapted); this module
 reads the HTTP request, loads the rows a call needs, runs authlib and turns its answer into a
 Starlette response. ``/oauth/authorize`` also owns the browser side: a sign-in form (local users
 with passwords, CSRF-protected by a double-submit cookie), a sign-in session cookie, and a consent
@@ -28,8 +28,8 @@ from sqlalchemy import delete, select
 
 from api.deps import CurrentPrincipal, State
 from api.errors import Problem, problem_responses
-from api.oauth_pages import consent_page, error_page, signin_page
-from api.oauth_server import (
+from api.oauth.pages import consent_page, error_page, signin_page
+from api.oauth.server import (
     ACCESS_TOKEN_TTL,
     CODE_TTL,
     REFRESH_TOKEN_TTL,

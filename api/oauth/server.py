@@ -14,7 +14,7 @@ reaches its database asynchronously. The adaptation is a per-request unit of wor
    (``... WHERE used_at IS NULL``), so two concurrent redemptions of one code or one refresh token
    cannot both succeed: the loser sees a reuse and the whole token family is revoked.
 
-Driven by ``api/routes/oauth.py`` (``/oauth/authorize``, ``/oauth/token``, ``/oauth/revoke``,
+Driven by ``api/oauth/routes.py`` (``/oauth/authorize``, ``/oauth/token``, ``/oauth/revoke``,
 ``/oauth/introspect``). Access tokens (``cta_``) and refresh tokens (``ctr_``) are opaque random
 strings stored as SHA-256 hashes; :func:`resolve_access_token` turns an access token into the
 same :class:`~api.auth.Principal` API keys produce, so every route's scope checks apply unchanged.

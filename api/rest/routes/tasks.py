@@ -27,7 +27,7 @@ from api.deps import (
     TemporalClient,
 )
 from api.errors import Problem, problem_responses
-from api.schemas.tasks import TaskCreate, TaskList, TaskPublic
+from api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
 from core.catalog import ModelCatalog, ModelSpec
 from core.ids import as_utc, parse_iso
 from core.models import Codebase, Task
