@@ -60,6 +60,9 @@ RESPONSE_KEEP_BYTES = 2048
 # A Retry-After longer than this is capped (the schedule still ends when attempts run out).
 MAX_RETRY_AFTER = 24 * 3600.0
 HTTP_GONE = 410
+# "Not yet": n8n's resume URL answers 409 until its run reaches the Wait node. Retried on the
+# schedule like any failure, but never a sign of a dead receiver.
+HTTP_CONFLICT = 409
 
 
 class WebhookDispatcher:
@@ -237,6 +240,8 @@ class WebhookActivities:
                     sub.status = "disabled"
                     sub.disabled_reason = "the receiver answered 410 Gone"
                     sub.updated_at = utcnow()
+                elif status == HTTP_CONFLICT:
+                    pass  # neither a success nor a failure toward disabling the subscription
                 else:
                     since = as_utc(sub.failing_since)
                     if since is None:
