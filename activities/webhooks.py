@@ -156,6 +156,7 @@ class WebhookActivities:
                 )
                 return DeliveryAttemptResult(outcome, dlv.last_status_code)
             sub = None
+            extra_headers: dict[str, str] = {}
             if dlv.subscription_id is not None:
                 sub = await s.get(WebhookSubscription, dlv.subscription_id)
                 if sub is None or sub.status != "active":
@@ -167,6 +168,8 @@ class WebhookActivities:
                     return DeliveryAttemptResult(ATTEMPT_SKIPPED)
                 url = sub.url
                 secrets = signing_secrets(sub, utcnow())
+                if sub.header_token_name and sub.header_token_value:
+                    extra_headers = {sub.header_token_name: sub.header_token_value}
             else:
                 task = await s.get(Task, dlv.task_id) if dlv.task_id else None
                 url = dlv.url
@@ -195,6 +198,7 @@ class WebhookActivities:
                 secrets=secrets,
                 user_agent=USER_AGENT,
             )
+            headers.update(extra_headers)
             resp = await self._send(url, body.encode("utf-8"), headers)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
 
