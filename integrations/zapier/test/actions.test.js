@@ -6,7 +6,7 @@
 const createLambdaHandler = require('zapier-platform-core/src/tools/create-lambda-handler');
 
 const { connect, appTester, App } = require('./support/connect');
-const { api, startReceiver, waitForStatus } = require('./support/helpers');
+const { api, createTask, startReceiver, waitForStatus } = require('./support/helpers');
 
 describe('actions and search', () => {
   let authData;
@@ -103,7 +103,7 @@ describe('actions and search', () => {
   });
 
   test('answer_question answers the pending question; on a task that is not waiting it says so', async () => {
-    const task = (await api('POST', '/v1/automation/tasks', { title: 'Q', prompt: 'ASK: Deadline?' })).body;
+    const task = await createTask({ title: 'Q', prompt: 'ASK: Deadline?' });
     await waitForStatus(task.task_id, ['needs_input']);
     const answered = await appTester(App.creates.answer_question.operation.perform, {
       authData,
@@ -119,12 +119,12 @@ describe('actions and search', () => {
   });
 
   test('cancel_task cancels a running task; a finished one gives an actionable error', async () => {
-    const task = (await api('POST', '/v1/automation/tasks', { title: 'Long', prompt: 'SLEEP: 30' })).body;
+    const task = await createTask({ title: 'Long', prompt: 'SLEEP: 30' });
     await waitForStatus(task.task_id, ['running']);
     const cancelled = await appTester(App.creates.cancel_task.operation.perform, { authData, inputData: { task_id: task.task_id } });
     expect(cancelled.id).toBe(task.task_id);
     expect(cancelled.status).toBe('cancelled');
-    const done = (await api('POST', '/v1/automation/tasks', { title: 'Short', prompt: 'hi' })).body;
+    const done = await createTask({ title: 'Short', prompt: 'hi' });
     await waitForStatus(done.task_id, ['completed']);
     const err = await appTester(App.creates.cancel_task.operation.perform, { authData, inputData: { task_id: done.task_id } }).catch((e) => e);
     expect(err.name).toBe('AppError');
@@ -134,7 +134,7 @@ describe('actions and search', () => {
   });
 
   test('find_task by id, by status, and not found', async () => {
-    const task = (await api('POST', '/v1/automation/tasks', { title: 'Findable', prompt: 'hi' })).body;
+    const task = await createTask({ title: 'Findable', prompt: 'hi' });
     await waitForStatus(task.task_id, ['completed']);
     const [byId] = await appTester(App.searches.find_task.operation.perform, { authData, inputData: { task_id: task.task_id } });
     expect(byId.id).toBe(task.task_id);

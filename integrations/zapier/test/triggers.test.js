@@ -5,7 +5,7 @@
 // gives the same shape, and performUnsubscribe deletes the subscription (404 counts as done).
 
 const { connect, appTester, App } = require('./support/connect');
-const { api, startReceiver, waitForStatus } = require('./support/helpers');
+const { api, createTask, startReceiver, waitForStatus } = require('./support/helpers');
 
 const TRIGGERS = {
   task_created: { event: 'task.created', status: 'queued' },
@@ -46,9 +46,9 @@ describe('REST-hook triggers', () => {
   });
 
   test('real events arrive and perform returns the task item; performList has the same shape', async () => {
-    const done = (await api('POST', '/v1/automation/tasks', { title: 'Hook me', prompt: 'say hi' })).body;
-    const asking = (await api('POST', '/v1/automation/tasks', { title: 'Ask me', prompt: 'ASK: Which region?' })).body;
-    const failing = (await api('POST', '/v1/automation/tasks', { title: 'Fail me', prompt: 'FAIL: no such repo' })).body;
+    const done = await createTask({ title: 'Hook me', prompt: 'say hi' });
+    const asking = await createTask({ title: 'Ask me', prompt: 'ASK: Which region?' });
+    const failing = await createTask({ title: 'Fail me', prompt: 'FAIL: no such repo' });
     await waitForStatus(done.task_id, ['completed']);
     await waitForStatus(asking.task_id, ['needs_input']);
     await waitForStatus(failing.task_id, ['failed']);

@@ -133,14 +133,22 @@ const api = async (method, path, body, key) => {
   return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : null };
 };
 
+// Creates a task directly (201 or a clear error).
+const createTask = async (body) => {
+  const r = await api('POST', '/v1/automation/tasks', body);
+  if (r.status !== 201) throw new Error(`creating a task answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
+};
+
 const waitForStatus = async (taskId, statuses, timeoutMs = 60000) => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const r = await api('GET', `/v1/automation/tasks/${taskId}?wait=5`);
+    if (r.status !== 200) throw new Error(`reading task ${taskId} answered ${r.status}: ${JSON.stringify(r.body)}`);
     if (statuses.includes(r.body.status)) return r.body;
     if (Date.now() > deadline) throw new Error(`task ${taskId} stuck in ${r.body.status}`);
     await sleep(100);
   }
 };
 
-module.exports = { stack, sleep, pkcePair, hiddenFields, signInAndConsent, startReceiver, api, waitForStatus };
+module.exports = { stack, sleep, pkcePair, hiddenFields, signInAndConsent, startReceiver, api, createTask, waitForStatus };
