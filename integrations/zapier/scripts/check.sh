@@ -19,6 +19,12 @@ export PATH="$NODE_BIN:$PATH"
 export DISABLE_ZAPIER_ANALYTICS=1
 echo "zapier app: node $(node --version)"
 
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci again only when the lockfile changed since the last install.
+stamp=node_modules/.lock-sha256
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
 npx --no-install zapier-platform validate --without-style
 npx --no-install zapier-platform test --skip-validate
