@@ -1,0 +1,153 @@
+// Starts a real `codetether dev` (Temporal dev server, a worker and the API) on free loopback
+// ports in a temporary data folder, and a stand-in for Make's webhook gateway that runs the
+// webhook's IML communication on every delivery.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './app.mjs';
+import { render, truthy } from './iml.mjs';
+
+const run = promisify(execFile);
+
+export function codetetherBin() {
+	const bin = process.env.CODETETHER_BIN ?? join(REPO_ROOT, '.venv', 'bin', 'codetether');
+	if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`make install\` at the repository root first`);
+	return bin;
+}
+
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const srv = createServer();
+		srv.once('error', reject);
+		srv.listen(0, '127.0.0.1', () => {
+			const { port } = srv.address();
+			srv.close(() => resolve(port));
+		});
+	});
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startDev() {
+	const dataDir = mkdtempSync(join(tmpdir(), 'codetether-make-'));
+	const [api, temporal, ui] = [await freePort(), await freePort(), await freePort()];
+	const env = { ...process.env, CODETETHER_DEFAULT_MODEL: 'demo', CODETETHER_DATA_DIR: dataDir };
+	for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'XAI_API_KEY', 'MINIMAX_API_KEY', 'CODETETHER_DATABASE_URL']) delete env[k];
+	const child = spawn(
+		codetetherBin(),
+		['dev', '--api-port', String(api), '--temporal-port', String(temporal), '--ui-port', String(ui), '--data-dir', dataDir],
+		{ env, stdio: ['ignore', 'pipe', 'pipe'] },
+	);
+	let out = '';
+	child.stdout.on('data', (c) => (out += c));
+	child.stderr.on('data', (c) => (out += c));
+	const exited = new Promise((r) => child.once('exit', r));
+	const url = `http://127.0.0.1:${api}`;
+	const deadline = Date.now() + 180_000;
+	while (!out.includes('CodeTether is running.')) {
+		if (child.exitCode !== null) throw new Error(`codetether dev exited (${child.exitCode}):\n${out}`);
+		if (Date.now() > deadline) {
+			child.kill('SIGTERM');
+			throw new Error(`codetether dev did not start:\n${out}`);
+		}
+		await sleep(200);
+	}
+	const key = /API key\s+(ct_\S+)/.exec(out)?.[1];
+	if (!key) throw new Error(`no API key in the dev banner:\n${out}`);
+	for (;;) {
+		const r = await fetch(`${url}/readyz`).catch(() => null);
+		if (r?.ok) break;
+		if (Date.now() > deadline) throw new Error(`codetether dev never became ready:\n${out}`);
+		await sleep(200);
+	}
+	return {
+		url,
+		key,
+		dataDir,
+		email: 'admin@codetether.local',
+		env,
+		async cli(...args) {
+			const { stdout } = await run(codetetherBin(), args, { env });
+			return stdout;
+		},
+		async api(method, path, body) {
+			const r = await fetch(url + path, {
+				method,
+				headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+				body: body ? JSON.stringify(body) : undefined,
+			});
+			const text = await r.text();
+			return { status: r.status, body: text ? JSON.parse(text) : null };
+		},
+		async stop() {
+			if (child.exitCode === null) {
+				child.kill('SIGTERM');
+				const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+				await exited;
+				clearTimeout(timer);
+			}
+			const logs = ['api', 'worker', 'temporal'].map((n) => join(dataDir, 'logs', `${n}.log`)).filter(existsSync);
+			if (process.env.MAKE_TEST_KEEP_DATA) return logs;
+			rmSync(dataDir, { recursive: true, force: true });
+			return [];
+		},
+		logs() {
+			return ['api', 'worker'].map((n) => join(dataDir, 'logs', `${n}.log`)).filter(existsSync).map((p) => readFileSync(p, 'utf8')).join('\n');
+		},
+	};
+}
+
+/**
+ * Stands in for Make's gateway of one dedicated webhook: each request is run through the
+ * webhook's communication (condition, respond, iterate, output) with the webhook's parameters.
+ * Accepted bundles and rejected requests are kept for the test to inspect.
+ */
+export async function startWebhookGateway(communication, parameters) {
+	const accepted = [];
+	const rejected = [];
+	const server = createServer((req, res) => {
+		let raw = '';
+		req.on('data', (c) => (raw += c));
+		req.on('end', () => {
+			let body = raw;
+			try {
+				body = JSON.parse(raw);
+			} catch {
+				/* Make passes non-JSON bodies on as text */
+			}
+			const query = Object.fromEntries(new URL(req.url, 'http://gateway').searchParams);
+			const ctx = { body, headers: req.headers, query, method: req.method, parameters };
+			const ok = communication.condition === undefined || truthy(render(communication.condition, ctx));
+			if (ok) {
+				const items = communication.iterate ? render(communication.iterate, ctx) : [body];
+				for (const item of items) accepted.push(communication.output === undefined ? item : render(communication.output, { ...ctx, item }));
+			} else {
+				rejected.push({ headers: req.headers, body });
+			}
+			const respond = communication.respond ? render(communication.respond, ctx) : { status: 200, type: 'text', body: 'Accepted' };
+			const type = respond.type ?? 'json';
+			res.writeHead(Number(respond.status ?? 200), { 'content-type': type === 'json' ? 'application/json' : 'text/plain', ...(respond.headers ?? {}) });
+			res.end(type === 'json' ? JSON.stringify(respond.body ?? {}) : String(respond.body ?? ''));
+		});
+	});
+	await new Promise((r) => server.listen(0, '127.0.0.1', r));
+	return {
+		url: `http://127.0.0.1:${server.address().port}/make-hook/abc123`,
+		accepted,
+		rejected,
+		close: () => new Promise((r) => server.close(r)),
+	};
+}
+
+export async function until(what, fn, timeoutMs = 30_000) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const v = await fn();
+		if (v) return v;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await sleep(100);
+	}
+}
