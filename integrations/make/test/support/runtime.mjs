@@ -138,6 +138,11 @@ export async function execute(spec, ctx, opts = {}) {
 	return result;
 
 	async function send() {
+		// Request-level temp is evaluated before every request, with the temp so far in scope.
+		if (full.temp) {
+			temp = { ...temp, ...render(full.temp, { ...ctx, temp }) };
+			result.temp = temp;
+		}
 		const rctx = { ...ctx, temp, pagination: { page } };
 		let url = renderString(full.url ?? '', rctx);
 		if (full.baseUrl && url.startsWith('/')) url = renderString(full.baseUrl, rctx) + url;
