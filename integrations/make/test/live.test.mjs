@@ -305,11 +305,12 @@ describe('Watch Task Events (instant trigger on a dedicated webhook)', () => {
 	test('attach creates the subscription with the Make URL, the events and a masked token', async () => {
 		const attached = await run(hook.attach, parameters, { webhook: { url: gateway.url } });
 		webhookData = attached.data;
-		assert.match(webhookData.externalHookId, /^wh_/);
+		assert.match(webhookData.externalHookId, /^whk_/);
 		const { status, body } = await dev.api('GET', `/v1/webhooks/${webhookData.externalHookId}`);
 		assert.equal(status, 200);
 		assert.equal(body.url, gateway.url);
 		assert.deepEqual([...body.events].sort(), ['task.completed', 'task.needs_input']);
+		assert.equal(body.header_token.name, 'X-CodeTether-Token');
 		assert.ok(!JSON.stringify(body).includes(parameters.token), 'the header token must be masked');
 		assert.ok(!JSON.stringify(log).includes(parameters.token), 'the header token must be sanitized in the log');
 	});
