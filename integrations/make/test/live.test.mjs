@@ -8,7 +8,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadManifest, component, base as loadBase } from './support/app.mjs';
-import { startDev, startWebhookGateway, until } from './support/harness.mjs';
+import { startDev, startWebhookGateway, until, authorizeInBrowser } from './support/harness.mjs';
+import { render } from './support/iml.mjs';
 import { execute, pollTrigger, MakeError } from './support/runtime.mjs';
 
 const manifest = loadManifest();
@@ -345,5 +346,63 @@ describe('Watch Task Events (instant trigger on a dedicated webhook)', () => {
 		assert.equal(status, 404);
 		const again = await run(hook.detach, {}, { webhook: webhookData });
 		assert.equal(again.statusCode, 404);
+	});
+});
+
+// ---- OAuth 2.0 connection ----------------------------------------------------------------------
+
+describe('the OAuth 2.0 connection on the service\'s authorization server', () => {
+	const oauthCodes = component('connection', 'codetetherOauth', manifest);
+	const oauthSpec = oauthCodes.communication;
+	const redirectUri = 'https://www.make.com/oauth/cb/app';
+	const email = 'make-oauth@example.com';
+	const password = 'correct horse battery staple';
+	let parameters;
+
+	before(async () => {
+		await dev.cliWithInput(`${password}\n`, 'users', 'create', email, '--tier', 'pro', '--password-stdin');
+		const client = JSON.parse(await dev.cli('oauth-clients', 'create', '--name', 'Make', '--redirect-uri', redirectUri, '--owner', email));
+		assert.ok(client.client_secret, 'Make is registered as a confidential client');
+		parameters = { domain: dev.url, clientId: client.client_id, clientSecret: client.client_secret };
+	});
+
+	test('authorize → token (no PKCE) → info → a module call → refresh → invalidate', async () => {
+		const oauth = { redirectUri, scope: oauthCodes.defaultScope };
+		const ctx = { parameters, oauth, common: {} };
+		const authorize = render({ url: oauthSpec.authorize.url, qs: oauthSpec.authorize.qs }, ctx);
+		assert.ok(!('code_challenge' in authorize.qs));
+		const { query } = await authorizeInBrowser(`${authorize.url}?${new URLSearchParams(authorize.qs)}`, { email, password });
+		const temp = render(oauthSpec.authorize.response.temp, { ...ctx, query });
+		assert.ok(temp.code, 'the redirect back to Make carries a code');
+
+		const oauthLog = [];
+		const token = await execute(oauthSpec.token, { ...ctx, temp }, { log: oauthLog });
+		const data = token.data;
+		assert.ok(data.accessToken && data.refreshToken);
+		assert.ok(new Date(data.expires).getTime() > Date.now());
+
+		const info = await execute(oauthSpec.info, { ...ctx, data }, { log: oauthLog });
+		assert.equal(info.metadata.value, email);
+
+		const oauthConnection = { domain: dev.url, accessToken: data.accessToken };
+		const [me] = (await execute(mod('makeApiCall').communication, { connection: oauthConnection, parameters: { url: '/v1/automation/me', method: 'GET' } }, { base, log: oauthLog })).outputs;
+		assert.equal(me.body.email, email);
+		assert.equal(me.body.auth_method, 'oauth');
+		const models = (await execute(rpcSpec('listModels'), { connection: oauthConnection, parameters: {} }, { base, log: oauthLog })).outputs;
+		assert.ok(models.some((m) => m.value === 'demo'));
+
+		const refreshed = (await execute(oauthSpec.refresh, { ...ctx, data }, { log: oauthLog })).data;
+		assert.ok(refreshed.accessToken && refreshed.accessToken !== data.accessToken);
+		assert.ok(refreshed.refreshToken && refreshed.refreshToken !== data.refreshToken);
+
+		await execute(oauthSpec.invalidate, { ...ctx, data: refreshed }, { log: oauthLog });
+		await assert.rejects(
+			execute(oauthSpec.refresh, { ...ctx, data: refreshed }, { log: oauthLog }),
+			(e) => e instanceof MakeError && e.statusCode === 400 && e.type === 'InvalidAccessTokenError' && /invalid_grant|revoked|invalid/i.test(e.message),
+		);
+		const logged = JSON.stringify(oauthLog);
+		for (const secret of [parameters.clientSecret, data.accessToken, data.refreshToken, refreshed.refreshToken, temp.code]) {
+			assert.ok(!logged.includes(secret), 'a secret reached the execution log');
+		}
 	});
 });

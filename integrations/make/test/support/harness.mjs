@@ -73,6 +73,13 @@ export async function startDev() {
 			const { stdout } = await run(codetetherBin(), args, { env });
 			return stdout;
 		},
+		/** The CLI with `input` on standard input (e.g. --password-stdin). */
+		cliWithInput(input, ...args) {
+			return new Promise((resolve, reject) => {
+				const p = execFile(codetetherBin(), args, { env }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+				p.stdin.end(input);
+			});
+		},
 		async api(method, path, body) {
 			const r = await fetch(url + path, {
 				method,
@@ -150,4 +157,47 @@ export async function until(what, fn, timeoutMs = 30_000) {
 		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
 		await sleep(100);
 	}
+}
+
+/**
+ * A browser with a cookie jar for the service's sign-in and consent pages: follows the
+ * authorization request to the redirect back to Make and returns that redirect's query.
+ */
+export async function authorizeInBrowser(authorizeUrl, { email, password }) {
+	const jar = new Map();
+	const go = async (url, init = {}) => {
+		const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+		const r = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers ?? {}), ...(cookie ? { cookie } : {}) } });
+		for (const c of r.headers.getSetCookie?.() ?? []) {
+			const [pair] = c.split(';');
+			const i = pair.indexOf('=');
+			jar.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+		}
+		return { r, text: await r.text() };
+	};
+	const csrf = (html) => {
+		const m = /name=["']?csrf_token["']? value=["']([^"']+)["']/.exec(html);
+		if (!m) throw new Error(`no csrf_token in the page:\n${html.slice(0, 500)}`);
+		return m[1];
+	};
+	const form = (fields) => ({
+		method: 'POST',
+		headers: { 'content-type': 'application/x-www-form-urlencoded' },
+		body: new URLSearchParams(fields).toString(),
+	});
+	const target = new URL(authorizeUrl);
+	const params = Object.fromEntries(target.searchParams);
+	const action = `${target.origin}${target.pathname}`;
+	let { r, text } = await go(authorizeUrl);
+	if (r.status !== 200) throw new Error(`authorize page answered ${r.status}: ${text}`);
+	if (!text.includes('is asking to')) {
+		({ r, text } = await go(action, form({ ...params, action: 'signin', csrf_token: csrf(text), email, password })));
+		if (r.status !== 303) throw new Error(`sign-in answered ${r.status}: ${text.slice(0, 500)}`);
+		({ r, text } = await go(new URL(r.headers.get('location'), action).toString()));
+	}
+	if (!text.includes('is asking to')) throw new Error(`no consent page:\n${text.slice(0, 500)}`);
+	({ r } = await go(action, form({ ...params, action: 'approve', csrf_token: csrf(text) })));
+	const location = r.headers.get('location');
+	if (r.status !== 302 || !location) throw new Error(`consent answered ${r.status}`);
+	return { location, query: Object.fromEntries(new URL(location).searchParams) };
 }
