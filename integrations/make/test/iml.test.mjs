@@ -150,6 +150,20 @@ describe('request runtime', () => {
 		assert.deepEqual(r.outputs, ['running']);
 	});
 
+	test('a request-level temp keeps its first value across repeats (the wait deadline)', async () => {
+		polls = -100;
+		const spec = {
+			temp: { deadline: '{{ifempty(temp.deadline, addSeconds(now, parameters.timeout))}}' },
+			url: '/poll',
+			repeat: { condition: "{{body.status = 'running' and now < temp.deadline}}", delay: 50, limit: 100 },
+			response: { output: '{{body.status}}' },
+		};
+		const r = await execute(spec, { connection: {}, parameters: { timeout: 0.3 } }, { base: base() });
+		assert.deepEqual(r.outputs, ['running']);
+		assert.ok(r.requests >= 2 && r.requests < 100, `polled ${r.requests} times`);
+		assert.ok(r.temp.deadline instanceof Date);
+	});
+
 	test('iterate, pagination by cursor and limit', async () => {
 		const spec = { url: '/pages', qs: { limit: 2 }, response: { limit: '{{parameters.limit}}', iterate: '{{body.data}}', output: '{{item.id}}' }, pagination: { condition: '{{body.next_cursor}}', qs: { cursor: '{{body.next_cursor}}' } } };
 		assert.deepEqual((await execute(spec, { connection: {}, parameters: { limit: 10 } }, { base: base() })).outputs, [1, 2, 3, 4, 5]);
