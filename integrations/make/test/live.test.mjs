@@ -117,6 +117,52 @@ describe('contract with /openapi.json', () => {
 		}
 	});
 
+	test('every response field the app reads exists in the route\'s success schema', () => {
+		const successSchema = (op) => {
+			const [, res] = Object.entries(op.responses ?? {}).find(([code]) => /^2\d\d$/.test(code)) ?? [];
+			return resolveRef(Object.values(resolveRef(res)?.content ?? {})[0]?.schema);
+		};
+		const child = (schema, key) => {
+			const s = resolveRef(schema);
+			if (!s) return undefined;
+			if (s.properties?.[key]) return s.properties[key];
+			for (const part of [...(s.anyOf ?? []), ...(s.allOf ?? []), ...(s.oneOf ?? [])]) {
+				const hit = child(part, key);
+				if (hit) return hit;
+			}
+			return undefined;
+		};
+		const itemsOf = (schema) => {
+			const s = resolveRef(schema);
+			return s?.items ?? [...(s?.anyOf ?? [])].map(resolveRef).find((p) => p?.items)?.items;
+		};
+		const walk = (schema, path, where) => {
+			let node = schema;
+			for (const key of path) {
+				node = child(node, key);
+				assert.ok(node, `${where}: ${path.join('.')} is not in the response schema`);
+			}
+			return node;
+		};
+		let checked = 0;
+		for (const { where, spec } of allRequests()) {
+			if (!spec.response || where.startsWith('oauth')) continue;
+			const { op } = findOperation(spec.method ?? 'GET', pathOf(spec.url));
+			const schema = successSchema(op);
+			if (!schema) continue; // 204: nothing is read
+			const { error, ...reads } = spec.response;
+			const text = JSON.stringify({ reads, pagination: spec.pagination, repeat: spec.repeat });
+			const container = /\{\{body\.([\w.]+)\}\}/.exec(JSON.stringify(spec.response.iterate ?? ''))?.[1];
+			for (const m of text.matchAll(/\b(body|item)((?:\.\w+)+)/g)) {
+				const path = m[2].slice(1).split('.');
+				if (m[1] === 'body') walk(schema, path, where);
+				else walk(itemsOf(walk(schema, container.split('.'), where)), path, where);
+				checked += 1;
+			}
+		}
+		assert.ok(checked >= 15, `only ${checked} response reads checked`);
+	});
+
 	test('the API key connection and the webhook subscription fields match the service', () => {
 		const hook = component('webhook', 'taskEvents', manifest);
 		const { op } = findOperation('POST', '/v1/webhooks');

@@ -18,22 +18,36 @@ export function codetetherBin() {
 	return bin;
 }
 
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const srv = createServer();
-		srv.once('error', reject);
-		srv.listen(0, '127.0.0.1', () => {
-			const { port } = srv.address();
-			srv.close(() => resolve(port));
-		});
-	});
+/** `n` distinct free loopback ports (held open together, so they cannot repeat). */
+export async function freePorts(n) {
+	const servers = await Promise.all(
+		Array.from({ length: n }, () => new Promise((resolve, reject) => {
+			const srv = createServer();
+			srv.once('error', reject);
+			srv.listen(0, '127.0.0.1', () => resolve(srv));
+		})),
+	);
+	const ports = servers.map((s) => s.address().port);
+	await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+	return ports;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function startDev() {
+export async function startDev(attempts = 3) {
+	for (let i = 1; ; i++) {
+		try {
+			return await startDevOnce();
+		} catch (err) {
+			// Another process may take a probed port before the stack binds it: try other ports.
+			if (i >= attempts || !/already in use/.test(err.message)) throw err;
+		}
+	}
+}
+
+async function startDevOnce() {
 	const dataDir = mkdtempSync(join(tmpdir(), 'codetether-make-'));
-	const [api, temporal, ui] = [await freePort(), await freePort(), await freePort()];
+	const [api, temporal, ui] = await freePorts(3);
 	const env = { ...process.env, CODETETHER_DEFAULT_MODEL: 'demo', CODETETHER_DATA_DIR: dataDir };
 	for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'XAI_API_KEY', 'MINIMAX_API_KEY', 'CODETETHER_DATABASE_URL']) delete env[k];
 	const child = spawn(
@@ -48,7 +62,10 @@ export async function startDev() {
 	const url = `http://127.0.0.1:${api}`;
 	const deadline = Date.now() + 180_000;
 	while (!out.includes('CodeTether is running.')) {
-		if (child.exitCode !== null) throw new Error(`codetether dev exited (${child.exitCode}):\n${out}`);
+		if (child.exitCode !== null) {
+			rmSync(dataDir, { recursive: true, force: true });
+			throw new Error(`codetether dev exited (${child.exitCode}):\n${out}`);
+		}
 		if (Date.now() > deadline) {
 			child.kill('SIGTERM');
 			throw new Error(`codetether dev did not start:\n${out}`);
