@@ -267,6 +267,20 @@ describe('modules against codetether dev', () => {
 		await assert.rejects(runModule('cancelTask', { task_id: quick.task_id }), (e) => e instanceof MakeError && e.statusCode === 409);
 	});
 
+	test('Create a Task with a webhook URL and its events: the URL receives only those', async () => {
+		const receiver = await startWebhookGateway({ output: '{{body}}' }, {});
+		try {
+			const [created] = await runModule('createTask', {
+				title: 'Per-task hook', description: 'say hi', model: 'demo',
+				webhook_url: receiver.url, webhook_events: ['task.started', 'task.completed'],
+			});
+			await until('the task.completed delivery', () => receiver.accepted.find((b) => b.event === 'task.completed' && b.task_id === created.task_id));
+			assert.deepEqual(receiver.accepted.map((b) => b.event).sort(), ['task.completed', 'task.started']);
+		} finally {
+			await receiver.close();
+		}
+	});
+
 	test('a bad request is a Make error carrying the problem detail', async () => {
 		await assert.rejects(
 			runModule('createTask', { title: 'x', description: 'y', model: 'no-such-model' }),
