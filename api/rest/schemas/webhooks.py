@@ -6,10 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.rest.schemas.safe import StoredText
+
 WebhookStatus = Literal["active", "disabled"]
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(StoredText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -37,7 +39,7 @@ class WebhookCreate(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(StoredText):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
@@ -68,6 +70,12 @@ class WebhookPublic(BaseModel):
     )
     created_at: str
     updated_at: str
+
+
+class WebhookCreated(WebhookPublic):
+    notice: str | None = Field(
+        default=None, description="Set in an idempotent replay: the secret was shown once and is masked here."
+    )
 
 
 class WebhookList(BaseModel):
