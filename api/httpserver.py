@@ -56,21 +56,37 @@ if HttpToolsProtocol is not None:
         def connection_made(self, transport) -> None:  # type: ignore[override]
             self._in_head = True
             self._head_bytes = 0
+            self._heads_done = 0
             self._refused = False
+            self._too_large = False
             super().connection_made(transport)
 
         def data_received(self, data: bytes) -> None:
             if self._refused:
                 return
+            heads_before = self._heads_done
             super().data_received(data)
             if self._in_head and not self._refused and not self.transport.is_closing():
-                # Still inside a request head after this chunk: count it (approximate by at most
-                # the tail of a pipelined request, which only makes the check stricter).
+                if self._heads_done != heads_before:
+                    # A head or a whole request ended in this chunk and the next head began in
+                    # it: count afresh from the next chunk (this one held other bytes too).
+                    self._head_bytes = 0
+                    return
+                # The whole chunk was part of one unfinished request head.
                 self._head_bytes += len(data)
                 if self._head_bytes > self.max_header_bytes:
-                    self._refused = True
-                    self.transport.write(_431(self.max_header_bytes))
-                    self.transport.close()
+                    self._refuse()
+
+        def _refuse(self) -> None:
+            self._refused = True
+            self.transport.write(_431(self.max_header_bytes))
+            self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:
+            if self._too_large:
+                self._refuse()
+            else:
+                super().send_400_response(msg)
 
         def on_message_begin(self) -> None:
             self._in_head = True
@@ -79,11 +95,19 @@ if HttpToolsProtocol is not None:
         def on_headers_complete(self) -> None:
             self._in_head = False
             self._head_bytes = 0
+            self._heads_done += 1
+            # A head that arrived within one read is measured exactly here.
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if size > self.max_header_bytes:
+                self._too_large = True
+                # Stops the parser; uvicorn then calls send_400_response, which answers 431.
+                raise ValueError("request head too large")
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
             self._in_head = True
             self._head_bytes = 0
+            self._heads_done += 1  # a boundary as well: the chunk that ends a body is no head
             super().on_message_complete()
 
 
