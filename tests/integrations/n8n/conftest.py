@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .workflows import all_workflows
 from .harness import CodeTether, N8n, Sink, Toolchain, install_toolchain, pack_package, start_codetether, stop
 
 
@@ -40,10 +41,11 @@ def codetether(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeTether]
 
 
 @pytest.fixture(scope="session")
-def n8n(toolchain: Toolchain, tarball: Path, codetether: CodeTether, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
+def n8n(toolchain: Toolchain, tarball: Path, codetether: CodeTether, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
     instance = N8n(tools=toolchain, home=tmp_path_factory.mktemp("n8n"))
     instance.install_package(tarball)
     instance.import_credential(codetether)
+    instance.import_workflows(all_workflows(sink.url))
     try:
         yield instance
     finally:
@@ -59,7 +61,7 @@ def n8n_server(n8n: N8n) -> N8n:
     return n8n
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sink() -> Iterator[Sink]:
     s = Sink()
     try:

@@ -232,17 +232,20 @@ class N8n:
         self.cli("import:credentials", f"--input={path}")
         path.unlink()
 
-    def import_workflow(self, workflow: dict, workflow_id: str) -> str:
-        """Imports a workflow with every CodeTether node bound to the test credential."""
-        workflow = json.loads(json.dumps(workflow))
-        workflow["id"] = workflow_id
-        for node in workflow["nodes"]:
-            if node["type"].startswith("n8n-nodes-codetether."):
-                node["credentials"] = {"codeTetherApi": {"id": CREDENTIAL_ID, "name": CREDENTIAL_NAME}}
-        path = self.home / f"{workflow_id}.json"
-        path.write_text(json.dumps(workflow))
-        self.cli("import:workflow", f"--input={path}")
-        return workflow_id
+    def import_workflows(self, workflows: dict[str, dict]) -> None:
+        """Imports workflows (id → workflow) in one CLI call, every CodeTether node bound to the
+        test credential (templates carry none)."""
+        folder = self.home / "import"
+        folder.mkdir(exist_ok=True)
+        for workflow_id, workflow in workflows.items():
+            workflow = json.loads(json.dumps(workflow))
+            workflow["id"] = workflow_id
+            workflow["active"] = False
+            for node in workflow["nodes"]:
+                if node["type"].startswith("n8n-nodes-codetether."):
+                    node["credentials"] = {"codeTetherApi": {"id": CREDENTIAL_ID, "name": CREDENTIAL_NAME}}
+            (folder / f"{workflow_id}.json").write_text(json.dumps(workflow))
+        self.cli("import:workflow", "--separate", f"--input={folder}")
 
     def execute(self, workflow_id: str, timeout: float = 240) -> dict:
         """`n8n execute --rawOutput`: the run's data (exit code 1 if the run failed)."""
@@ -285,6 +288,14 @@ class N8n:
             assert r.status_code == 200, r.text
             self.cookies.update(r.cookies)
 
+    def activate(self, workflow_id: str) -> None:
+        """What the editor's Publish button does."""
+        with self.rest() as rest:
+            r = rest.get(f"/workflows/{workflow_id}")
+            assert r.status_code == 200, r.text
+            r = rest.post(f"/workflows/{workflow_id}/activate", json={"versionId": r.json()["data"]["versionId"]})
+            assert r.status_code == 200, r.text
+
     def deactivate(self, workflow_id: str) -> None:
         with self.rest() as rest:
             r = rest.post(f"/workflows/{workflow_id}/deactivate", json={})
@@ -306,12 +317,15 @@ class Sink:
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
+        self._lock = threading.Lock()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
-                sink.bodies.append(json.loads(self.rfile.read(length) or b"{}"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with sink._lock:
+                    sink.bodies.append(body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -327,6 +341,13 @@ class Sink:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/sink"
+
+    def received(self, predicate) -> list[dict]:
+        with self._lock:
+            return [b for b in self.bodies if predicate(b)]
+
+    def wait_for(self, predicate, timeout: float = 90) -> dict:
+        return wait_until(lambda: (self.received(predicate) or [None])[0], timeout, "a forwarded body")
 
     def close(self) -> None:
         self.server.shutdown()

@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import json
 
-from .harness import N8n, CodeTether, PACKAGE_DIR, template
-
-MANUAL = {"parameters": {}, "name": "Start", "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1,
-          "position": [0, 0], "id": "00000000-0000-4000-8000-0000000000aa"}
+from .harness import PACKAGE_DIR, CodeTether, N8n, template
+from .workflows import ANSWER_QUESTION, CREATE_AND_POLL, GMAIL_OFFLINE
 
 
 def node_output(run: dict, name: str) -> list[dict]:
     """The JSON items the last run of node `name` produced (n8n's IRun shape)."""
     runs = run["data"]["resultData"]["runData"][name]
     return [item["json"] for item in runs[-1]["data"]["main"][0]]
-
-
-def replace_trigger(workflow: dict, old: str, new: dict) -> dict:
-    workflow["nodes"] = [new if n["name"] == old else n for n in workflow["nodes"]]
-    workflow["connections"][new["name"]] = workflow["connections"].pop(old)
-    return workflow
 
 
 def test_packed_tarball_installs_both_nodes_under_the_package_name(n8n: N8n) -> None:
@@ -37,9 +29,7 @@ def test_packed_tarball_installs_both_nodes_under_the_package_name(n8n: N8n) -> 
 
 
 def test_create_and_poll_template_runs_to_completed(n8n: N8n, codetether: CodeTether) -> None:
-    wf = replace_trigger(template("create-and-poll.json"), "Every Hour", MANUAL)
-    n8n.import_workflow(wf, "ctCreateAndPoll01")
-    run = n8n.execute("ctCreateAndPoll01")
+    run = n8n.execute(CREATE_AND_POLL)
 
     created = node_output(run, "Create Task")[0]
     assert created["task_id"].startswith("task_") and created["status"] == "queued"
@@ -53,24 +43,7 @@ def test_create_and_poll_template_runs_to_completed(n8n: N8n, codetether: CodeTe
 
 
 def test_question_is_answered_by_an_answer_question_node(n8n: N8n, codetether: CodeTether) -> None:
-    ct = "n8n-nodes-codetether.codeTether"
-    nodes = [
-        MANUAL,
-        {"parameters": {"resource": "task", "operation": "create", "title": "Pick a colour",
-                        "description": "ASK: Which colour should the banner be?"},
-         "name": "Create Task", "type": ct, "typeVersion": 1, "position": [200, 0], "id": "00000000-0000-4000-8000-000000000001"},
-        {"parameters": {"resource": "task", "operation": "waitForCompletion", "taskId": "={{ $json.task_id }}", "timeout": 60},
-         "name": "Wait for Question", "type": ct, "typeVersion": 1, "position": [400, 0], "id": "00000000-0000-4000-8000-000000000002"},
-        {"parameters": {"resource": "task", "operation": "answer", "taskId": "={{ $json.task_id }}", "message": "Teal, please."},
-         "name": "Answer Question", "type": ct, "typeVersion": 1, "position": [600, 0], "id": "00000000-0000-4000-8000-000000000003"},
-        {"parameters": {"resource": "task", "operation": "waitForCompletion", "taskId": "={{ $json.task_id }}", "timeout": 60},
-         "name": "Wait for Result", "type": ct, "typeVersion": 1, "position": [800, 0], "id": "00000000-0000-4000-8000-000000000004"},
-    ]
-    chain = ["Start", "Create Task", "Wait for Question", "Answer Question", "Wait for Result"]
-    connections = {a: {"main": [[{"node": b, "type": "main", "index": 0}]]} for a, b in zip(chain, chain[1:])}
-    n8n.import_workflow({"name": "answer a question", "nodes": nodes, "connections": connections,
-                         "settings": {"executionOrder": "v1"}, "active": False}, "ctAnswerQuestion1")
-    run = n8n.execute("ctAnswerQuestion1")
+    run = n8n.execute(ANSWER_QUESTION)
 
     asked = node_output(run, "Wait for Question")[0]
     assert asked["status"] == "needs_input"
@@ -99,25 +72,10 @@ def test_gmail_to_slack_template_imports_and_its_codetether_nodes_run(n8n: N8n) 
         else:
             assert node["typeVersion"] in known[node["type"].replace("n8n-nodes-base.", "")], node["type"]
         assert "credentials" not in node, "templates carry no credential ids"
-    n8n.import_workflow(original, "ctGmailTemplate01")
-    exported = json.loads(n8n.cli("export:workflow", "--id=ctGmailTemplate01").stdout[
-        n8n.cli("export:workflow", "--id=ctGmailTemplate01").stdout.find("["):])[0]
-    assert {n["name"] for n in exported["nodes"]} == {n["name"] for n in original["nodes"]}
-
-    # The CodeTether nodes run for real with a sample email in place of the Gmail trigger and
-    # without the Slack post (both need Google's and Slack's servers).
-    wf = json.loads(json.dumps(original))
-    sample = {"parameters": {"mode": "raw", "jsonOutput": json.dumps({
-        "id": "18c0ffee", "From": "ada@example.com", "Subject": "Invoice overdue",
-        "snippet": "Hi, our invoice 42 is two weeks overdue. Can you check?"}), "options": {}},
-        "name": "New Email", "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [0, 0],
-        "id": "00000000-0000-4000-8000-0000000000bb"}
-    wf["nodes"] = [sample if n["name"] == "New Email" else n for n in wf["nodes"] if n["name"] != "Post to Slack"]
-    wf["nodes"].append(MANUAL)
-    wf["connections"]["Start"] = {"main": [[{"node": "New Email", "type": "main", "index": 0}]]}
-    del wf["connections"]["Wait for Analysis"]
-    n8n.import_workflow(wf, "ctGmailOffline001")
-    run = n8n.execute("ctGmailOffline001")
+    # The template itself was imported with the others (the n8n fixture); its CodeTether nodes
+    # run for real with a sample email in place of the Gmail trigger and without the Slack post
+    # (both need Google's and Slack's servers).
+    run = n8n.execute(GMAIL_OFFLINE)
     created = node_output(run, "Analyze Email")[0]
     assert created["title"] == "Analyze email: Invoice overdue"
     assert created["metadata"] == {"gmail_message_id": "18c0ffee"}
