@@ -60,7 +60,7 @@ export class CodeTetherOAuth2Api implements ICredentialType {
 			displayName: 'Authentication',
 			name: 'authentication',
 			type: 'hidden',
-			default: 'body',
+			default: 'header',
 		},
 	];
 }
