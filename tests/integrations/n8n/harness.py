@@ -44,7 +44,7 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.2):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
     if proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
@@ -204,7 +204,7 @@ class N8n:
         )
         return env
 
-    def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(self.tools.n8n), *args], env=self.env(), capture_output=True, text=True,
                               timeout=timeout)
         if check and proc.returncode != 0:
