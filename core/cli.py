@@ -348,7 +348,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             ],
         )
         _wait_port("127.0.0.1", args.temporal_port, 60, temporal)
-        _run(_register_search_attributes(settings))
+        _run(_register_search_attributes(settings, wait_seconds=60))
         spawn("worker", [sys.executable, "-m", "core.cli", "worker"])
         api = spawn("api", [sys.executable, "-m", "core.cli", "api", "--port", str(args.api_port)])
         _wait_port("127.0.0.1", args.api_port, 60, api)
@@ -384,11 +384,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _register_search_attributes(settings: Settings) -> None:
+async def _register_search_attributes(settings: Settings, *, wait_seconds: float = 0) -> None:
+    """Connects and adds any missing search attributes. With ``wait_seconds``, keeps trying while
+    a server that has just opened its port is still starting ("Frontend is not healthy yet")."""
+    from temporalio.service import RPCError
+
     from core.temporal import connect, ensure_search_attributes
 
-    client = await connect(settings)
-    await ensure_search_attributes(client)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client = await connect(settings)
+            await ensure_search_attributes(client)
+            return
+        except (RPCError, RuntimeError):
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 # ---- parser ---------------------------------------------------------------------------------
