@@ -82,6 +82,8 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 
     if not settings.inbound_email_domain or not settings.reply_secret:
         raise SystemExit("inbound-smtp needs CODETETHER_INBOUND_EMAIL_DOMAIN and CODETETHER_REPLY_SECRET")
+    # aiosmtpd logs every command at INFO, reply addresses (tokens) included: keep it to problems.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     db = Database.from_settings(settings)
     client = await connect(settings)
     server = await start_server(settings, db, client, host, port)
