@@ -82,9 +82,9 @@ async def answer(db: Database, client: Client, settings: Settings, token: str, m
         )
     except ConversationError as err:
         if err.code == conversation.TASK_NOT_WAITING:
-            # Answered (or cancelled) between the check and the update: re-read which it was.
-            again = await resolve(db, settings, token)
-            if again.state == ANSWERED or again.state == PENDING:
-                raise ConversationError(conversation.STALE_REQUIRED_ACTION, "this question was already answered") from None
+            # Answered or cancelled between the check and the update: resolve raises LinkNotFound
+            # for a cancelled task; otherwise another answer won the race.
+            await resolve(db, settings, token)
+            raise ConversationError(conversation.STALE_REQUIRED_ACTION, "this question was already answered") from None
         raise
     return LinkTarget(target.claim, task, ANSWERED)

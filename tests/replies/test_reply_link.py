@@ -136,11 +136,21 @@ async def test_bad_links_are_bare_404s_and_grant_nothing(stack, user, make_user)
 
 
 async def test_answers_via_api_are_recorded_with_the_caller(stack, user):
-    task = await _create(stack, user)
-    waiting = await wait_status(stack.http, task["task_id"], user.headers, {"needs_input"})
-    r = await stack.http.post(f"{TASKS}/{task['task_id']}/input", json={"message": "Blue"}, headers=user.headers)
-    assert r.status_code == 200, r.text
-    await wait_status(stack.http, task["task_id"], user.headers, {"completed"})
+    from tests.support.receiver import Receiver
+
+    async with Receiver() as receiver:
+        r = await stack.http.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=user.headers)
+        assert r.status_code == 201, r.text
+        task = await _create(stack, user)
+        waiting = await wait_status(stack.http, task["task_id"], user.headers, {"needs_input"})
+        r = await stack.http.post(f"{TASKS}/{task['task_id']}/input", json={"message": "Blue"}, headers=user.headers)
+        assert r.status_code == 200, r.text
+        await wait_status(stack.http, task["task_id"], user.headers, {"completed"})
+        # Subscribers of every event get the task's events, but never the log-only task.message.
+        got = await receiver.wait_for(1, predicate=lambda rec: rec.headers.get("x-codetether-event") == "task.completed")
+        assert got
+        kinds = {rec.headers.get("x-codetether-event") for rec in receiver.requests}
+        assert "task.needs_input" in kinds and "task.message" not in kinds
     [msg] = [e for e in await _events(stack, task["task_id"], user) if e["event"] == "task.message"]
     assert msg["message"]["via"] == "api" and msg["message"]["from"] == user.email
     assert msg["message"]["required_action_id"] == waiting["required_action"]["id"]
