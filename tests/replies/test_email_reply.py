@@ -335,3 +335,66 @@ def test_reply_parser_keeps_only_the_new_text():
     assert new_text("Green.\n\nOn Mon, Jan 5, 2026 at 9:00 AM Bot <b@x.io> wrote:\n> Which color?\n") == "Green."
     assert new_text("Green.\n\n-- \nOlive Owner\nExample Corp\n") == "Green."
     assert new_text("Line one.\nLine two.") == "Line one.\nLine two."
+
+
+async def _question_address(stack, task_id: str, nth: int = 0) -> str:
+    from sqlalchemy import select
+
+    from core.models import TaskEvent
+
+    async with stack.db.session() as s:
+        seqs = (await s.execute(select(TaskEvent.seq).where(
+            TaskEvent.task_id == task_id, TaskEvent.type == "task.needs_input").order_by(TaskEvent.seq))).scalars().all()
+    return reply_address(stack.settings, task_id, seqs[nth])
+
+
+async def test_a_reply_to_a_replaced_question_is_refused(mail_stack, user, caplog):
+    stack, _inbox = mail_stack
+    task = await _create(stack, user)
+    task_id = task["task_id"]
+    await wait_status(stack.http, task_id, user.headers, {"needs_input"}, timeout=WAIT)
+    old_question = await _question_address(stack, task_id)
+    r = await stack.http.post(f"{TASKS}/{task_id}/input", json={"message": "Blue"}, headers=user.headers)
+    assert r.status_code == 200, r.text
+    await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
+    r = await stack.http.post(f"{TASKS}/{task_id}/messages", json={"message": "Again\nASK: Which door?"},
+                              headers=user.headers)
+    assert r.status_code == 200 and r.json()["delivered_as"] == "follow_up", r.text
+    waiting = await wait_status(stack.http, task_id, user.headers, {"needs_input"}, timeout=WAIT)
+    assert waiting["required_action"]["prompt"] == "Which door?"
+
+    with caplog.at_level("WARNING", logger="codetether.inbound_email"):
+        r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(old_question, "Red."))
+    assert r.status_code == 200 and r.json() == {"delivered": False, "outcome": "stale_question"}
+    assert any("stale_question" in rec.getMessage() for rec in caplog.records)
+    assert (await stack.http.get(f"{TASKS}/{task_id}", headers=user.headers)).json()["status"] == "needs_input"
+    # The email of the new question answers it.
+    r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(await _question_address(stack, task_id, 1),
+                                                                              "The red door."))
+    assert r.json() == {"delivered": True, "outcome": "answered"}
+    done = await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
+    assert done["result"].startswith("Thanks, noted: The red door.")
+
+
+async def test_a_reply_while_the_agent_works_waits_for_its_next_turn(mail_stack, user):
+    from sqlalchemy import select
+
+    from core.models import TaskEvent
+
+    stack, _inbox = mail_stack
+    task = await _create(stack, user, prompt="Paint it")
+    task_id = task["task_id"]
+    await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
+    async with stack.db.session() as s:
+        seq = (await s.execute(select(TaskEvent.seq).where(
+            TaskEvent.task_id == task_id, TaskEvent.type == "task.completed"))).scalar_one()
+    result_address = reply_address(stack.settings, task_id, seq)
+    r = await stack.http.post(f"{TASKS}/{task_id}/messages", json={"message": "SLEEP: 4"}, headers=user.headers)
+    assert r.status_code == 200 and r.json()["delivered_as"] == "follow_up", r.text
+    await wait_status(stack.http, task_id, user.headers, {"running"}, timeout=WAIT)
+
+    r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(result_address, "Also the fence."))
+    assert r.status_code == 200 and r.json() == {"delivered": True, "outcome": "queued"}, r.text
+    done = await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
+    # The agent's last turn saw three user messages: the task, the follow-up and the email.
+    assert "in 3 message(s)" in done["result"], done["result"]

@@ -206,3 +206,23 @@ async def test_no_reply_url_without_a_reply_secret(temporal_address, database_ur
         waiting = await wait_status(s.http, task["task_id"], user.headers, {"needs_input"})
         assert waiting["required_action"]["reply_url"] is None
         assert (await s.http.get("/r/anything")).status_code == 404
+
+
+async def test_two_answers_at_once_one_wins(stack, make_user):
+    import asyncio
+
+    free = await make_user(tier="free")  # a concurrency-limited run: it queues for a slot after the answer
+    task = await _create(stack, free)
+    waiting = await wait_status(stack.http, task["task_id"], free.headers, {"needs_input"})
+    path = link_path(waiting["required_action"]["reply_url"])
+    first, second = await asyncio.gather(
+        stack.http.post(path, json={"message": "Blue"}), stack.http.post(path, json={"message": "Red"})
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409], (first.text, second.text)
+    loser = first if first.status_code == 409 else second
+    assert loser.json()["code"] == "stale_required_action"
+    winner = "Blue" if first.status_code == 200 else "Red"
+    done = await wait_status(stack.http, task["task_id"], free.headers, {"completed"})
+    assert done["result"].startswith(f"Thanks, noted: {winner}.")
+    events = await _events(stack, task["task_id"], free)
+    assert [e["message"]["text"] for e in events if e["event"] == "task.message"] == [winner]
