@@ -205,4 +205,4 @@ async def handle_reply(db: Database, client: Client, settings: Settings, reply: 
     return InboundOutcome(True, outcome, task.id)
 
 
-__all__ = ["InboundReply", "InboundOutcome", "handle_reply", "reply_from_message", "new_text", "automatic_reason"]
+__all__ = ["InboundOutcome", "InboundReply", "automatic_reason", "handle_reply", "new_text", "reply_from_message"]

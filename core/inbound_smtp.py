@@ -20,7 +20,13 @@ from temporalio.client import Client
 
 from core.config import Settings
 from core.db import Database
-from core.inbound_email import BAD_TOKEN, NOT_FOR_US, InboundReply, handle_reply, reply_from_message
+from core.inbound_email import (
+    BAD_TOKEN,
+    NOT_FOR_US,
+    InboundReply,
+    handle_reply,
+    reply_from_message,
+)
 from core.replytokens import token_from_address, verify_email
 
 log = logging.getLogger("codetether.inbound_email")
@@ -54,7 +60,7 @@ class ReplyHandler:
             reply = reply_from_message(msg, recipient=rcpt, envelope_sender=envelope.mail_from, channel="smtp")
             try:
                 await handle_reply(self.db, self.client, self.settings, reply)
-            except Exception:  # noqa: BLE001 - ask the sending server to try again later
+            except Exception:  # noqa: BLE001 - any failure: the sending server tries again later
                 log.exception("email reply to %s could not be processed", rcpt.split("@")[-1])
                 return "451 4.3.0 Temporary failure, try again later"
         return "250 OK"

@@ -163,6 +163,7 @@ async def _create(stack, user, **body) -> dict:
     return r.json()
 
 
+@pytest.mark.postgres
 async def test_reply_answers_then_reply_to_the_result_starts_a_follow_up(mail_stack, inbound, user):
     stack, inbox = mail_stack
     task = await _create(stack, user)
@@ -258,6 +259,7 @@ def _mailgun_form(recipient: str, text: str, *, key: str = MAILGUN_KEY, sender: 
     }
 
 
+@pytest.mark.postgres
 async def test_mailgun_and_postmark_webhooks_check_their_signatures(mail_stack, user, caplog):
     stack, inbox = mail_stack
     first = await _create(stack, user, title="Mailgun task")

@@ -5,11 +5,19 @@ other-channel link is a bare 404."""
 from __future__ import annotations
 
 import time
+from datetime import UTC
+
+import pytest
 
 from core.replytokens import link_expiry, sign_email, sign_link
 from tests.conftest import wait_status
 from tests.replies.conftest import PUBLIC_URL, link_path
-from tests.support.providers import anthropic_server, openai_server, provider_env, provider_stack  # noqa: F401
+from tests.support.providers import (  # noqa: F401
+    anthropic_server,
+    openai_server,
+    provider_env,
+    provider_stack,
+)
 
 TASKS = "/v1/automation/tasks"
 
@@ -34,6 +42,7 @@ def _assert_bare_404(r, *secrets: str) -> None:
         assert s not in r.text
 
 
+@pytest.mark.postgres
 async def test_json_answer_reaches_the_model_and_the_link_works_once(provider_stack, user, openai_server):
     stack = provider_stack
     openai_server.reply_ask_user("Which color should the shed be?").reply_text("Painted it green.")
@@ -187,9 +196,9 @@ async def test_a_blank_answer_is_refused_and_changes_nothing(stack, user):
 
 
 def test_link_lifetime_is_the_setting_capped_by_the_input_timeout(settings):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    asked = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    asked = datetime(2026, 1, 1, tzinfo=UTC)
     base = int(asked.timestamp())
     assert link_expiry(settings, asked, None) == base + 7 * 86400
     assert link_expiry(settings, asked, 3600) == base + 3600
@@ -208,6 +217,7 @@ async def test_no_reply_url_without_a_reply_secret(temporal_address, database_ur
         assert (await s.http.get("/r/anything")).status_code == 404
 
 
+@pytest.mark.postgres
 async def test_two_answers_at_once_one_wins(stack, make_user):
     import asyncio
 

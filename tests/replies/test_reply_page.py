@@ -13,7 +13,12 @@ import uvicorn
 
 from tests.conftest import wait_status
 from tests.replies.conftest import link_path
-from tests.support.providers import anthropic_server, openai_server, provider_env, provider_stack  # noqa: F401
+from tests.support.providers import (  # noqa: F401
+    anthropic_server,
+    openai_server,
+    provider_env,
+    provider_stack,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")

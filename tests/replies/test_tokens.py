@@ -8,7 +8,14 @@ import stat
 from core.cli import ensure_reply_secret
 from core.config import Settings
 from core.ids import new_id
-from core.replytokens import reply_address, sign_email, sign_link, token_from_address, verify_email, verify_link
+from core.replytokens import (
+    reply_address,
+    sign_email,
+    sign_link,
+    token_from_address,
+    verify_email,
+    verify_link,
+)
 
 S = Settings(reply_secret="unit-test-reply-secret-0123456789", inbound_email_domain="Reply.Example.com")
 
