@@ -147,8 +147,8 @@ class EventRecorder:
                 created = parse_iso(occurred_at) if occurred_at else now
                 seq = task.last_seq + 1
                 payload = event_payload(task, event_id, event_type, as_utc(created) or now)
-                if details:
-                    payload.update(details if event_type != MESSAGE_EVENT else {"message": details})
+                if details and event_type == MESSAGE_EVENT:
+                    payload["message"] = details
                 body = jsoncompact.dumps(payload)
                 event = TaskEvent(
                     id=event_id,
