@@ -400,3 +400,21 @@ async def test_a_reply_while_the_agent_works_waits_for_its_next_turn(mail_stack,
     done = await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
     # The agent's last turn saw three user messages: the task, the follow-up and the email.
     assert "in 3 message(s)" in done["result"], done["result"]
+
+
+async def test_other_senders_when_the_operator_allows_them(smtp_inbox, temporal_address, database_url, tmp_path,
+                                                          temporal_env, db, user):
+    _inbox, port = smtp_inbox
+    settings = reply_settings(temporal_address, database_url, tmp_path, smtp_url=f"smtp://127.0.0.1:{port}",
+                              mailgun_signing_key=MAILGUN_KEY, inbound_email_allow_any_sender=True)
+    async with running_stack(settings, temporal_env.client, db) as stack:
+        task = await _create(stack, user)
+        await wait_status(stack.http, task["task_id"], user.headers, {"needs_input"}, timeout=WAIT)
+        address = await _question_address(stack, task["task_id"])
+        r = await stack.http.post("/v1/inbound/email/mailgun",
+                                  data=_mailgun_form(address, "Teal.", sender="manager@example.org"))
+        assert r.status_code == 200 and r.json() == {"delivered": True, "outcome": "answered"}, r.text
+        await wait_status(stack.http, task["task_id"], user.headers, {"completed"}, timeout=WAIT)
+        r = await stack.http.get(f"{TASKS}/{task['task_id']}/events", headers=user.headers)
+        [msg] = [e for e in r.json()["data"] if e["event"] == "task.message"]
+        assert msg["message"]["from"] == "manager@example.org" and msg["message"]["via"] == "email"
