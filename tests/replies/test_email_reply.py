@@ -4,17 +4,12 @@ The stack sends its notification emails to an aiosmtpd sink; replies go to a rea
 ``codetether inbound-smtp`` process (a subprocess on a free port, same database and Temporal
 server as the test's worker). A reply with a quoted original and a signature answers the question
 with only its new text; a reply to the completion email starts a follow-up run; a wrong sender, a
-forged token, an automatic reply and an oversized message do nothing and say so in the log. The
-Mailgun and Postmark webhooks are checked with good and bad signatures.
+forged token, an automatic reply and an oversized message do nothing and say so in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
 import smtplib
 import subprocess
@@ -26,45 +21,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from aiosmtpd.controller import Controller
 
-from core.replytokens import reply_address
-from tests.conftest import running_stack, wait_status
-from tests.notifications.test_email import Inbox, _free_port
-from tests.replies.conftest import INBOUND_DOMAIN, reply_settings
+from tests.conftest import wait_status
+from tests.notifications.test_email import _free_port
+from tests.replies.conftest import INBOUND_DOMAIN, OWNER, TASKS, WAIT
+from tests.replies.conftest import create_notified as _create
+from tests.replies.conftest import events as _events
 
-TASKS = "/v1/automation/tasks"
-OWNER = "owner@example.com"
-MAILGUN_KEY = "key-mailgun-signing-for-tests"
-POSTMARK_SECRET = "postmark-inbound-secret-for-tests"
 MAX_BYTES = 64 * 1024
-WAIT = 90
-
-
-@pytest.fixture
-def smtp_inbox():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield inbox, controller.port
-    finally:
-        controller.stop()
-
-
-@pytest_asyncio.fixture
-async def mail_stack(smtp_inbox, temporal_address, database_url, tmp_path, temporal_env, db):
-    inbox, port = smtp_inbox
-    inbox.loop = asyncio.get_running_loop()
-    settings = reply_settings(
-        temporal_address, database_url, tmp_path,
-        smtp_url=f"smtp://127.0.0.1:{port}",
-        email_from="CodeTether Tests <robot@codetether.test>",
-        mailgun_signing_key=MAILGUN_KEY,
-        postmark_inbound_secret=POSTMARK_SECRET,
-    )
-    async with running_stack(settings, temporal_env.client, db) as s:
-        yield s, inbox
 
 
 class InboundProcess:
@@ -146,21 +110,6 @@ def _reply_to(original: EmailMessage, body: str, *, sender: str = OWNER, **heade
         f"On Wed, Dec 2, 2026 at 9:00 AM CodeTether Tests <robot@codetether.test> wrote:\n{quoted}\n"
     )
     return msg
-
-
-async def _events(stack, task_id, user) -> list[dict]:
-    r = await stack.http.get(f"{TASKS}/{task_id}/events", headers=user.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["data"]
-
-
-async def _create(stack, user, **body) -> dict:
-    body.setdefault("title", "Needs a color")
-    body.setdefault("prompt", "Paint it\nASK: Which color?")
-    body.setdefault("notify_email", OWNER)
-    r = await stack.http.post(TASKS, json=body, headers=user.headers)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 @pytest.mark.postgres
@@ -249,172 +198,9 @@ async def test_wrong_sender_forged_token_auto_reply_and_oversize_do_nothing(mail
     assert "Forged" not in inbound.log() and token not in inbound.log()
 
 
-def _mailgun_form(recipient: str, text: str, *, key: str = MAILGUN_KEY, sender: str = OWNER) -> dict:
-    ts, tok = str(int(time.time())), os.urandom(16).hex()
-    return {
-        "recipient": recipient, "sender": sender, "from": f"Olive <{sender}>", "subject": "Re: question",
-        "body-plain": text, "message-headers": json.dumps([["From", f"Olive <{sender}>"], ["To", recipient]]),
-        "timestamp": ts, "token": tok,
-        "signature": hmac.new(key.encode(), (ts + tok).encode(), hashlib.sha256).hexdigest(),
-    }
-
-
-@pytest.mark.postgres
-async def test_mailgun_and_postmark_webhooks_check_their_signatures(mail_stack, user, caplog):
-    stack, inbox = mail_stack
-    first = await _create(stack, user, title="Mailgun task")
-    second = await _create(stack, user, title="Postmark task")
-    for t in (first, second):
-        await wait_status(stack.http, t["task_id"], user.headers, {"needs_input"}, timeout=WAIT)
-    # The reply address of each task's question email: it names the task.needs_input event's seq.
-    addr = {}
-    async with stack.db.session() as s:
-        from sqlalchemy import select
-
-        from core.models import TaskEvent
-
-        for t in (first, second):
-            seq = (await s.execute(select(TaskEvent.seq).where(
-                TaskEvent.task_id == t["task_id"], TaskEvent.type == "task.needs_input"))).scalar_one()
-            addr[t["task_id"]] = reply_address(stack.settings, t["task_id"], seq)
-    addr1, addr2 = addr[first["task_id"]], addr[second["task_id"]]
-    quoted = "Blue.\n\nOn Tue, Dec 1, 2026 CodeTether wrote:\n> Which color?\n"
-
-    bad = _mailgun_form(addr1, quoted, key="not-the-key")
-    r = await stack.http.post("/v1/inbound/email/mailgun", data=bad)
-    assert r.status_code == 401 and r.json()["code"] == "invalid_signature"
-    stale = _mailgun_form(addr1, quoted)
-    ts = str(int(time.time()) - 3600)
-    stale.update(timestamp=ts, signature=hmac.new(MAILGUN_KEY.encode(), (ts + stale["token"]).encode(),
-                                                   hashlib.sha256).hexdigest())
-    assert (await stack.http.post("/v1/inbound/email/mailgun", data=stale)).status_code == 401
-    r = await stack.http.post("/v1/inbound/email/mailgun", files={k: (None, v) for k, v in _mailgun_form(addr1, quoted).items()})
-    assert r.status_code == 200, r.text
-    assert r.json() == {"delivered": True, "outcome": "answered"}
-    done = await wait_status(stack.http, first["task_id"], user.headers, {"completed"}, timeout=WAIT)
-    assert done["result"].startswith("Thanks, noted: Blue.")
-    # An authentic post of a wrong sender is taken (no provider retry) and does nothing.
-    with caplog.at_level("WARNING", logger="codetether.inbound_email"):
-        r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(addr2, "Black.", sender="eve@example.net"))
-    assert r.status_code == 200 and r.json() == {"delivered": False, "outcome": "wrong_sender"}
-    assert any("wrong_sender" in rec.getMessage() and second["task_id"] in rec.getMessage() for rec in caplog.records)
-
-    postmark = {
-        "From": f"Olive <{OWNER}>", "FromFull": {"Email": OWNER, "Name": "Olive"}, "To": addr2,
-        "ToFull": [{"Email": addr2, "Name": "", "MailboxHash": ""}], "OriginalRecipient": addr2,
-        "Subject": "Re: question", "TextBody": "Purple.\n\n-- \nOlive\n\n> Which color?\n",
-        "Headers": [{"Name": "Return-Path", "Value": f"<{OWNER}>"}],
-    }
-    good = "Basic " + base64.b64encode(f"postmark:{POSTMARK_SECRET}".encode()).decode()
-    wrong = "Basic " + base64.b64encode(b"postmark:guess").decode()
-    r = await stack.http.post("/v1/inbound/email/postmark", json=postmark, headers={"Authorization": wrong})
-    assert r.status_code == 401 and r.json()["code"] == "invalid_signature"
-    assert (await stack.http.post("/v1/inbound/email/postmark", json=postmark)).status_code == 401
-    r = await stack.http.post("/v1/inbound/email/postmark", json=postmark, headers={"Authorization": good})
-    assert r.status_code == 200 and r.json() == {"delivered": True, "outcome": "answered"}, r.text
-    done = await wait_status(stack.http, second["task_id"], user.headers, {"completed"}, timeout=WAIT)
-    assert done["result"].startswith("Thanks, noted: Purple.")
-    [msg] = [e for e in await _events(stack, second["task_id"], user) if e["event"] == "task.message"]
-    assert msg["message"]["via"] == "email" and msg["message"]["text"] == "Purple."
-
-    # A forged address through an authentic post: refused, logged, nothing delivered.
-    forged = addr2[:-len(INBOUND_DOMAIN) - 5] + "zzzz@" + INBOUND_DOMAIN
-    r = await stack.http.post("/v1/inbound/email/postmark", json={**postmark, "OriginalRecipient": forged},
-                              headers={"Authorization": good})
-    assert r.status_code == 200 and r.json() == {"delivered": False, "outcome": "bad_token"}
-
-
-async def test_unconfigured_providers_are_404(stack):
-    for provider in ("mailgun", "postmark"):
-        r = await stack.http.post(f"/v1/inbound/email/{provider}", json={})
-        assert r.status_code == 404 and r.json()["code"] == "inbound_provider_not_configured"
-    assert (await stack.http.post("/v1/inbound/email/sendgrid", json={})).status_code == 404
-
-
 def test_reply_parser_keeps_only_the_new_text():
     from core.inbound_email import new_text
 
     assert new_text("Green.\n\nOn Mon, Jan 5, 2026 at 9:00 AM Bot <b@x.io> wrote:\n> Which color?\n") == "Green."
     assert new_text("Green.\n\n-- \nOlive Owner\nExample Corp\n") == "Green."
     assert new_text("Line one.\nLine two.") == "Line one.\nLine two."
-
-
-async def _question_address(stack, task_id: str, nth: int = 0) -> str:
-    from sqlalchemy import select
-
-    from core.models import TaskEvent
-
-    async with stack.db.session() as s:
-        seqs = (await s.execute(select(TaskEvent.seq).where(
-            TaskEvent.task_id == task_id, TaskEvent.type == "task.needs_input").order_by(TaskEvent.seq))).scalars().all()
-    return reply_address(stack.settings, task_id, seqs[nth])
-
-
-async def test_a_reply_to_a_replaced_question_is_refused(mail_stack, user, caplog):
-    stack, _inbox = mail_stack
-    task = await _create(stack, user)
-    task_id = task["task_id"]
-    await wait_status(stack.http, task_id, user.headers, {"needs_input"}, timeout=WAIT)
-    old_question = await _question_address(stack, task_id)
-    r = await stack.http.post(f"{TASKS}/{task_id}/input", json={"message": "Blue"}, headers=user.headers)
-    assert r.status_code == 200, r.text
-    await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
-    r = await stack.http.post(f"{TASKS}/{task_id}/messages", json={"message": "Again\nASK: Which door?"},
-                              headers=user.headers)
-    assert r.status_code == 200 and r.json()["delivered_as"] == "follow_up", r.text
-    waiting = await wait_status(stack.http, task_id, user.headers, {"needs_input"}, timeout=WAIT)
-    assert waiting["required_action"]["prompt"] == "Which door?"
-
-    with caplog.at_level("WARNING", logger="codetether.inbound_email"):
-        r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(old_question, "Red."))
-    assert r.status_code == 200 and r.json() == {"delivered": False, "outcome": "stale_question"}
-    assert any("stale_question" in rec.getMessage() for rec in caplog.records)
-    assert (await stack.http.get(f"{TASKS}/{task_id}", headers=user.headers)).json()["status"] == "needs_input"
-    # The email of the new question answers it.
-    r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(await _question_address(stack, task_id, 1),
-                                                                              "The red door."))
-    assert r.json() == {"delivered": True, "outcome": "answered"}
-    done = await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
-    assert done["result"].startswith("Thanks, noted: The red door.")
-
-
-async def test_a_reply_while_the_agent_works_waits_for_its_next_turn(mail_stack, user):
-    from sqlalchemy import select
-
-    from core.models import TaskEvent
-
-    stack, _inbox = mail_stack
-    task = await _create(stack, user, prompt="Paint it")
-    task_id = task["task_id"]
-    await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
-    async with stack.db.session() as s:
-        seq = (await s.execute(select(TaskEvent.seq).where(
-            TaskEvent.task_id == task_id, TaskEvent.type == "task.completed"))).scalar_one()
-    result_address = reply_address(stack.settings, task_id, seq)
-    r = await stack.http.post(f"{TASKS}/{task_id}/messages", json={"message": "SLEEP: 4"}, headers=user.headers)
-    assert r.status_code == 200 and r.json()["delivered_as"] == "follow_up", r.text
-    await wait_status(stack.http, task_id, user.headers, {"running"}, timeout=WAIT)
-
-    r = await stack.http.post("/v1/inbound/email/mailgun", data=_mailgun_form(result_address, "Also the fence."))
-    assert r.status_code == 200 and r.json() == {"delivered": True, "outcome": "queued"}, r.text
-    done = await wait_status(stack.http, task_id, user.headers, {"completed"}, timeout=WAIT)
-    # The agent's last turn saw three user messages: the task, the follow-up and the email.
-    assert "in 3 message(s)" in done["result"], done["result"]
-
-
-async def test_other_senders_when_the_operator_allows_them(smtp_inbox, temporal_address, database_url, tmp_path,
-                                                          temporal_env, db, user):
-    _inbox, port = smtp_inbox
-    settings = reply_settings(temporal_address, database_url, tmp_path, smtp_url=f"smtp://127.0.0.1:{port}",
-                              mailgun_signing_key=MAILGUN_KEY, inbound_email_allow_any_sender=True)
-    async with running_stack(settings, temporal_env.client, db) as stack:
-        task = await _create(stack, user)
-        await wait_status(stack.http, task["task_id"], user.headers, {"needs_input"}, timeout=WAIT)
-        address = await _question_address(stack, task["task_id"])
-        r = await stack.http.post("/v1/inbound/email/mailgun",
-                                  data=_mailgun_form(address, "Teal.", sender="manager@example.org"))
-        assert r.status_code == 200 and r.json() == {"delivered": True, "outcome": "answered"}, r.text
-        await wait_status(stack.http, task["task_id"], user.headers, {"completed"}, timeout=WAIT)
-        r = await stack.http.get(f"{TASKS}/{task['task_id']}/events", headers=user.headers)
-        [msg] = [e for e in r.json()["data"] if e["event"] == "task.message"]
-        assert msg["message"]["from"] == "manager@example.org" and msg["message"]["via"] == "email"
