@@ -144,15 +144,18 @@ async def create(
                 "type": "notify_email_unavailable",
             }],
         )
-    if body.webhook_url:
+    for field_name in ("webhook_url", "callback_url"):
+        url = getattr(body, field_name)
+        if not url:
+            continue
         try:
-            await validate_webhook_url(body.webhook_url, allow_private=settings.webhook_allow_private)
+            await validate_webhook_url(url, allow_private=settings.webhook_allow_private)
         except UnsafeURL as err:
             raise Problem(
                 422,
                 "invalid_webhook_url",
-                str(err),
-                errors=[{"field": "webhook_url", "message": str(err), "type": "invalid_webhook_url"}],
+                f"{field_name}: {err}",
+                errors=[{"field": field_name, "message": str(err), "type": "invalid_webhook_url"}],
             ) from None
     if body.codebase_id:
         await check_codebase(state, body.codebase_id, principal.user_id)
@@ -166,6 +169,8 @@ async def create(
         metadata=body.metadata,
         codebase_id=body.codebase_id,
         webhook_url=body.webhook_url,
+        callback_url=body.callback_url,
+        webhook_events=body.webhook_events,
         webhook_secret=body.webhook_secret,
         notify_email=body.notify_email,
         input_timeout_seconds=body.input_timeout_seconds,
