@@ -41,7 +41,7 @@ def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
 
 
 def activity_list(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient) -> list:
-    recorder = EventRecorder(db, build_sink(settings, db, client))
+    recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     tasks = TaskActivities(
         settings=settings,
         recorder=recorder,

@@ -6,7 +6,10 @@ after ``task.needs_input`` and after each terminal event (``task.completed``, ``
 ``email-<event id>``, so a retried ``record_event`` never sends a second email. The workflow runs
 ``EmailActivities.send_task_email``, which builds a plain-text message from the event as it was
 recorded and hands it to the SMTP server of ``CODETETHER_SMTP_URL``; Temporal retries it on its
-retry policy while the server is unreachable or answers 4xx. ``POST /v1/automation/tasks`` refuses
+retry policy while the server is unreachable or answers 4xx. With a reply secret and
+``CODETETHER_INBOUND_EMAIL_DOMAIN`` configured, each email carries ``Reply-To:
+reply+<token>@<domain>`` (the token names the task and this event, :mod:`core.replytokens`), and
+the question email also shows the signed ``reply_url``. ``POST /v1/automation/tasks`` refuses
 ``notify_email`` with 422 ``notify_email_unavailable`` when no SMTP server is configured.
 """
 
@@ -29,6 +32,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from core.config import Settings, SmtpServer
 from core.db import Database
 from core.models import Task, TaskEvent
+from core.replytokens import reply_address
 from workflows.types import EMAIL_SENT, EMAIL_SKIPPED, EmailInput, EmailResult
 
 log = logging.getLogger(__name__)
@@ -83,8 +87,11 @@ def _one_line(text: str, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def build_message(settings: Settings, event_type: str, payload: dict, recipient: str) -> EmailMessage:
-    """The plain-text email for one recorded event (``payload`` is the stored event body)."""
+def build_message(
+    settings: Settings, event_type: str, payload: dict, recipient: str, reply_to: str | None = None
+) -> EmailMessage:
+    """The plain-text email for one recorded event (``payload`` is the stored event body);
+    ``reply_to`` is the signed reply address, when email replies are configured."""
     data = payload.get("data") or {}
     task_id = data.get("task_id") or payload.get("task_id")
     title = data.get("title") or task_id
@@ -103,11 +110,12 @@ def build_message(settings: Settings, event_type: str, payload: dict, recipient:
         answer = {"message": "<your answer>"}
         if action.get("id"):
             answer["required_action_id"] = action["id"]
+        lines += ["The agent asks:", "", action.get("prompt") or "(no question text)", ""]
+        if reply_to:
+            lines += ["Reply to this email to answer: the text above the quoted message becomes the answer.", ""]
+        if action.get("reply_url"):
+            lines += ["Or answer in your browser (no sign-in; the link works once):", "", f"  {action['reply_url']}", ""]
         lines += [
-            "The agent asks:",
-            "",
-            action.get("prompt") or "(no question text)",
-            "",
             "Answer through the API (the task waits until you do):",
             "",
             f"  POST {task_url}/input",
@@ -124,6 +132,8 @@ def build_message(settings: Settings, event_type: str, payload: dict, recipient:
         err = data.get("error") or {}
         if err.get("message"):
             lines += [f"Reason: {err['message']}", ""]
+    if reply_to and event_type != "task.needs_input":
+        lines += ["Reply to this email to continue the conversation: your reply starts a follow-up run.", ""]
     lines += [f"Details: {task_url}", "", "-- ", "CodeTether sent this because the task was created with notify_email."]
 
     msg = EmailMessage()
@@ -137,6 +147,8 @@ def build_message(settings: Settings, event_type: str, payload: dict, recipient:
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
     msg["X-CodeTether-Task-Id"] = str(task_id)
     msg["X-CodeTether-Event"] = event_type
+    if reply_to:
+        msg["Reply-To"] = reply_to
     msg.set_content("\n".join(lines) + "\n")
     return msg
 
@@ -181,7 +193,10 @@ class EmailActivities:
         if server is None:
             # Retryable: the operator can configure SMTP on the workers and the email still goes.
             raise ApplicationError("no SMTP server is configured (CODETETHER_SMTP_URL)", type="smtp_unconfigured")
-        msg = build_message(self.settings, event.type, json.loads(event.body), task.notify_email)
+        msg = build_message(
+            self.settings, event.type, json.loads(event.body), task.notify_email,
+            reply_to=reply_address(self.settings, task.id, event.seq),
+        )
         try:
             await asyncio.to_thread(_smtp_send, server, msg, self.settings.smtp_timeout_seconds)
         except smtplib.SMTPException as err:

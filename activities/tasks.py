@@ -139,6 +139,7 @@ class TaskActivities:
             event_type=inp.event_type,
             changes=inp.changes,
             occurred_at=inp.occurred_at,
+            details=inp.details,
         )
         return RecordEventResult(seq=event.seq if event is not None else None, recorded=event is not None)
 

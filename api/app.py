@@ -76,6 +76,11 @@ def _install_routers(app: FastAPI) -> None:
 
     for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth):
         app.include_router(module.router)
+    from api.inbound import routes as inbound
+    from api.reply import routes as reply
+
+    for module in (reply, inbound):
+        app.include_router(module.router)
 
 
 def _install_auth(app: FastAPI, state: AppState) -> None:
@@ -127,6 +132,8 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
             {"name": "api-keys", "description": "Manage API keys."},
             {"name": "oauth", "description": "OAuth 2.0 authorization server."},
             {"name": "operations", "description": "Health, readiness and metrics."},
+            {"name": "reply-links", "description": "Signed links that answer one question without an API key."},
+            {"name": "inbound-email", "description": "Email replies from providers' inbound webhooks."},
         ],
     )
     comps = schema.setdefault("components", {})

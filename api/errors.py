@@ -230,6 +230,8 @@ class BodyGuardMiddleware:
         ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         if (
             scope.get("path", "").startswith("/v1/")
+            # Providers post inbound email as forms (api/inbound/).
+            and not scope.get("path", "").startswith("/v1/inbound/")
             and ctype
             and not (ctype in _JSON_TYPES or ctype.endswith("+json"))
             and (length is None or length != b"0")

@@ -3,6 +3,7 @@
     codetether dev [--api-port 8000] [--temporal-port 7233] [--ui-port 8233] [--data-dir .data]
     codetether api [--host H] [--port P]
     codetether worker
+    codetether inbound-smtp [--host H] [--port 2525]
     codetether migrate
     codetether users create EMAIL [--tier free|pro|enterprise] [--password-stdin]
     codetether keys create --user EMAIL [--scopes a,b] [--name N]
@@ -36,6 +37,7 @@ log = logging.getLogger("codetether")
 
 BOOTSTRAP_EMAIL = "admin@codetether.local"
 BOOTSTRAP_KEY_FILE = "bootstrap_api_key"
+REPLY_SECRET_FILE = "reply_secret"
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -137,6 +139,31 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
     worker.main()
     return 0
+
+
+def cmd_inbound_smtp(args: argparse.Namespace) -> int:
+    from core.db import migrate
+    from core.inbound_smtp import serve
+    from core.logging import setup_logging
+
+    settings = get_settings()
+    setup_logging(settings)
+    migrate(settings.resolved_database_url)
+    _run(serve(settings, args.host, args.port))
+    return 0
+
+
+def ensure_reply_secret(data_dir: Path) -> str:
+    """The dev stack's reply-link signing secret: generated once, kept (0600) in the data dir."""
+    import secrets
+
+    path = data_dir / REPLY_SECRET_FILE
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -285,7 +312,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     env.setdefault("CODETETHER_WEBHOOK_ALLOW_PRIVATE", "true")
     env["CODETETHER_TEMPORAL_ADDRESS"] = f"127.0.0.1:{args.temporal_port}"
     env["CODETETHER_API_PORT"] = str(args.api_port)
-    os.environ.update({k: env[k] for k in ("CODETETHER_DATA_DIR", "CODETETHER_WEBHOOK_ALLOW_PRIVATE", "CODETETHER_TEMPORAL_ADDRESS", "CODETETHER_API_PORT")})
+    if not env.get("CODETETHER_REPLY_SECRET"):
+        env["CODETETHER_REPLY_SECRET"] = ensure_reply_secret(data_dir)
+    os.environ.update({k: env[k] for k in ("CODETETHER_DATA_DIR", "CODETETHER_WEBHOOK_ALLOW_PRIVATE", "CODETETHER_TEMPORAL_ADDRESS", "CODETETHER_API_PORT", "CODETETHER_REPLY_SECRET")})
     reset_settings_cache()
     settings = get_settings()
 
@@ -424,6 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     wk = sub.add_parser("worker", help="run a Temporal worker")
     wk.set_defaults(fn=cmd_worker)
+
+    ib = sub.add_parser("inbound-smtp", help="receive email replies over SMTP (behind the MX or a relay)")
+    ib.add_argument("--host", default="127.0.0.1")
+    ib.add_argument("--port", type=int, default=2525)
+    ib.set_defaults(fn=cmd_inbound_smtp)
 
     mg = sub.add_parser("migrate", help="bring the database schema to the latest version")
     mg.add_argument("--temporal", action="store_true", help="also register the search attributes in the Temporal namespace")

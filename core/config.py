@@ -97,6 +97,21 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     email_from: str = "CodeTether <noreply@localhost>"
 
+    # Answering from anywhere (docs/conversations.md): signed reply links (/r/<token>) and email
+    # replies to reply+<token>@<inbound_email_domain>. Without reply_secret neither is offered;
+    # `codetether dev` generates one in the data dir. A link lives reply_link_ttl_seconds (at most
+    # the task's input timeout) and answers reply_link_rate_per_minute requests a minute at most.
+    reply_secret: str | None = Field(default=None, repr=False)
+    reply_link_ttl_seconds: float = Field(default=7 * 86400, gt=0)
+    reply_link_rate_per_minute: int = Field(default=20, ge=1)
+    inbound_email_domain: str | None = None
+    # A reply from an address other than the task's notify_email is refused unless this is true.
+    inbound_email_allow_any_sender: bool = False
+    inbound_email_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Providers' inbound webhooks: Mailgun's webhook signing key; Postmark's basic-auth password.
+    mailgun_signing_key: str | None = Field(default=None, repr=False)
+    postmark_inbound_secret: str | None = Field(default=None, repr=False)
+
     allow_query_api_key: bool = False
     # Seconds a request holds its Idempotency-Key before a retry may assume it crashed.
     idempotency_lock_seconds: float = 60.0

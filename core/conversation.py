@@ -43,6 +43,7 @@ from workflows.types import (
     SendMessageResult,
     TaskInput,
     TaskStatus,
+    VIA_API,
 )
 
 log = logging.getLogger(__name__)
@@ -145,9 +146,18 @@ def _rejection(err: WorkflowUpdateFailedError) -> str | None:
 
 
 async def provide_input(
-    db: Database, client: Client, task: Task, message: str, required_action_id: str | None
+    db: Database,
+    client: Client,
+    task: Task,
+    message: str,
+    required_action_id: str | None,
+    *,
+    via: str = VIA_API,
+    sender: str | None = None,
 ) -> Task:
-    """Answers the pending question of ``task``; returns the row once it shows the task resumed."""
+    """Answers the pending question of ``task``; returns the row once it shows the task resumed.
+
+    ``via`` (api, link, email) and ``sender`` end up in the ``task.message`` event of the answer."""
     if task.status != TaskStatus.NEEDS_INPUT.value:
         raise ConversationError(TASK_NOT_WAITING, f"the task is {task.status}, not waiting for input")
     pending = _pending_action_id(task)
@@ -161,7 +171,9 @@ async def provide_input(
             client,
             task.id,
             TaskWorkflow.provide_input,
-            ProvideInputInput(message=message, required_action_id=required_action_id or pending),
+            ProvideInputInput(
+                message=message, required_action_id=required_action_id or pending, via=via, sender=sender
+            ),
         )
     except WorkflowUpdateFailedError as err:
         kind = _rejection(err)
@@ -186,11 +198,15 @@ async def send_message(
     *,
     concurrency_limit: int | None,
     request_id: str | None = None,
+    via: str = VIA_API,
+    sender: str | None = None,
 ) -> Delivery:
     """Delivers ``message`` to the task's conversation: a reply, a queued message or a follow-up run."""
     for _ in range(4):
         if task.status in TERMINAL_STATUSES:
-            started = await _start_follow_up(db, client, settings, task, message, concurrency_limit, request_id)
+            started = await _start_follow_up(
+                db, client, settings, task, message, concurrency_limit, request_id, via=via, sender=sender
+            )
             if started is not None:
                 return Delivery(started, DELIVERED_FOLLOW_UP)
             # Another message started the follow-up first; this one joins that run.
@@ -198,7 +214,7 @@ async def send_message(
             continue
         try:
             result: SendMessageResult = await _execute_update(
-                client, task.id, TaskWorkflow.send_message, SendMessageInput(message=message)
+                client, task.id, TaskWorkflow.send_message, SendMessageInput(message=message, via=via, sender=sender)
             )
         except WorkflowUpdateFailedError as err:
             if _rejection(err) != "terminal":
@@ -214,6 +230,7 @@ async def send_message(
         if result.delivered_as == DELIVERED_REPLY:
             task = await wait_until(db, task.id, _moved_on_from(_pending_action_id(task)), RESUME_WAIT)
             return Delivery(task, DELIVERED_REPLY)
+        log.info("task %s: message via %s queued for the agent's next turn", task.id, via)
         return Delivery(await reload(db, task.id), DELIVERED_QUEUED)
     raise ConversationError(TASK_BUSY, "the task changed state repeatedly while the message was delivered; retry")
 
@@ -236,6 +253,9 @@ async def _start_follow_up(
     message: str,
     concurrency_limit: int | None,
     request_id: str | None,
+    *,
+    via: str = VIA_API,
+    sender: str | None = None,
 ) -> Task | None:
     """Starts a new run of a finished task; None when another message claimed the follow-up first."""
     new_run = new_id("run")
@@ -266,7 +286,10 @@ async def _start_follow_up(
         return None
     # ``task`` is the row as it was before the claim: same conversation, the new run's id.
     inp = replace(
-        task_input(task, concurrency_limit=concurrency_limit, request_id=request_id, follow_up=message), run_id=new_run
+        task_input(task, concurrency_limit=concurrency_limit, request_id=request_id, follow_up=message),
+        run_id=new_run,
+        follow_up_via=via,
+        follow_up_sender=sender,
     )
     try:
         await _start_when_closed(client, settings, inp)

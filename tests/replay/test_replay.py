@@ -24,6 +24,8 @@ EXPECTED = {
     "task_followup_second_run",
     "concurrency_free_user",
     "delivery_retried_then_ok",
+    "task_link_reply_completed",
+    "task_message_follow_up_recorded",
 }
 
 

@@ -29,6 +29,7 @@ from core.conversation import ConversationError, Delivery
 from core.models import Task
 from core.taskservice import NewTask
 from core.taskview import task_to_dict
+from workflows.types import VIA_API
 
 router = APIRouter(prefix="/v1/automation", tags=["conversation"])
 
@@ -61,6 +62,8 @@ async def _send(state, client, principal, request: Request, task: Task, message:
             message,
             concurrency_limit=principal.concurrency_limit,
             request_id=getattr(request.state, "request_id", None),
+            via=VIA_API,
+            sender=principal.email,
         )
     except ConversationError as err:
         raise _problem(err) from None
@@ -84,7 +87,9 @@ async def provide_input(
 ) -> TaskPublic:
     task = await load_task(state, task_id, principal.user_id)
     try:
-        task = await conversation.provide_input(state.db, client, task, body.message, body.required_action_id)
+        task = await conversation.provide_input(
+            state.db, client, task, body.message, body.required_action_id, via=VIA_API, sender=principal.email
+        )
     except ConversationError as err:
         raise _problem(err) from None
     return to_public(task)

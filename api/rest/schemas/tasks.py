@@ -124,6 +124,11 @@ class RequiredActionOut(BaseModel):
     kind: Literal["question"]
     prompt: str
     asked_at: str
+    reply_url: str | None = Field(
+        default=None,
+        description="A signed link (`/r/<token>`) that answers this one question without an API key; "
+        "single use, expiring. Null when the server has no reply secret configured.",
+    )
 
 
 class TaskPublic(BaseModel):
