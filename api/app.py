@@ -65,6 +65,15 @@ def _install_routers(app: FastAPI) -> None:
 
     for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth):
         app.include_router(module.router)
+    _install_faces(app)
+
+
+def _install_faces(app: FastAPI) -> None:
+    # Faces beyond REST and OAuth: the web console and the offline API docs.
+    from api import console, docs
+
+    console.install(app, app.state.codetether)
+    docs.install(app)
 
 
 def _install_auth(app: FastAPI, state: AppState) -> None:
@@ -161,8 +170,8 @@ def create_app(
         title="CodeTether API",
         version=VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # api/docs.py serves /docs and /redoc with local assets
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.codetether = state

@@ -17,16 +17,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import ServiceError
 from core.logging import request_id_var
 
 log = logging.getLogger("codetether.api")
 
 PROBLEM_TYPE_BASE = "https://codetether.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+# Path prefix -> async renderer(request, ServiceError) of faces that answer in HTML (api/console/).
+HTML_FACES: dict[str, Any] = {}
 
 
 class Problem(Exception):
@@ -132,6 +135,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, extra=exc.extra
         )
+
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, exc: ServiceError) -> Response:
+        # A face that renders HTML (the console) shows the refusal as a page of its own.
+        for prefix, render in HTML_FACES.items():
+            if request.url.path.startswith(prefix):
+                return await render(request, exc)
+        return problem_response(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
