@@ -138,9 +138,6 @@ class Settings(BaseSettings):
     signin_ip_max_failures: int = Field(default=20, ge=1)
     signin_failure_window_seconds: float = Field(default=900.0, gt=0)
     signin_lockout_seconds: float = Field(default=900.0, gt=0)
-    # Sign-in through the external OIDC issuer (authorization code flow) needs a client of it.
-    oidc_client_id: str | None = None
-    oidc_client_secret: str | None = Field(default=None, repr=False)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -1,8 +1,7 @@
 """Console sign-in and sign-out: ``/console/login`` (email + password, throttled by
 ``core/signin.py``), ``/console/logout``, one-time sign-in links (``/console/link/{token}``,
 printed by ``codetether dev``), open sign-up with email verification
-(``CODETETHER_SIGNUP=open``), and sign-in through the external OIDC issuer when configured
-(``api/console/oidc.py``).
+(``CODETETHER_SIGNUP=open``).
 """
 
 from __future__ import annotations
@@ -50,8 +49,7 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
     state = get_state(request)
     return page(request, "login.html", {
         "error": error, "email": email, "notice": notice, "next": request.query_params.get("next", ""),
-        "signup_open": state.settings.signup == "open", "oidc": bool(state.settings.oidc_issuer
-                                                                      and state.settings.oidc_client_id),
+        "signup_open": state.settings.signup == "open",
     }, status=status)
 
 
