@@ -12,6 +12,7 @@ unexpected exception becomes a ``500`` problem that still passes through every o
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -129,6 +130,28 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str] | None:
+    """The methods the OpenAPI document declares for ``path`` (what a 405's ``Allow`` lists).
+
+    Starlette's own ``Allow`` names only the first route that matched the path, while GET and
+    DELETE of one resource are separate routes; the spec is what clients read, so it decides.
+    """
+    patterns = getattr(app.state, "allow_patterns", None)
+    if patterns is None:
+        patterns = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = "".join(
+                "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^/}]+\})", template)
+            )
+            methods = [m.upper() for m in ("get", "put", "post", "patch", "delete") if m in item]
+            patterns.append((re.compile(f"^{regex}$"), methods))
+        app.state.allow_patterns = patterns
+    for regex, methods in patterns:
+        if regex.match(path):
+            return methods
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
@@ -157,12 +180,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, "validation_error", detail or "the request is not valid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such route"
-        return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return problem_response(exc.status_code, code, detail, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

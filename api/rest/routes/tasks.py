@@ -30,6 +30,8 @@ from workflows.types import WAITING_STATUSES
 router = APIRouter(prefix="/v1/automation", tags=["tasks"])
 
 MAX_WAIT = 60
+_STATUS = "(queued|running|needs_input|completed|failed|cancelled)"
+STATUS_LIST_PATTERN = f"^{_STATUS}(,{_STATUS})*$"
 
 
 def to_public(task: Task) -> TaskPublic:
@@ -141,7 +143,8 @@ async def get_task(
 async def list_tasks(
     principal: TasksRead,
     state: State,
-    status: Annotated[str | None, Query(description="Comma-separated statuses.", max_length=200)] = None,
+    status: Annotated[str | None, Query(description="Comma-separated statuses.", max_length=200,
+                                        pattern=STATUS_LIST_PATTERN)] = None,
     agent_type: Annotated[str | None, Query(max_length=20)] = None,
     model: Annotated[str | None, Query(max_length=100)] = None,
     codebase_id: Annotated[str | None, Query(max_length=40)] = None,

@@ -6,7 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.types import EVENT_TYPES
+
 WebhookStatus = Literal["active", "disabled"]
+
+
+# Declared for clients; an unknown type is answered 422 invalid_event_type by the service.
+EVENTS_ITEMS = {"items": {"type": "string", "enum": ["*", *EVENT_TYPES]}}
 
 
 class WebhookCreate(BaseModel):
@@ -23,10 +29,12 @@ class WebhookCreate(BaseModel):
         },
     )
 
-    url: Annotated[str, Field(min_length=1, max_length=2000, description="https URL on a public address.")]
+    url: Annotated[str, Field(min_length=1, max_length=2000, description="https URL on a public address.",
+                              json_schema_extra={"format": "uri", "pattern": "^https?://"})]
     events: Annotated[
         list[str],
-        Field(min_length=1, max_length=20, description='Event types to receive, or ["*"] for all of them.'),
+        Field(min_length=1, max_length=20, description='Event types to receive, or ["*"] for all of them.',
+              json_schema_extra=EVENTS_ITEMS),
     ]
     secret: str | None = Field(
         default=None,
@@ -41,7 +49,7 @@ class WebhookUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
-    events: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=20, json_schema_extra=EVENTS_ITEMS)
     status: WebhookStatus | None = None
     description: str | None = Field(default=None, max_length=500)
     secret: str | None = Field(
