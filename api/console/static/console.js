@@ -48,8 +48,11 @@ function followTask() {
   if (panel.dataset.terminal === "true") return;
   const source = new EventSource(`/console/tasks/${encodeURIComponent(taskId)}/stream?after=${after}`);
   let refreshing = null;
+  let again = false;
   const refresh = () => {
-    if (refreshing) return;
+    // One fetch at a time; an event that arrives meanwhile triggers one more after it, so the
+    // panel always ends up showing the state after the last event.
+    if (refreshing) { again = true; return; }
     refreshing = fetch(`/console/tasks/${encodeURIComponent(taskId)}/panel`, { credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
       .then((html) => {
@@ -58,7 +61,10 @@ function followTask() {
           document.activeElement.value;
         if (html !== null && !typing) { panel.innerHTML = html; wireConfirms(); }
       })
-      .finally(() => { refreshing = null; });
+      .finally(() => {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      });
   };
   source.onopen = () => { if (live) live.hidden = false; };
   const onEvent = (ev) => {
@@ -78,7 +84,7 @@ function followTask() {
       list.appendChild(li);
       list.scrollTop = list.scrollHeight;
     }
-    if (ev.type !== "task.progress" || !refreshing) refresh();
+    refresh();
     if (["task.completed", "task.failed", "task.cancelled"].includes(ev.type)) {
       source.close();
       if (live) live.hidden = true;
