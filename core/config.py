@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     signin_failure_window_seconds: float = Field(default=900.0, gt=0)
     signin_lockout_seconds: float = Field(default=900.0, gt=0)
 
+    # Console sign-in through the external OIDC issuer (authorization code flow with PKCE) needs a
+    # client registered at the issuer, with redirect URI <public url>/console/oidc/callback.
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(default=None, repr=False)
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:

@@ -10,10 +10,10 @@ from api.console.web import HERE, PREFIX, render_error
 
 
 def install(app: FastAPI, _state) -> None:
-    from api.console import account, auth, tasks, webhooks
+    from api.console import account, auth, oidc, tasks, webhooks
     from api.errors import HTML_FACES
 
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
-    for module in (auth, tasks, account, webhooks):
+    for module in (auth, oidc, tasks, account, webhooks):
         app.include_router(module.router)
     HTML_FACES[PREFIX] = render_error

@@ -1,7 +1,7 @@
 """Console sign-in and sign-out: ``/console/login`` (email + password, throttled by
 ``core/signin.py``), ``/console/logout``, one-time sign-in links (``/console/link/{token}``,
 printed by ``codetether dev``), open sign-up with email verification
-(``CODETETHER_SIGNUP=open``).
+(``CODETETHER_SIGNUP=open``); single sign-on through the OIDC issuer is ``api/console/oidc.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def _login_page(request: Request, *, error: str | None = None, email: str = "", 
     return page(request, "login.html", {
         "error": error, "email": email, "notice": notice, "next": request.query_params.get("next", ""),
         "signup_open": state.settings.signup == "open",
+        "oidc": bool(state.settings.oidc_issuer and state.settings.oidc_client_id),
     }, status=status)
 
 
