@@ -154,7 +154,11 @@ def allowed_methods(app: FastAPI, path: str) -> list[str] | None:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
+        for prefix, render in HTML_FACES.items():
+            if request.url.path.startswith(prefix):
+                return await render(request, ServiceError(exc.status, exc.code, exc.detail or exc.title,
+                                                          headers=exc.headers))
         return problem_response(
             exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, extra=exc.extra
         )

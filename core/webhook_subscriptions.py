@@ -23,8 +23,6 @@ from core.signing import generate_secret
 from core.webhooks import PING_EVENT, ROTATION_GRACE, create_delivery, start_delivery
 from workflows.types import EVENT_TYPES
 
-_UNSET = object()
-
 
 def check_events(events: list[str]) -> list[str]:
     unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]

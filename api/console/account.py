@@ -12,7 +12,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console.web import PAGE_HEADERS, PREFIX, ConsoleUser, check_csrf, get_state, log, page
+from api.console.web import (
+    PAGE_HEADERS,
+    PREFIX,
+    ConsoleUser,
+    check_csrf,
+    get_state,
+    log,
+    page,
+)
 from core.accounts import create_api_key, list_api_keys, revoke_api_key
 from core.errors import ServiceError, not_found
 from core.grants import list_grants, revoke_grant

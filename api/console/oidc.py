@@ -21,7 +21,16 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from api.console.auth import start_session
-from api.console.web import PAGE_HEADERS, PRE_COOKIE, PREFIX, PRE_TTL_SECONDS, get_state, log, safe_next, set_cookie
+from api.console.web import (
+    PAGE_HEADERS,
+    PRE_COOKIE,
+    PRE_TTL_SECONDS,
+    PREFIX,
+    get_state,
+    log,
+    safe_next,
+    set_cookie,
+)
 from core.errors import ServiceError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

@@ -13,7 +13,16 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.console.web import PAGE_HEADERS, PREFIX, ConsoleUser, check_csrf, fragment, get_state, log, page
+from api.console.web import (
+    PAGE_HEADERS,
+    PREFIX,
+    ConsoleUser,
+    check_csrf,
+    fragment,
+    get_state,
+    log,
+    page,
+)
 from core import conversation, taskqueries
 from core.accounts import TIER_CONCURRENCY
 from core.conversation import ConversationError

@@ -9,7 +9,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.console.web import PAGE_HEADERS, PREFIX, ConsoleUser, check_csrf, get_state, log, page
+from api.console.web import (
+    PAGE_HEADERS,
+    PREFIX,
+    ConsoleUser,
+    check_csrf,
+    get_state,
+    log,
+    page,
+)
 from core import webhook_subscriptions as hooks
 from core.errors import ServiceError
 from core.signing import mask_secret

@@ -34,7 +34,8 @@ SHOTS = ROOT / "docs" / "console"
 LOCKOUT_SECONDS = 3
 MAX_FAILURES = 3
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+# Applied by each test module (a conftest cannot mark the tests it serves).
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 
 
 @dataclass

@@ -12,10 +12,17 @@ import httpx
 import pytest
 
 from core.oauth_clients import create_oauth_client
-from tests.console.conftest import LOCKOUT_SECONDS, MAX_FAILURES, PASSWORD, shot, sign_in
+from tests.console.conftest import (
+    LOCKOUT_SECONDS,
+    MAX_FAILURES,
+    PASSWORD,
+    needs_chromium,
+    shot,
+    sign_in,
+)
 from tests.support.receiver import Receiver
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 
 async def _new_task(page, title: str, description: str) -> str:

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from core.accounts import create_api_key
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, shot
+from tests.console.conftest import ROOT, needs_chromium, shot
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 
 async def _loopback_only(context) -> list[str]:

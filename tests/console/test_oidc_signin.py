@@ -13,10 +13,11 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 
 from tests.conftest import make_settings
+from tests.console.conftest import needs_chromium
 from tests.oauth.test_oidc import FakeIssuer
 from tests.support.live_api import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, needs_chromium]
 CLIENT_ID = "codetether-console"
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from core.accounts import get_user_by_email
 from tests.conftest import make_settings
-from tests.console.conftest import PASSWORD, shot
+from tests.console.conftest import PASSWORD, needs_chromium, shot
 from tests.notifications.test_email import Inbox, _free_port
 from tests.support.live_api import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, needs_chromium]
 
 
 async def test_open_signup_verifies_the_email_before_the_account_exists(console, temporal_address, tmp_path):

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1/automation", tags=["tasks"])
 
 MAX_WAIT = 60
 _STATUS = "(queued|running|needs_input|completed|failed|cancelled)"
-STATUS_LIST_PATTERN = f"^{_STATUS}(,{_STATUS})*$"
+STATUS_LIST_PATTERN = f"^ *{_STATUS} *(, *{_STATUS} *)*$"
 
 
 def to_public(task: Task) -> TaskPublic:
