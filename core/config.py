@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
 
+    # A just-rotated OAuth refresh token may be used again this long (parallel refreshes, e.g. two
+    # Zap runs at once) and yields a new pair of the same family; after it, reuse revokes the family.
+    oauth_refresh_grace_seconds: float = Field(default=30.0, ge=0, le=300)
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -75,7 +75,7 @@ async def check_codebase(db: Database, codebase_id: str, user_id: str) -> None:
 
 async def check_new_task(db: Database, settings: Settings, catalog: ModelCatalog, user_id: str, *,
                          model: str | None, codebase_id: str | None = None, webhook_url: str | None = None,
-                         notify_email: str | None = None) -> ModelSpec:
+                         callback_url: str | None = None, notify_email: str | None = None) -> ModelSpec:
     """Everything a new task is checked for before it is created; returns its model."""
     spec = resolve_model(catalog, model)
     if notify_email and settings.smtp_url is None:
@@ -83,11 +83,13 @@ async def check_new_task(db: Database, settings: Settings, catalog: ModelCatalog
         raise ServiceError(422, "notify_email_unavailable",
                            "email notifications are not available: this server has no SMTP server configured",
                            field="notify_email")
-    if webhook_url:
+    for field_name, url in (("webhook_url", webhook_url), ("callback_url", callback_url)):
+        if not url:
+            continue
         try:
-            await validate_webhook_url(webhook_url, allow_private=settings.webhook_allow_private)
+            await validate_webhook_url(url, allow_private=settings.webhook_allow_private)
         except UnsafeURL as err:
-            raise ServiceError(422, "invalid_webhook_url", str(err), field="webhook_url") from None
+            raise ServiceError(422, "invalid_webhook_url", f"{field_name}: {err}", field=field_name) from None
     if codebase_id:
         await check_codebase(db, codebase_id, user_id)
     return spec

@@ -24,6 +24,26 @@ from core.webhooks import PING_EVENT, ROTATION_GRACE, create_delivery, start_del
 from workflows.types import EVENT_TYPES
 
 
+# Headers every delivery carries (or that HTTP itself owns): a header token may not replace them.
+RESERVED_HEADERS = frozenset({
+    "host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent",
+    "x-codetether-event", "x-codetether-delivery", "x-codetether-timestamp", "x-codetether-signature",
+})
+_UNCHANGED = object()
+
+
+def check_header_token(token: tuple[str, str] | None) -> tuple[str | None, str | None]:
+    """``(name, value)`` of a header token to store, or ``(None, None)`` for none."""
+    if token is None:
+        return None, None
+    name = token[0].lower()
+    if name in RESERVED_HEADERS or name.startswith("webhook-"):
+        raise ServiceError(422, "invalid_header_token",
+                           f"header_token.name {token[0]!r} is a header CodeTether sets itself; choose another name",
+                           field="header_token.name")
+    return token
+
+
 def check_events(events: list[str]) -> list[str]:
     unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
     if unknown:
@@ -62,14 +82,17 @@ async def list_subscriptions(db: Database, user_id: str) -> list[WebhookSubscrip
 
 
 async def create_subscription(db: Database, settings: Settings, user_id: str, *, url: str, events: list[str],
-                              secret: str | None = None, description: str | None = None) -> WebhookSubscription:
+                              secret: str | None = None, description: str | None = None,
+                              header_token: tuple[str, str] | None = None) -> WebhookSubscription:
     """The new subscription; its ``secret`` is in the row (show it this once)."""
     events = check_events(events)
+    token = check_header_token(header_token)
     await check_url(url, settings)
     now = utcnow()
     sub = WebhookSubscription(
         id=new_id("whk"), user_id=user_id, url=url, events=events, secret=secret or generate_secret(),
-        previous_secrets=[], description=description, status="active", created_at=now, updated_at=now,
+        previous_secrets=[], description=description, header_token_name=token[0], header_token_value=token[1],
+        status="active", created_at=now, updated_at=now,
     )
     async with db.session() as s:
         s.add(sub)
@@ -80,10 +103,13 @@ async def create_subscription(db: Database, settings: Settings, user_id: str, *,
 async def update_subscription(db: Database, settings: Settings, webhook_id: str, user_id: str, *,
                               url: str | None = None, events: list[str] | None = None, status: str | None = None,
                               description: str | None = None, secret: str | None = None,
-                              rotate_secret: bool = False) -> tuple[WebhookSubscription, bool]:
-    """Applies the changes; returns the row and whether the secret was rotated (then show it)."""
+                              rotate_secret: bool = False,
+                              header_token=_UNCHANGED) -> tuple[WebhookSubscription, bool]:
+    """Applies the changes; returns the row and whether the secret was rotated (then show it).
+    ``header_token``: left as it is unless given; ``(name, value)`` sets it, ``None`` removes it."""
     await get_subscription(db, webhook_id, user_id)
     events = check_events(events) if events is not None else None
+    token = check_header_token(header_token) if header_token is not _UNCHANGED else None
     if url is not None:
         await check_url(url, settings)
     rotated = False
@@ -98,6 +124,8 @@ async def update_subscription(db: Database, settings: Settings, webhook_id: str,
             sub.events = events
         if description is not None:
             sub.description = description
+        if header_token is not _UNCHANGED:
+            sub.header_token_name, sub.header_token_value = token
         if status is not None and status != sub.status:
             sub.status = status
             sub.disabled_reason = None if status == "active" else "disabled by the owner"

@@ -88,7 +88,7 @@ async def create(
 ) -> TaskPublic:
     spec = await taskqueries.check_new_task(
         state.db, settings, catalog, principal.user_id, model=body.model, codebase_id=body.codebase_id,
-        webhook_url=body.webhook_url, notify_email=body.notify_email,
+        webhook_url=body.webhook_url, callback_url=body.callback_url, notify_email=body.notify_email,
     )
     new = NewTask(
         owner_id=principal.user_id,
@@ -100,6 +100,8 @@ async def create(
         metadata=body.metadata,
         codebase_id=body.codebase_id,
         webhook_url=body.webhook_url,
+        callback_url=body.callback_url,
+        webhook_events=body.webhook_events,
         webhook_secret=body.webhook_secret,
         notify_email=body.notify_email,
         input_timeout_seconds=body.input_timeout_seconds,

@@ -18,6 +18,7 @@ from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
     DeliveryPublic,
+    HeaderTokenPublic,
     WebhookCreate,
     WebhookList,
     WebhookPublic,
@@ -29,7 +30,6 @@ from core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from core.signing import mask_secret
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
 
 def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
     now = utcnow()
@@ -45,6 +45,11 @@ def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
         disabled_reason=sub.disabled_reason,
         secret=sub.secret if reveal else mask_secret(sub.secret),
         previous_secret_expires_at=iso(max(expiries)) if expiries else None,
+        header_token=(
+            HeaderTokenPublic(name=sub.header_token_name, value=mask_secret(sub.header_token_value))
+            if sub.header_token_name and sub.header_token_value
+            else None
+        ),
         created_at=iso(sub.created_at) or "",
         updated_at=iso(sub.updated_at) or "",
     )
@@ -64,6 +69,7 @@ async def create_webhook(
     sub = await hooks.create_subscription(
         state.db, settings, principal.user_id, url=body.url, events=body.events, secret=body.secret,
         description=body.description,
+        header_token=(body.header_token.name, body.header_token.value) if body.header_token is not None else None,
     )
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
     return _public(sub, reveal=True)
@@ -95,7 +101,7 @@ async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) 
     "/{webhook_id}",
     operation_id="updateWebhook",
     response_model=WebhookPublic,
-    summary="Change url, events, status or description; rotate the secret",
+    summary="Change url, events, status, description or header token; rotate the secret",
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def update_webhook(
@@ -104,6 +110,8 @@ async def update_webhook(
     sub, rotated = await hooks.update_subscription(
         state.db, settings, webhook_id, principal.user_id, url=body.url, events=body.events, status=body.status,
         description=body.description, secret=body.secret, rotate_secret=body.rotate_secret,
+        **({"header_token": (body.header_token.name, body.header_token.value) if body.header_token else None}
+           if "header_token" in body.model_fields_set else {}),
     )
     return _public(sub, reveal=rotated)
 
