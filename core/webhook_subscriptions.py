@@ -8,6 +8,7 @@ Called by ``/v1/webhooks`` (``api/rest/routes/webhooks.py``) and the console's W
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from temporalio.client import Client
@@ -64,6 +65,32 @@ async def check_url(url: str, settings: Settings) -> None:
         raise ServiceError(422, "invalid_webhook_url", str(err), field="url") from None
 
 
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
+async def check_caps(db: Database, settings: Settings, user_id: str, url: str, *,
+                     replacing: str | None = None) -> None:
+    """Caps a user's subscriptions, in all and toward one destination host (each event fans out
+    to every matching subscription, up to the retry schedule's attempts each)."""
+    host = _host(url)
+    async with db.session() as s:
+        rows = (await s.execute(select(WebhookSubscription.id, WebhookSubscription.url)
+                                .where(WebhookSubscription.user_id == user_id))).all()
+    others = [u for i, u in rows if i != replacing]
+    if replacing is None and len(others) >= settings.webhook_max_subscriptions_per_user:
+        limit = settings.webhook_max_subscriptions_per_user
+        raise ServiceError(422, "webhook_limit_reached",
+                           f"you have {len(others)} webhook subscriptions, the most allowed is {limit}; delete one first",
+                           field="url")
+    same_host = sum(1 for u in others if _host(u) == host)
+    if same_host >= settings.webhook_max_subscriptions_per_host:
+        limit = settings.webhook_max_subscriptions_per_host
+        raise ServiceError(422, "webhook_host_limit_reached",
+                           f"you have {same_host} webhook subscriptions to {host}, the most allowed per destination "
+                           f"host is {limit}", field="url")
+
+
 async def get_subscription(db: Database, webhook_id: str, user_id: str) -> WebhookSubscription:
     async with db.session() as s:
         sub = await s.get(WebhookSubscription, webhook_id)
@@ -88,6 +115,7 @@ async def create_subscription(db: Database, settings: Settings, user_id: str, *,
     events = check_events(events)
     token = check_header_token(header_token)
     await check_url(url, settings)
+    await check_caps(db, settings, user_id, url)
     now = utcnow()
     sub = WebhookSubscription(
         id=new_id("whk"), user_id=user_id, url=url, events=events, secret=secret or generate_secret(),
@@ -112,6 +140,7 @@ async def update_subscription(db: Database, settings: Settings, webhook_id: str,
     token = check_header_token(header_token) if header_token is not _UNCHANGED else None
     if url is not None:
         await check_url(url, settings)
+        await check_caps(db, settings, user_id, url, replacing=webhook_id)
     rotated = False
     async with db.session() as s:
         sub = await s.get(WebhookSubscription, webhook_id)

@@ -184,7 +184,7 @@ async def test_webhook_delivery_attempt_and_redeliver(console):
 
 
 async def test_revoking_a_connected_app_refuses_its_token(console):
-    from tests.oauth.conftest import REDIRECT, csrf_of, query_of
+    from tests.oauth.conftest import REDIRECT, query_of, sign_in_and_consent
 
     email = await console.user()
     client = await create_oauth_client(console.db, name="Zapier", redirect_uris=[REDIRECT], public=False,
@@ -192,12 +192,8 @@ async def test_revoking_a_connected_app_refuses_its_token(console):
     async with console.http() as http:
         params = {"response_type": "code", "client_id": client["client_id"], "redirect_uri": REDIRECT,
                   "scope": "tasks:read tasks:write", "state": "s1"}
-        r = await http.get("/oauth/authorize", params=params)
-        r = await http.post("/oauth/authorize", data={**params, "action": "signin", "csrf_token": csrf_of(r.text),
-                                                     "email": email, "password": PASSWORD})
-        assert r.status_code == 303, r.text
-        r = await http.get(r.headers["location"])
-        r = await http.post("/oauth/authorize", data={**params, "action": "approve", "csrf_token": csrf_of(r.text)})
+        r = await sign_in_and_consent(http, params, email, PASSWORD)
+        assert r.status_code == 302, r.text
         code = query_of(r.headers["location"])["code"]
         tok = (await http.post("/oauth/token", data={"grant_type": "authorization_code", "code": code,
                                                      "redirect_uri": REDIRECT},

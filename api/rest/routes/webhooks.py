@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import SettingsDep, State, TemporalClient, WebhooksManage
 from api.errors import problem_responses
+from api.idempotency import shown_once
 from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
     DeliveryPublic,
     HeaderTokenPublic,
     WebhookCreate,
+    WebhookCreated,
     WebhookList,
     WebhookPublic,
     WebhookUpdate,
@@ -59,20 +61,22 @@ def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
     "",
     operation_id="createWebhook",
     status_code=201,
-    response_model=WebhookPublic,
+    response_model=WebhookCreated,
     summary="Subscribe a URL to events",
     responses=problem_responses(401, 403, 422, 429),
 )
 async def create_webhook(
-    body: WebhookCreate, response: Response, principal: WebhooksManage, state: State, settings: SettingsDep
-) -> WebhookPublic:
+    body: WebhookCreate, request: Request, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
+) -> WebhookCreated:
     sub = await hooks.create_subscription(
         state.db, settings, principal.user_id, url=body.url, events=body.events, secret=body.secret,
         description=body.description,
         header_token=(body.header_token.name, body.header_token.value) if body.header_token is not None else None,
     )
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
-    return _public(sub, reveal=True)
+    shown_once(request, response, {"secret": mask_secret(sub.secret)})
+    return WebhookCreated(**_public(sub, reveal=True).model_dump())
 
 
 @router.get(
@@ -105,7 +109,8 @@ async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) 
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, principal: WebhooksManage, state: State, settings: SettingsDep
+    webhook_id: str, body: WebhookUpdate, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
 ) -> WebhookPublic:
     sub, rotated = await hooks.update_subscription(
         state.db, settings, webhook_id, principal.user_id, url=body.url, events=body.events, status=body.status,
@@ -113,6 +118,8 @@ async def update_webhook(
         **({"header_token": (body.header_token.name, body.header_token.value) if body.header_token else None}
            if "header_token" in body.model_fields_set else {}),
     )
+    if rotated:
+        response.headers["Cache-Control"] = "no-store"
     return _public(sub, reveal=rotated)
 
 
