@@ -76,11 +76,19 @@ def _install_routers(app: FastAPI) -> None:
 
     for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth):
         app.include_router(module.router)
+    _install_faces(app)
+
+
+def _install_faces(app: FastAPI) -> None:
+    # Faces beyond REST and OAuth: reply links, inbound email, the web console, offline API docs.
+    from api import console, docs
     from api.inbound import routes as inbound
     from api.reply import routes as reply
 
     for module in (reply, inbound):
         app.include_router(module.router)
+    console.install(app, app.state.codetether)
+    docs.install(app)
 
 
 def _install_auth(app: FastAPI, state: AppState) -> None:
@@ -191,8 +199,8 @@ def create_app(
         title="CodeTether API",
         version=VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # api/docs.py serves /docs and /redoc with local assets
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.codetether = state

@@ -12,15 +12,17 @@ unexpected exception becomes a ``500`` problem that still passes through every o
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import ServiceError
 from core.jsonsafe import CODES as JSON_SAFETY_CODES
 from core.logging import request_id_var
 
@@ -28,6 +30,8 @@ log = logging.getLogger("codetether.api")
 
 PROBLEM_TYPE_BASE = "https://codetether.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+# Path prefix -> async renderer(request, ServiceError) of faces that answer in HTML (api/console/).
+HTML_FACES: dict[str, Any] = {}
 
 
 class Problem(Exception):
@@ -130,12 +134,46 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str] | None:
+    """The methods the OpenAPI document declares for ``path`` (what a 405's ``Allow`` lists).
+
+    Starlette's own ``Allow`` names only the first route that matched the path, while GET and
+    DELETE of one resource are separate routes; the spec is what clients read, so it decides.
+    """
+    patterns = getattr(app.state, "allow_patterns", None)
+    if patterns is None:
+        patterns = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = "".join(
+                "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^/}]+\})", template)
+            )
+            methods = [m.upper() for m in ("get", "put", "post", "patch", "delete") if m in item]
+            patterns.append((re.compile(f"^{regex}$"), methods))
+        app.state.allow_patterns = patterns
+    for regex, methods in patterns:
+        if regex.match(path):
+            return methods
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(_request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
+        for prefix, render in HTML_FACES.items():
+            if request.url.path.startswith(prefix):
+                return await render(request, ServiceError(exc.status, exc.code, exc.detail or exc.title,
+                                                          headers=exc.headers))
         return problem_response(
             exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, extra=exc.extra
         )
+
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, exc: ServiceError) -> Response:
+        # A face that renders HTML (the console) shows the refusal as a page of its own.
+        for prefix, render in HTML_FACES.items():
+            if request.url.path.startswith(prefix):
+                return await render(request, exc)
+        return problem_response(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,12 +190,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(422, code, detail or "the request is not valid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such route"
-        return problem_response(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return problem_response(exc.status_code, code, detail, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -48,8 +48,9 @@ IDEMPOTENCY_PARAMETER = {
         "replays the first response (`Idempotent-Replayed: true`); with another request 422 "
         "`idempotency_key_reused`; while the first is in flight 409 `idempotency_key_in_use`."
     ),
+    # No example: one fixed key shared by every operation would make generated calls collide
+    # (the second operation to send it gets 422 idempotency_key_reused).
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$"},
-    "example": "5a1c2b0e-7f53-4c4e-9d1e-0f5e3e1f9a77",
 }
 PROBLEM_EXAMPLE = {
     "type": "https://codetether.dev/problems/task-not-found",

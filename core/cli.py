@@ -116,6 +116,20 @@ async def ensure_bootstrap_key(settings: Settings) -> str:
         await db.dispose()
 
 
+async def bootstrap_signin_link(settings: Settings) -> str:
+    """A one-time console sign-in link (path) for the bootstrap user, who has no password."""
+    from core.accounts import get_user_by_email
+    from core.db import Database
+    from core.websessions import create_signin_link
+
+    db = Database.from_settings(settings)
+    try:
+        user = await get_user_by_email(db, BOOTSTRAP_EMAIL)
+        return f"/console/link/{await create_signin_link(db, user.id)}"
+    finally:
+        await db.dispose()
+
+
 # ---- commands -------------------------------------------------------------------------------
 
 
@@ -323,6 +337,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     migrate(settings.resolved_database_url)
     key = _run(ensure_bootstrap_key(settings))
+    signin_link = _run(bootstrap_signin_link(settings))
 
     for port, what in ((args.temporal_port, "Temporal"), (args.ui_port, "Temporal UI"), (args.api_port, "API")):
         if _port_open("127.0.0.1", port):
@@ -392,7 +407,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         f"  Temporal      127.0.0.1:{args.temporal_port}\n"
         f"  Data          {data_dir}  (logs in {log_dir})\n"
         f"  User          {BOOTSTRAP_EMAIL}\n"
-        f"  API key       {key}\n\n"
+        f"  API key       {key}\n"
+        f"  Console       http://127.0.0.1:{args.api_port}/console\n"
+        f"  Sign in       http://127.0.0.1:{args.api_port}{signin_link}  (one-time link, new on each start)\n\n"
         "Try:\n"
         f"  curl -s -X POST http://127.0.0.1:{args.api_port}/v1/automation/tasks \\\n"
         f"    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -144,6 +145,24 @@ class Settings(BaseSettings):
     # Each cached task workflow costs the worker ~225 KiB; past the cache, parked tasks are evicted
     # and replayed on their reply. 1000 keeps 10,000 parked tasks under ~500 MiB (docs/performance.md).
     worker_max_cached_workflows: int = 1000
+
+    # The web console (api/console/): open sign-up ("open") or accounts made by an admin only
+    # ("closed"); with SMTP configured an open sign-up is confirmed by an emailed link.
+    signup: Literal["open", "closed"] = "closed"
+    console_session_hours: float = Field(default=12.0, gt=0)
+    # Failed password sign-ins (console and /oauth/authorize, core/signin.py): an account is locked
+    # after signin_max_failures within signin_failure_window_seconds, a client IP after
+    # signin_ip_max_failures; either lock lasts signin_lockout_seconds.
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_ip_max_failures: int = Field(default=20, ge=1)
+    signin_failure_window_seconds: float = Field(default=900.0, gt=0)
+    signin_lockout_seconds: float = Field(default=900.0, gt=0)
+
+    # Console sign-in through the external OIDC issuer (authorization code flow with PKCE) needs a
+    # client registered at the issuer, with redirect URI <public url>/console/oidc/callback.
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = Field(default=None, repr=False)
+
 
     # Security limits and the proxy setup (docs/security.md).
     # Webhook subscriptions per user, and per user toward one destination host.

@@ -287,6 +287,45 @@ class OAuthSignInSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class ConsoleSession(Base):
+    """A browser signed in to ``/console`` (the cookie holds the token; only its hash is here)."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ConsoleToken(Base):
+    """A one-time link: a sign-in link (``purpose="signin"``) or an email verification of an
+    open sign-up (``"verify_email"``, carrying the email and password hash until it is used)."""
+
+    __tablename__ = "console_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SignInFailure(Base):
+    """Failed password sign-ins per account (``account:<email>``) or client IP (``ip:<addr>``)."""
+
+    __tablename__ = "signin_failures"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class OAuthAuthorizationRequest(Base):
     """An authorization request shown on the consent page, kept server-side until answered.
 

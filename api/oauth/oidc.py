@@ -123,6 +123,10 @@ class OIDCResolver:
             extra={"subject": claims["sub"]},
         )
 
+    async def user_for(self, claims: dict) -> User | None:
+        """The user of verified claims (also the console's OIDC sign-in, ``api/console/oidc.py``)."""
+        return await self._user(claims)
+
     async def _user(self, claims: dict) -> User | None:
         subject = f"{self.issuer}|{claims['sub']}"
         if len(subject) > 300:

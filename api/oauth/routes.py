@@ -12,10 +12,8 @@ clients parse; the ``/v1`` route answers problem+json like the rest of the API.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import timedelta
-from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -41,8 +39,10 @@ from api.oauth.server import (
     with_context,
 )
 from core.db import Database
+from core.errors import ServiceError
 from core.ids import as_utc, new_id, utcnow
 from core.models import OAuthAuthorizationCode, OAuthAuthorizationRequest, OAuthSignInSession, User
+from core.signin import authenticate_password
 from api.idempotency import shown_once
 from core.oauth_clients import (
     OAuthClientError,
@@ -54,9 +54,7 @@ from core.oauth_clients import (
 from core.security import (
     OAUTH_SCOPES,
     constant_time_equals,
-    hash_password,
     hash_token,
-    verify_password,
 )
 
 router = APIRouter(tags=["oauth"])
@@ -71,12 +69,6 @@ OAUTH_PARAMS = (
 )
 
 _server = CodeTetherAuthorizationServer()
-
-
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    # Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-    return hash_password(secrets.token_urlsafe(16))
 
 
 def _oauth_params(items: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -240,13 +232,15 @@ async def authorize_submit(request: Request, state: State) -> Response:
             return _signin(request, state, params, client_name, status=400,
                            error="This sign-in form has expired or was not sent from this site. Please try again.")
         email = (fields.get("email") or "").strip().lower()
-        async with state.db.session() as s:
-            user = (await s.execute(select(User).where(User.email == email))).scalar_one_or_none()
-        stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
-        ok = await asyncio.to_thread(verify_password, stored, fields.get("password") or "")
-        if user is None or not user.password_hash or not ok:
-            return _signin(request, state, params, client_name, email=email, status=401,
-                           error="The email or password is not correct.")
+        # The same throttled check as the console's sign-in (per account and per IP, with lockout).
+        try:
+            user = await authenticate_password(state.db, state.settings, email, fields.get("password") or "",
+                                               request.client.host if request.client else None)
+        except ServiceError as err:
+            response = _signin(request, state, params, client_name, email=email, status=err.status,
+                               error=err.message)
+            response.headers.update(err.headers)
+            return response
         token = secrets.token_urlsafe(32)
         async with state.db.write_session() as s:
             # Housekeeping rides on sign-ins: drop expired sessions, and codes a day past expiry

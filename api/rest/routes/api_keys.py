@@ -18,7 +18,7 @@ from api.idempotency import shown_once
 from core.accounts import create_api_key, list_api_keys, revoke_api_key
 from core.ids import iso
 from core.models import ApiKey
-from core.security import parse_scopes
+from core.security import SCOPES, parse_scopes
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -26,7 +26,8 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
-    scopes: list[str] | None = Field(default=None, description="Defaults to the caller's own scopes.")
+    scopes: list[str] | None = Field(default=None, description="Defaults to the caller's own scopes.",
+                                     json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}})
 
 
 class ApiKeyOut(BaseModel):

@@ -83,7 +83,10 @@ async def list_task_events(
     state: State,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Only events with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="JSON only: at most this many events.")] = MAX_PAGE,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
+    last_event_id: Annotated[str, Header(
+        alias="Last-Event-ID", max_length=40, description="The seq of the last event received; the stream resumes after it.",
+        # Declared for clients; the route answers 400 invalid_last_event_id itself for anything else.
+        json_schema_extra={"pattern": r"^(0|[1-9][0-9]{0,8})?$"})] = None,
 ) -> Response:
     task = await load_task(state, task_id, principal.user_id)
     resume = _last_event_id(last_event_id)

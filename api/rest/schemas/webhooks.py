@@ -7,8 +7,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.rest.schemas.safe import StoredText
+from workflows.types import EVENT_TYPES
 
 WebhookStatus = Literal["active", "disabled"]
+
+
+# Declared for clients; an unknown type is answered 422 invalid_event_type by the service.
+EVENTS_ITEMS = {"items": {"type": "string", "enum": ["*", *EVENT_TYPES]}}
 
 
 DEFAULT_HEADER_TOKEN_NAME = "X-CodeTether-Token"
@@ -56,10 +61,12 @@ class WebhookCreate(StoredText):
         },
     )
 
-    url: Annotated[str, Field(min_length=1, max_length=2000, description="https URL on a public address.")]
+    url: Annotated[str, Field(min_length=1, max_length=2000, description="https URL on a public address.",
+                              json_schema_extra={"format": "uri", "pattern": "^https?://"})]
     events: Annotated[
         list[str],
-        Field(min_length=1, max_length=20, description='Event types to receive, or ["*"] for all of them.'),
+        Field(min_length=1, max_length=20, description='Event types to receive, or ["*"] for all of them.',
+              json_schema_extra=EVENTS_ITEMS),
     ]
     secret: str | None = Field(
         default=None,
@@ -77,7 +84,7 @@ class WebhookUpdate(StoredText):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
-    events: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=20, json_schema_extra=EVENTS_ITEMS)
     status: WebhookStatus | None = None
     description: str | None = Field(default=None, max_length=500)
     secret: str | None = Field(
