@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import ServiceError
 from core.logging import request_id_var
 
 log = logging.getLogger("codetether.api")
@@ -132,6 +133,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers, extra=exc.extra
         )
+
+    @app.exception_handler(ServiceError)
+    async def _service(_request: Request, exc: ServiceError) -> JSONResponse:
+        # The shared services' refusals (core/taskops.py and friends) in REST's shape.
+        return problem_response(exc.status, exc.code, exc.message, errors=exc.errors)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
