@@ -28,6 +28,8 @@ class AppState:
         # Hooks other layers install (rate limiting after authentication, for instance).
         self.on_authenticated: Callable[[Any, Any], Awaitable[None]] | None = None
         self.extras: dict[str, Any] = {}
+        # Async context managers entered for the app's lifetime (api.app's lifespan).
+        self.lifespan_hooks: list[Callable[[], Any]] = []
 
     async def temporal(self) -> Client:
         if self._client is not None:

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    # RFC 7591 dynamic client registration at /oauth/register (public PKCE clients such as MCP
+    # hosts), and how many registrations one client address may make per hour.
+    oauth_dynamic_registration: bool = True
+    oauth_registrations_per_hour: int = Field(default=20, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = False
