@@ -4,7 +4,7 @@ Every tool calls the same services as REST (``core/taskops.py``, ``core/conversa
 ``core/codebases.py``, the model catalog) for the caller that ``api/mcp/routes.py``
 authenticated; its principal travels on the HTTP request the SDK hands to each call. Outputs are
 the REST response models, so tools have JSON Schemas for input and structured output that match
-``/openapi.json``. Refusals come back as MCP tool errors (``isError``) whose text starts with the
+``/openapi.json``. Refusals come back as MCP tool errors (``isError``) whose text carries the
 stable snake_case code, e.g. ``task_not_found: no task 'task_...'``.
 
 Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
