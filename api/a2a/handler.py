@@ -76,10 +76,6 @@ PRINCIPAL_KEY = "codetether_principal"
 HTTP_REQUEST_ID_KEY = "codetether_request_id"
 
 
-class A2AScopeError(InvalidRequestError):
-    """The credentials lack a scope; reported in JSON-RPC's shape with the stable code."""
-
-
 def a2a_error(err: ServiceError | ConversationError) -> A2AError:
     code = err.code
     message = err.message
@@ -150,7 +146,9 @@ class CodeTetherRequestHandler(RequestHandler):
             raise InvalidRequestError("not authenticated", data={"code": "unauthenticated"})
         missing = [s for s in scopes if s not in principal.scopes]
         if missing:
-            raise A2AScopeError(
+            # JSON-RPC's invalid-request error, with the stable code REST uses (the SDK maps error
+            # types exactly, so this stays an InvalidRequestError rather than a subclass).
+            raise InvalidRequestError(
                 f"this call needs the scope(s): {', '.join(missing)}", data={"code": "insufficient_scope"}
             )
         return principal
