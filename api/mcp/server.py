@@ -31,6 +31,7 @@ from core.codebases import codebases_of
 from core.conversation import ConversationError, Delivery
 from core.errors import ServiceError
 from core.ids import iso
+from core.logging import request_id_var
 from core.models import Task
 from core.taskservice import NewTask
 from core.taskview import task_to_dict
@@ -62,6 +63,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
 
     def principal_of(ctx: Context, *scopes: str) -> Principal:
         request = ctx.request_context.request
+        # Tools run in the session manager's tasks, outside the HTTP request's logging context.
+        request_id_var.set(request_id_of(ctx))
         principal = getattr(getattr(request, "state", None), "principal", None)
         if principal is None:
             raise ToolError("unauthenticated: send 'Authorization: Bearer <API key or access token>'")

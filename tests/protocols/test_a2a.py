@@ -183,3 +183,19 @@ async def test_another_users_task_is_not_found_and_no_token_is_401(live, user, m
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith("Bearer")
     assert r.json()["error"]["data"]["code"] == "unauthenticated"
+
+
+async def test_v0_3_method_names_are_accepted(live, user):
+    """Older A2A clients speak 0.3 (`message/send`, `tasks/get`, lower-case states)."""
+    async with httpx.AsyncClient(base_url=live.url, headers=user.headers, timeout=60) as http:
+        r = await http.post("/a2a", json={
+            "jsonrpc": "2.0", "id": "a", "method": "message/send",
+            "params": {"message": {"kind": "message", "messageId": uuid.uuid4().hex, "role": "user",
+                                   "parts": [{"kind": "text", "text": "Old client says hi"}]}},
+        })
+        assert r.status_code == 200, r.text
+        result = r.json()["result"]
+        assert result["status"]["state"] == "completed", result
+        got = await http.post("/a2a", json={"jsonrpc": "2.0", "id": "b", "method": "tasks/get",
+                                            "params": {"id": result["id"]}})
+        assert got.json()["result"]["artifacts"][0]["parts"][0]["text"].startswith("Demo result")
