@@ -6,6 +6,7 @@ mount. The app owns one :class:`api.state.AppState` (database, lazy Temporal cli
 
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -151,6 +152,13 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+async def _warm_temporal(state: AppState) -> None:
+    try:
+        await state.temporal()
+    except Exception:  # noqa: BLE001 - the API serves reads without Temporal; /readyz reports it
+        pass
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, temporal_client: Client | None = None
 ) -> FastAPI:
@@ -161,6 +169,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # Connect at start-up rather than on the first request, so a fresh namespace gets its
+        # search attributes (and the log says so) before anyone creates a task.
+        warm = asyncio.create_task(_warm_temporal(state)) if temporal_client is None else None
         try:
             async with AsyncExitStack() as stack:
                 # Long-lived parts of the faces (the MCP session manager) run for the app's life.
@@ -168,6 +179,8 @@ def create_app(
                     await stack.enter_async_context(hook())
                 yield
         finally:
+            if warm is not None:
+                warm.cancel()
             if own_db:
                 await db.dispose()
 
