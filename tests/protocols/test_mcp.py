@@ -178,6 +178,14 @@ async def test_dynamic_registration_rules(live, settings):
         bad = await anon.post("/oauth/register", json={"redirect_uris": ["http://127.0.0.1:7/cb"],
                                                        "scope": "account:manage"})
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_client_metadata"
+        # Rate-limited per client address (a limit of two an hour from here on).
+        live.stack.settings.oauth_registrations_per_hour = 2
+        for _ in range(2):
+            more = await anon.post("/oauth/register", json={"redirect_uris": ["http://127.0.0.1:7/cb"]})
+            assert more.status_code == 201
+        over = await anon.post("/oauth/register", json={"redirect_uris": ["http://127.0.0.1:7/cb"]})
+        assert over.status_code == 429 and over.json()["error"] == "too_many_requests"
+        assert int(over.headers["retry-after"]) >= 1
     live.stack.settings.oauth_dynamic_registration = False
     try:
         async with httpx.AsyncClient(base_url=live.url) as anon:
