@@ -228,6 +228,9 @@ class CodeTetherRequestHandler(RequestHandler):
 
     async def _new_task(self, params, principal: Principal, text: str, context, claim) -> Task:
         opts = _options(params)
+        for name in ("agent_type", "model", "title", "codebase_id"):
+            if opts.get(name) is not None and not isinstance(opts[name], str):
+                raise ServiceError(422, "validation_error", f"metadata.{name} must be a string")
         agent_type = opts.get("agent_type") or "general"
         if agent_type not in AGENT_TYPES:
             raise ServiceError(422, "validation_error", f"agent_type must be one of {', '.join(AGENT_TYPES)}")

@@ -15,6 +15,10 @@ import pytest
 from a2a.client import ClientConfig, create_client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
+    ListTaskPushNotificationConfigsRequest,
+    SubscribeToTaskRequest,
     GetTaskRequest,
     Message,
     Part,
@@ -199,3 +203,48 @@ async def test_v0_3_method_names_are_accepted(live, user):
         got = await http.post("/a2a", json={"jsonrpc": "2.0", "id": "b", "method": "tasks/get",
                                             "params": {"id": result["id"]}})
         assert got.json()["result"]["artifacts"][0]["parts"][0]["text"].startswith("Demo result")
+
+
+async def test_context_of_a_finished_task_starts_a_follow_up_run(live, user):
+    client = await a2a_client(live, user)
+    async with client:
+        first = (await send(client, message("First question")))[-1].task
+        assert first.status.state == TaskState.TASK_STATE_COMPLETED
+        follow = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, context_id=first.context_id,
+                         parts=[Part(text="And a second one")])
+        second = (await send(client, follow))[-1].task
+    assert second.id == first.id
+    assert second.status.state == TaskState.TASK_STATE_COMPLETED
+    assert second.metadata["run_id"] != first.metadata["run_id"]
+    assert "2 message(s)" in second.artifacts[0].parts[0].text
+
+
+async def test_subscribe_follows_a_running_task_to_its_end(live, user):
+    client = await a2a_client(live, user, streaming=True)
+    async with client:
+        task = (await send(client, message("Slowly\nSLEEP: 1"), return_immediately=True))
+        task_id = next(e.task.id for e in task if e.HasField("task"))
+        events = [e async for e in client.subscribe(SubscribeToTaskRequest(id=task_id))]
+    assert events[0].HasField("task") and events[0].task.id == task_id
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+
+
+async def test_push_notification_configs_can_be_listed_read_and_deleted(live, user):
+    client = await a2a_client(live, user)
+    async with client:
+        task = (await send(client, message("Configs")))[-1].task
+        made = await client.create_task_push_notification_config(
+            TaskPushNotificationConfig(task_id=task.id, url="http://127.0.0.1:9/push", token="t1"))
+        assert made.id.startswith("push_") and made.url == "http://127.0.0.1:9/push"
+        listed = await client.list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest(task_id=task.id))
+        assert [c.id for c in listed.configs] == [made.id]
+        got = await client.get_task_push_notification_config(
+            GetTaskPushNotificationConfigRequest(task_id=task.id, id=made.id))
+        assert got.token == "t1"
+        await client.delete_task_push_notification_config(
+            DeleteTaskPushNotificationConfigRequest(task_id=task.id, id=made.id))
+        listed = await client.list_task_push_notification_configs(ListTaskPushNotificationConfigsRequest(task_id=task.id))
+        assert list(listed.configs) == []
+        with pytest.raises(InvalidParamsError):
+            await client.create_task_push_notification_config(
+                TaskPushNotificationConfig(task_id=task.id, url="ftp://example.com/push"))
