@@ -220,12 +220,15 @@ async def test_context_of_a_finished_task_starts_a_follow_up_run(live, user):
 
 
 async def test_subscribe_follows_a_running_task_to_its_end(live, user):
+    starter = await a2a_client(live, user)
+    async with starter:
+        task_id = (await send(starter, message("Slowly\nSLEEP: 4"), return_immediately=True))[-1].task.id
     client = await a2a_client(live, user, streaming=True)
     async with client:
-        task = (await send(client, message("Slowly\nSLEEP: 1"), return_immediately=True))
-        task_id = next(e.task.id for e in task if e.HasField("task"))
         events = [e async for e in client.subscribe(SubscribeToTaskRequest(id=task_id))]
     assert events[0].HasField("task") and events[0].task.id == task_id
+    assert events[0].task.status.state != TaskState.TASK_STATE_COMPLETED, "subscribed after the end"
+    assert events[-1].HasField("status_update"), events
     assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
 
 
