@@ -21,11 +21,13 @@ from a2a.types.a2a_pb2 import (
     Part,
     Role,
     StreamResponse,
-    Task as A2ATask,
     TaskArtifactUpdateEvent,
     TaskState,
     TaskStatus,
     TaskStatusUpdateEvent,
+)
+from a2a.types.a2a_pb2 import (
+    Task as A2ATask,
 )
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct

@@ -16,7 +16,6 @@ A2A errors; the caller's principal comes from ``api/a2a/routes.py``'s authentica
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import AsyncGenerator
@@ -39,9 +38,10 @@ from a2a.types.a2a_pb2 import (
     Message,
     SendMessageRequest,
     SubscribeToTaskRequest,
-    Task as A2ATask,
     TaskPushNotificationConfig,
-    TaskState,
+)
+from a2a.types.a2a_pb2 import (
+    Task as A2ATask,
 )
 from a2a.utils.errors import (
     A2AError,
@@ -59,7 +59,13 @@ from api.idempotency import caller_scope
 from api.state import AppState
 from core import a2a_push, conversation, taskops
 from core import idempotency as idem
-from core.a2a_view import FINAL_STATUSES, STATUS_EVENTS, STATUS_OF, event_updates, to_a2a_task
+from core.a2a_view import (
+    FINAL_STATUSES,
+    STATUS_EVENTS,
+    STATUS_OF,
+    event_updates,
+    to_a2a_task,
+)
 from core.conversation import ConversationError
 from core.errors import ServiceError
 from core.eventstream import TaskSeqWatcher, follow_events
@@ -395,4 +401,4 @@ class CodeTetherRequestHandler(RequestHandler):
         raise ExtendedAgentCardNotConfiguredError()
 
 
-__all__ = ["CodeTetherRequestHandler", "PRINCIPAL_KEY", "HTTP_REQUEST_ID_KEY", "TaskState"]
+__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "CodeTetherRequestHandler"]

@@ -44,7 +44,7 @@ async def test_sdk_clients_against_codetether_dev(dev_stack):
     client = await create_client(url, client_config=ClientConfig(
         httpx_client=httpx.AsyncClient(headers=headers, timeout=90), streaming=False))
     async with client:
-        assert client._card.name == "CodeTether"  # noqa: SLF001 - the card the factory discovered
+        assert client._card.name == "CodeTether"
         msg = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="Hello from A2A")])
         task = [e async for e in client.send_message(SendMessageRequest(message=msg))][-1].task
     assert task.status.state == TaskState.TASK_STATE_COMPLETED
