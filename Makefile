@@ -31,3 +31,10 @@ replay-histories: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache
+
+# Make (Integromat) custom app: schema, manifest, IML and live tests on Node's own test runner.
+# MAKE_SCHEMAS_DIR defaults to ../shared/make-schemas beside the clone.
+.PHONY: test-make
+test: test-make
+test-make: $(STAMP)
+	cd integrations/make && npm ci --no-audit --no-fund --loglevel=error && npm test

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     oauth_dynamic_registration: bool = True
     oauth_registrations_per_hour: int = Field(default=20, ge=1)
 
+    # A just-rotated OAuth refresh token may be used again this long (parallel refreshes, e.g. two
+    # Zap runs at once) and yields a new pair of the same family; after it, reuse revokes the family.
+    oauth_refresh_grace_seconds: float = Field(default=30.0, ge=0, le=300)
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -117,6 +117,13 @@ class Task(Base):
     # The message that starts the current follow-up run, kept until the run is under way so
     # the reconciler can start it again if the API died before the workflow started.
     pending_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Receives only the task's first terminal event, once (a resume URL: Zapier, n8n's Wait node).
+    callback_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # The terminal event sent to callback_url; set when that delivery is created, so a later
+    # run's terminal event never reaches the resume URL a second time.
+    callback_event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The event types webhook_url receives; null means the default (needs_input + terminal).
+    webhook_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskEvent(Base):
@@ -173,6 +180,9 @@ class WebhookSubscription(Base):
     failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An optional static header sent on every delivery (for receivers that cannot check an HMAC).
+    header_token_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    header_token_value: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class WebhookDelivery(Base):

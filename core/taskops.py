@@ -89,7 +89,7 @@ async def check_codebase(db: Database, codebase_id: str, user_id: str) -> None:
 
 
 async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None:
-    """The checks a new task passes before it is stored: email, webhook URL, codebase."""
+    """The checks a new task passes before it is stored: email, webhook URLs, codebase."""
     if new.notify_email and settings.smtp_url is None:
         # Accepting an address and never writing to it would be a silent no-op.
         raise ServiceError(
@@ -102,15 +102,18 @@ async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None
                 "type": "notify_email_unavailable",
             }],
         )
-    if new.webhook_url:
+    for field_name in ("webhook_url", "callback_url"):
+        url = getattr(new, field_name, None)
+        if not url:
+            continue
         try:
-            await validate_webhook_url(new.webhook_url, allow_private=settings.webhook_allow_private)
+            await validate_webhook_url(url, allow_private=settings.webhook_allow_private)
         except UnsafeURL as err:
             raise ServiceError(
                 422,
                 "invalid_webhook_url",
-                str(err),
-                errors=[{"field": "webhook_url", "message": str(err), "type": "invalid_webhook_url"}],
+                f"{field_name}: {err}",
+                errors=[{"field": field_name, "message": str(err), "type": "invalid_webhook_url"}],
             ) from None
     if new.codebase_id:
         await check_codebase(db, new.codebase_id, new.owner_id)

@@ -53,6 +53,8 @@ def temporal_test_server() -> str:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
+        # The SDK waits 5 s by default; a loaded CI machine needs longer to bring the server up.
+        dev_server_startup_timeout=timedelta(seconds=60),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
         # The SDK waits 5 s by default; a busy shared machine can take longer to bring it up.

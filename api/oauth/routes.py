@@ -304,6 +304,7 @@ async def token(request: Request, state: State) -> Response:
         code=fields.get("code") if grant_type == "authorization_code" else None,
         token=fields.get("refresh_token") if grant_type == "refresh_token" else None,
         token_kinds=("refresh_token",),
+        refresh_grace=timedelta(seconds=state.settings.oauth_refresh_grace_seconds),
     )
     oreq = StarletteOAuth2Request("POST", request.headers, [], form)
     return _to_response(*await run_endpoint(state.db, c, lambda: _server.create_token_response(oreq)))

@@ -229,6 +229,11 @@ class OAuthContext:
     new_tokens: list[OAuthToken] = field(default_factory=list)
     # Families revoked whatever the response (reuse detection, RFC 7009 revocation).
     revoke_families: set[str] = field(default_factory=set)
+    # How long a just-rotated refresh token may still be redeemed (parallel refreshes).
+    refresh_grace: timedelta = timedelta(0)
+
+    def in_refresh_grace(self, rotated_at: datetime | None) -> bool:
+        return rotated_at is not None and utcnow() - rotated_at <= self.refresh_grace
 
 
 _ctx: contextvars.ContextVar[OAuthContext] = contextvars.ContextVar("oauth_context")
@@ -356,13 +361,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         found = c.token
         if found is None or found.kind != "refresh_token":
             return None
-        if found.revoked_at is not None:
+        if found.revoked_at is not None or found.is_expired():
             return None
         if found.rotated_at is not None:
-            # A rotated refresh token came back: someone holds a copy. Revoke the whole family.
+            if c.in_refresh_grace(found.rotated_at):
+                # Parallel clients refreshing at once: the loser gets a new pair of the same family.
+                return found
+            # A rotated refresh token came back later: someone holds a copy. Revoke the family.
             c.revoke_families.add(found.family_id)
-            return None
-        if found.is_expired():
             return None
         return found
 
@@ -488,9 +494,10 @@ async def load_context(
     code: str | None = None,
     token: str | None = None,
     token_kinds: tuple[str, ...] = ("access_token", "refresh_token"),
+    refresh_grace: timedelta = timedelta(0),
 ) -> OAuthContext:
     """Loads the rows one OAuth request may need: clients, a code or token, and their users."""
-    c = OAuthContext()
+    c = OAuthContext(refresh_grace=refresh_grace)
     user_ids: set[str] = set()
     async with db.session() as s:
         for cid in {i for i in client_ids if i}:
@@ -536,6 +543,15 @@ async def revoke_families(db: Database, families: set[str]) -> None:
         await s.commit()
 
 
+async def _rotated_within_grace(s, c: OAuthContext) -> bool:
+    """After a lost race to rotate a refresh token: was it rotated (not revoked) so recently that
+    this request counts as a parallel refresh rather than a reuse?"""
+    row = (
+        await s.execute(select(OAuthToken.rotated_at, OAuthToken.revoked_at).where(OAuthToken.id == c.rotate.id))
+    ).first()
+    return row is not None and row.revoked_at is None and c.in_refresh_grace(as_utc(row.rotated_at))
+
+
 async def apply_changes(db: Database, c: OAuthContext) -> None:
     """Writes what the hooks recorded, atomically; raises :class:`ReuseDetected` if a code or
     refresh token was consumed by someone else in the meantime (then nothing is written except
@@ -561,7 +577,7 @@ async def apply_changes(db: Database, c: OAuthContext) -> None:
                            OAuthToken.revoked_at.is_(None))
                     .values(rotated_at=now)
                 )
-                if res.rowcount != 1:
+                if res.rowcount != 1 and not await _rotated_within_grace(s, c):
                     lost_family = c.rotate.family_id
                     raise ReuseDetected()
             if c.new_code is not None:

@@ -94,6 +94,8 @@ async def create(
         metadata=body.metadata,
         codebase_id=body.codebase_id,
         webhook_url=body.webhook_url,
+        callback_url=body.callback_url,
+        webhook_events=body.webhook_events,
         webhook_secret=body.webhook_secret,
         notify_email=body.notify_email,
         input_timeout_seconds=body.input_timeout_seconds,

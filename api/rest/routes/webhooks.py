@@ -18,6 +18,8 @@ from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
     DeliveryPublic,
+    HeaderToken,
+    HeaderTokenPublic,
     WebhookCreate,
     WebhookList,
     WebhookPublic,
@@ -32,6 +34,12 @@ from core.webhooks import PING_EVENT, ROTATION_GRACE, create_delivery, start_del
 from workflows.types import EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+# Headers every delivery carries (or that HTTP itself owns): a header token may not replace them.
+RESERVED_HEADERS = frozenset({
+    "host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent",
+    "x-codetether-event", "x-codetether-delivery", "x-codetether-timestamp", "x-codetether-signature",
+})
 
 
 def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
@@ -48,6 +56,11 @@ def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
         disabled_reason=sub.disabled_reason,
         secret=sub.secret if reveal else mask_secret(sub.secret),
         previous_secret_expires_at=iso(max(expiries)) if expiries else None,
+        header_token=(
+            HeaderTokenPublic(name=sub.header_token_name, value=mask_secret(sub.header_token_value))
+            if sub.header_token_name and sub.header_token_value
+            else None
+        ),
         created_at=iso(sub.created_at) or "",
         updated_at=iso(sub.updated_at) or "",
     )
@@ -65,6 +78,18 @@ def _check_events(events: list[str]) -> list[str]:
     if "*" in events:
         return ["*"]
     return list(dict.fromkeys(events))
+
+
+def _check_header_token(token: HeaderToken) -> tuple[str, str]:
+    name = token.name.lower()
+    if name in RESERVED_HEADERS or name.startswith("webhook-"):
+        raise Problem(
+            422,
+            "invalid_header_token",
+            f"header_token.name {token.name!r} is a header CodeTether sets itself; choose another name",
+            errors=[{"field": "header_token.name", "message": "reserved header name", "type": "invalid_header_token"}],
+        )
+    return token.name, token.value
 
 
 async def _check_url(url: str, allow_private: bool) -> None:
@@ -99,6 +124,7 @@ async def create_webhook(
     body: WebhookCreate, response: Response, principal: WebhooksManage, state: State, settings: SettingsDep
 ) -> WebhookPublic:
     events = _check_events(body.events)
+    token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     await _check_url(body.url, settings.webhook_allow_private)
     now = utcnow()
     sub = WebhookSubscription(
@@ -109,6 +135,8 @@ async def create_webhook(
         secret=body.secret or generate_secret(),
         previous_secrets=[],
         description=body.description,
+        header_token_name=token[0],
+        header_token_value=token[1],
         status="active",
         created_at=now,
         updated_at=now,
@@ -152,7 +180,7 @@ async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) 
     "/{webhook_id}",
     operation_id="updateWebhook",
     response_model=WebhookPublic,
-    summary="Change url, events, status or description; rotate the secret",
+    summary="Change url, events, status, description or header token; rotate the secret",
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def update_webhook(
@@ -160,6 +188,7 @@ async def update_webhook(
 ) -> WebhookPublic:
     await _load(state, webhook_id, principal.user_id)
     events = _check_events(body.events) if body.events is not None else None
+    token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     if body.url is not None:
         await _check_url(body.url, settings.webhook_allow_private)
     rotated = False
@@ -174,6 +203,9 @@ async def update_webhook(
             sub.events = events
         if body.description is not None:
             sub.description = body.description
+        if "header_token" in body.model_fields_set:
+            # Given: set or replace it; null: remove it.
+            sub.header_token_name, sub.header_token_value = token
         if body.status is not None and body.status != sub.status:
             sub.status = body.status
             sub.disabled_reason = None if body.status == "active" else "disabled by the owner"

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 AgentType = Literal["build", "plan", "general", "explore"]
 TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
+TaskEventType = Literal[
+    "task.created", "task.started", "task.progress", "task.needs_input", "task.completed", "task.failed", "task.cancelled"
+]
 METADATA_LIMIT = 16 * 1024
 
 
@@ -37,13 +40,36 @@ class TaskCreate(BaseModel):
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Returned as given; at most 16 KiB of JSON.")
     codebase_id: str | None = Field(default=None, max_length=40)
-    webhook_url: str | None = Field(default=None, max_length=2000, description="Receives needs_input and the final event.")
-    callback_url: str | None = Field(default=None, max_length=2000, description="Alias of webhook_url.")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="Receives the task's webhook_events (default: needs_input and the final event)."
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Receives exactly one POST: the task's terminal event (a resume URL, e.g. Zapier's or n8n's).",
+    )
+    webhook_events: list[TaskEventType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=7,
+        description="Event types webhook_url receives; default task.needs_input and the three terminal events.",
+    )
     webhook_secret: str | None = Field(default=None, min_length=8, max_length=300)
     notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     input_timeout_seconds: float | None = Field(
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
+
+    @field_validator("webhook_url", "callback_url", mode="before")
+    @classmethod
+    def _blank_url(cls, v: Any) -> Any:
+        # Zapier and n8n send empty strings for optional fields the user left empty.
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _dedupe_events(cls, v: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(v)) if v is not None else None
 
     @field_validator("title")
     @classmethod
@@ -61,8 +87,6 @@ class TaskCreate(BaseModel):
 
     @model_validator(mode="after")
     def _description_or_prompt(self) -> "TaskCreate":
-        if self.callback_url and not self.webhook_url:
-            self.webhook_url = self.callback_url
         if self.description is None and self.prompt is not None:
             self.description = self.prompt
         if self.description is None or not self.description.strip():
@@ -110,6 +134,7 @@ class TaskPublic(BaseModel):
     progress: TaskProgress | None
     required_action: RequiredActionOut | None
     webhook_url: str | None
+    callback_url: str | None
 
 
 class TaskList(BaseModel):
