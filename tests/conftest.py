@@ -57,8 +57,6 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_startup_timeout=timedelta(seconds=60),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
-        # The SDK waits 5 s by default; a busy shared machine can take longer to bring it up.
-        dev_server_startup_timeout=timedelta(seconds=60),
         dev_server_extra_args=[
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
         ],
