@@ -305,3 +305,24 @@ class A2APushConfig(Base):
     auth_scheme: Mapped[str | None] = mapped_column(String(40), nullable=True)
     auth_credentials: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthAuthorizationRequest(Base):
+    """An authorization request shown on the consent page, kept server-side until answered.
+
+    The consent form posts only this row's id (with the session's CSRF token); the OAuth
+    parameters approved are the ones validated and stored when the page was shown, so a tampered
+    form (a wider ``scope``, another ``code_challenge``) changes nothing. Single use, short-lived,
+    bound to the sign-in session that saw it.
+    """
+
+    __tablename__ = "oauth_authorization_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
+    params: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -23,7 +23,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.constants import PROTOCOL_VERSION_1_0, TransportProtocol
 
-from core.security import SCOPES
+from core.security import OAUTH_SCOPES, SCOPES
 
 A2A_PATH = "/a2a"
 A2A_SCOPES = ("tasks:read", "tasks:write", "messages:write")
@@ -42,7 +42,7 @@ SKILLS = [
 
 def build_card(base: str, version: str) -> AgentCard:
     base = base.rstrip("/")
-    oauth_scopes = {s: d for s, d in SCOPES.items() if s != "account:manage"}
+    oauth_scopes = {s: SCOPES[s] for s in OAUTH_SCOPES}
     return AgentCard(
         name="CodeTether",
         description=(

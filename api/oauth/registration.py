@@ -24,12 +24,12 @@ from limits import RateLimitItemPerHour
 
 from api.deps import State
 from core.oauth_clients import OAuthClientError, create_oauth_client
-from core.security import ALL_SCOPES
+from core.security import OAUTH_SCOPES
 
 router = APIRouter(tags=["oauth"])
 
-# Scopes a self-registered client may ask for: never account:manage (first-party only).
-REGISTRABLE_SCOPES = tuple(s for s in ALL_SCOPES if s != "account:manage")
+# Scopes a self-registered client may ask for: what any OAuth client may hold (never account:manage).
+REGISTRABLE_SCOPES = OAUTH_SCOPES
 SUPPORTED_GRANTS = {"authorization_code", "refresh_token"}
 MCP_PATH = "/mcp"
 

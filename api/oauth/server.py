@@ -50,7 +50,7 @@ from api.auth import Principal
 from core.db import Database
 from core.ids import as_utc, new_id, utcnow
 from core.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, User
-from core.security import ALL_SCOPES, constant_time_equals, hash_token
+from core.security import OAUTH_SCOPES, constant_time_equals, hash_token
 
 ACCESS_TOKEN_PREFIX = "cta_"
 REFRESH_TOKEN_PREFIX = "ctr_"
@@ -109,12 +109,14 @@ class ClientView(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
+        # First-party scopes (account:manage) are never granted to a client, whatever its row says.
+        allowed = [s for s in self.scopes if s in OAUTH_SCOPES]
         if not scope:
-            return " ".join(self.scopes)
+            return " ".join(allowed)
         requested = scope_to_list(scope)
-        if any(s not in self.scopes for s in requested):
+        if any(s not in allowed for s in requested):
             return None  # -> invalid_scope
-        return " ".join(s for s in ALL_SCOPES if s in requested)
+        return " ".join(s for s in OAUTH_SCOPES if s in requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string comparison, no prefix or pattern matching.
@@ -425,7 +427,7 @@ class IntrospectionEndpointImpl(_TokenLookup, IntrospectionEndpoint):
 
 class CodeTetherAuthorizationServer(AuthorizationServer):
     def __init__(self) -> None:
-        super().__init__(scopes_supported=list(ALL_SCOPES))
+        super().__init__(scopes_supported=list(OAUTH_SCOPES))
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -654,7 +656,7 @@ class AccessTokenResolver:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=scope_to_list(tok.scope) or [],
+            scopes=[s for s in scope_to_list(tok.scope) or [] if s in OAUTH_SCOPES],
             auth_method="oauth",
             credential_id=tok.id,
             client_id=tok.client_id,

@@ -20,6 +20,7 @@ from api.deps import (
 )
 from api.errors import problem_responses
 from api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
+from api.streamcap import stream_slots
 from core import taskops
 from core.catalog import ModelCatalog, ModelSpec
 from core.ids import as_utc
@@ -123,7 +124,8 @@ async def get_task(
     ] = 0,
 ) -> TaskPublic:
     if wait:
-        task = await wait_for_status(state, task_id, principal.user_id, WAITING_STATUSES, float(wait))
+        async with stream_slots(state).hold(principal.user_id):
+            task = await wait_for_status(state, task_id, principal.user_id, WAITING_STATUSES, float(wait))
     else:
         task = await load_task(state, task_id, principal.user_id)
     return to_public(task)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import delete, select
 
 from api.deps import SettingsDep, State, TemporalClient, WebhooksManage
 from api.errors import Problem, problem_responses
+from api.idempotency import shown_once
 from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
@@ -21,6 +24,7 @@ from api.rest.schemas.webhooks import (
     HeaderToken,
     HeaderTokenPublic,
     WebhookCreate,
+    WebhookCreated,
     WebhookList,
     WebhookPublic,
     WebhookUpdate,
@@ -104,6 +108,39 @@ async def _check_url(url: str, allow_private: bool) -> None:
         ) from None
 
 
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
+async def _check_caps(state, settings, user_id: str, url: str, *, replacing: str | None = None) -> None:
+    """Caps a user's subscriptions, in all and toward one destination host (each event fans out
+    to every matching subscription, up to the retry schedule's attempts each)."""
+    host = _host(url)
+    async with state.db.session() as s:
+        rows = (
+            await s.execute(select(WebhookSubscription.id, WebhookSubscription.url).where(WebhookSubscription.user_id == user_id))
+        ).all()
+    others = [u for i, u in rows if i != replacing]
+    if replacing is None and len(others) >= settings.webhook_max_subscriptions_per_user:
+        limit = settings.webhook_max_subscriptions_per_user
+        raise Problem(
+            422,
+            "webhook_limit_reached",
+            f"you have {len(others)} webhook subscriptions, the most allowed is {limit}; delete one first",
+            errors=[{"field": "url", "message": f"at most {limit} subscriptions per user", "type": "webhook_limit_reached"}],
+        )
+    same_host = sum(1 for u in others if _host(u) == host)
+    if same_host >= settings.webhook_max_subscriptions_per_host:
+        limit = settings.webhook_max_subscriptions_per_host
+        raise Problem(
+            422,
+            "webhook_host_limit_reached",
+            f"you have {same_host} webhook subscriptions to {host}, the most allowed per destination host is {limit}",
+            errors=[{"field": "url", "message": f"at most {limit} subscriptions per destination host",
+                     "type": "webhook_host_limit_reached"}],
+        )
+
+
 async def _load(state, webhook_id: str, user_id: str) -> WebhookSubscription:
     async with state.db.session() as s:
         sub = await s.get(WebhookSubscription, webhook_id)
@@ -116,16 +153,18 @@ async def _load(state, webhook_id: str, user_id: str) -> WebhookSubscription:
     "",
     operation_id="createWebhook",
     status_code=201,
-    response_model=WebhookPublic,
+    response_model=WebhookCreated,
     summary="Subscribe a URL to events",
     responses=problem_responses(401, 403, 422, 429),
 )
 async def create_webhook(
-    body: WebhookCreate, response: Response, principal: WebhooksManage, state: State, settings: SettingsDep
-) -> WebhookPublic:
+    body: WebhookCreate, request: Request, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
+) -> WebhookCreated:
     events = _check_events(body.events)
     token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     await _check_url(body.url, settings.webhook_allow_private)
+    await _check_caps(state, settings, principal.user_id, body.url)
     now = utcnow()
     sub = WebhookSubscription(
         id=new_id("whk"),
@@ -145,7 +184,8 @@ async def create_webhook(
         s.add(sub)
         await s.commit()
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
-    return _public(sub, reveal=True)
+    shown_once(request, response, {"secret": mask_secret(sub.secret)})
+    return WebhookCreated(**_public(sub, reveal=True).model_dump())
 
 
 @router.get(
@@ -184,13 +224,15 @@ async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) 
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, principal: WebhooksManage, state: State, settings: SettingsDep
+    webhook_id: str, body: WebhookUpdate, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
 ) -> WebhookPublic:
     await _load(state, webhook_id, principal.user_id)
     events = _check_events(body.events) if body.events is not None else None
     token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     if body.url is not None:
         await _check_url(body.url, settings.webhook_allow_private)
+        await _check_caps(state, settings, principal.user_id, body.url, replacing=webhook_id)
     rotated = False
     async with state.db.session() as s:
         sub = await s.get(WebhookSubscription, webhook_id)
@@ -223,6 +265,8 @@ async def update_webhook(
         sub.updated_at = now
         await s.commit()
         await s.refresh(sub)
+    if rotated:
+        response.headers["Cache-Control"] = "no-store"
     return _public(sub, reveal=rotated)
 
 

@@ -6,6 +6,10 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from api.rest.schemas.safe import StoredText
+from core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 
 AgentType = Literal["build", "plan", "general", "explore"]
 TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
@@ -15,7 +19,7 @@ TaskEventType = Literal[
 METADATA_LIMIT = 16 * 1024
 
 
-class TaskCreate(BaseModel):
+class TaskCreate(StoredText):
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
@@ -38,7 +42,13 @@ class TaskCreate(BaseModel):
     agent_type: AgentType = "general"
     model: str | None = Field(default=None, max_length=100, description="A name from GET /v1/automation/models.")
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Returned as given; at most 16 KiB of JSON.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            f"Returned as given; at most 16 KiB of JSON, nested at most {MAX_DEPTH} levels, integers within "
+            "±(2^53 - 1), no NaN/Infinity, no NUL in strings."
+        ),
+    )
     codebase_id: str | None = Field(default=None, max_length=40)
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="Receives the task's webhook_events (default: needs_input and the final event)."
@@ -81,6 +91,10 @@ class TaskCreate(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_json(v, root="metadata")
+        except UnsafeJSON as err:
+            raise PydanticCustomError(err.code, "{message} at {path}", {"message": err.message, "path": err.path}) from None
         if len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
             raise ValueError("metadata must be at most 16 KiB of JSON")
         return v

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.rest.schemas.safe import StoredText
+
 WebhookStatus = Literal["active", "disabled"]
 
 
@@ -40,7 +42,7 @@ class HeaderTokenPublic(BaseModel):
     value: str = Field(description="Masked: only the last four characters are shown.")
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(StoredText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -71,7 +73,7 @@ class WebhookCreate(BaseModel):
     )
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(StoredText):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
@@ -106,6 +108,12 @@ class WebhookPublic(BaseModel):
     header_token: HeaderTokenPublic | None = Field(description="The header sent on every delivery (value masked).")
     created_at: str
     updated_at: str
+
+
+class WebhookCreated(WebhookPublic):
+    notice: str | None = Field(
+        default=None, description="Set in an idempotent replay: the secret was shown once and is masked here."
+    )
 
 
 class WebhookList(BaseModel):
