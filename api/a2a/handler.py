@@ -55,8 +55,10 @@ from a2a.utils.errors import (
 from google.protobuf.json_format import MessageToDict
 
 from api.auth import Principal
+from api.errors import Problem
 from api.idempotency import caller_scope
 from api.state import AppState
+from api.streamcap import stream_slots
 from core import a2a_push, conversation, taskops
 from core import idempotency as idem
 from core.a2a_view import (
@@ -158,6 +160,13 @@ class CodeTetherRequestHandler(RequestHandler):
                 f"this call needs the scope(s): {', '.join(missing)}", data={"code": "insufficient_scope"}
             )
         return principal
+
+    def _slot(self, principal: Principal):
+        """A slot of the per-user cap on held requests (REST's ?wait= and SSE share it)."""
+        try:
+            return stream_slots(self.state).take(principal.user_id)
+        except Problem as err:
+            raise InvalidRequestError(err.detail or err.code, data={"code": err.code}) from None
 
     async def _load(self, task_id: str, principal: Principal) -> Task:
         try:
@@ -284,22 +293,30 @@ class CodeTetherRequestHandler(RequestHandler):
         config = params.configuration if params.HasField("configuration") else None
         if config is None or not config.return_immediately:
             # Blocking (the A2A default): answer once the task is terminal or waits for input.
-            task = await taskops.wait_for_status(self.db, task.id, principal.user_id, WAITING_STATUSES,
-                                                 BLOCKING_WAIT_SECONDS)
+            release = self._slot(principal)
+            try:
+                task = await taskops.wait_for_status(self.db, task.id, principal.user_id, WAITING_STATUSES,
+                                                     BLOCKING_WAIT_SECONDS)
+            finally:
+                release()
         history_length = self._history_length(config) if config is not None else None
         return to_a2a_task(task, history_length=history_length)
 
-    async def _follow(self, task: Task, after: int) -> AsyncGenerator[Any]:
-        async for event in follow_events(self.db, self._watcher(), task.id, after):
-            for update in event_updates(task.id, event.type, event.body):
-                yield update
-            if STATUS_EVENTS.get(event.type) in FINAL_STATUSES:
-                return
+    async def _follow(self, task: Task, after: int, principal: Principal) -> AsyncGenerator[Any]:
+        release = self._slot(principal)
+        try:
+            async for event in follow_events(self.db, self._watcher(), task.id, after):
+                for update in event_updates(task.id, event.type, event.body):
+                    yield update
+                if STATUS_EVENTS.get(event.type) in FINAL_STATUSES:
+                    return
+        finally:
+            release()
 
     async def on_message_send_stream(self, params: SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
         task, after = await self._deliver(params, context)
         yield to_a2a_task(task, history_length=0)
-        async for update in self._follow(task, after):
+        async for update in self._follow(task, after, self._principal(context)):
             yield update
 
     async def on_subscribe_to_task(self, params: SubscribeToTaskRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
@@ -308,7 +325,7 @@ class CodeTetherRequestHandler(RequestHandler):
         yield to_a2a_task(task, history_length=0)
         if task.status in TERMINAL_STATUSES:
             return
-        async for update in self._follow(task, task.last_seq):
+        async for update in self._follow(task, task.last_seq, principal):
             yield update
 
     # --- reading and cancelling ----------------------------------------------------------

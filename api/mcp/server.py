@@ -22,10 +22,12 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from api.auth import Principal
+from api.errors import Problem
 from api.rest.routes.meta import CodebaseList, CodebaseOut, ModelList, ModelOut
 from api.rest.schemas.conversation import ConversationTask
 from api.rest.schemas.tasks import TaskList, TaskPublic
 from api.state import AppState
+from api.streamcap import stream_slots
 from core import conversation, taskops
 from core.codebases import codebases_of
 from core.conversation import ConversationError, Delivery
@@ -147,6 +149,17 @@ def build_server(state: AppState, version: str) -> MCPServer:
         timeout_seconds: Annotated[int, Field(ge=1, le=MAX_WAIT_SECONDS)] = 60,
     ) -> TaskPublic:
         principal = principal_of(ctx, "tasks:read")
+        try:
+            # A held call counts toward the same per-user cap as REST's ?wait= and SSE.
+            release = stream_slots(state).take(principal.user_id)
+        except Problem as err:
+            raise ToolError(f"{err.code}: {err.detail}") from None
+        try:
+            return await _wait(ctx, principal, task_id, timeout_seconds)
+        finally:
+            release()
+
+    async def _wait(ctx: Context, principal: Principal, task_id: str, timeout_seconds: int) -> TaskPublic:
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + timeout_seconds
