@@ -9,6 +9,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from core.config import Settings
@@ -61,6 +62,7 @@ def test_grace_default_and_environment(monkeypatch):
     assert Settings().oauth_refresh_grace_seconds == 60
 
 
+@pytest.mark.postgres
 async def test_parallel_refreshes_all_succeed_in_one_family(api, person, confidential_client):
     tok = await code_tokens(api, confidential_client, person.email)
     answers = await asyncio.gather(*[refresh(api, confidential_client, tok["refresh_token"]) for _ in range(3)])

@@ -25,6 +25,7 @@ def events_of(rx: Receiver) -> list[str]:
     return [json.loads(q.body)["event"] for q in rx.requests]
 
 
+@pytest.mark.postgres
 async def test_callback_gets_only_the_terminal_event_once_beside_webhook_url(stack, make_user):
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as hook, Receiver() as resume:

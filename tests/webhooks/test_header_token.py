@@ -20,6 +20,7 @@ async def ping(api, headers, webhook_id: str) -> None:
     assert r.status_code == 202, r.text
 
 
+@pytest.mark.postgres
 async def test_header_token_on_every_delivery_and_masked_in_every_read(stack, make_user):
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as rx:
