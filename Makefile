@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install bench replay-histories clean zapier-test
+.PHONY: run test install bench replay-histories clean zapier-test n8n-test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/codetether dev
 
 test: $(STAMP)
+	$(MAKE) n8n-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m tests.production.run_postgres
 	$(MAKE) zapier-test
@@ -26,6 +27,12 @@ test: $(STAMP)
 # The Zapier app: Node 22 (cached outside the repo), validate, jest against a live codetether dev.
 zapier-test: $(STAMP)
 	bash integrations/zapier/scripts/check.sh
+
+# The n8n community node: npm ci, n8n-node lint and build, unit tests, npm pack (Node 24 and n8n
+# cached outside the repo). Its end-to-end tests in a real n8n run in the pytest run (-m n8n), which
+# reuses the node_modules this leaves.
+n8n-test:
+	bash integrations/n8n-nodes-codetether/scripts/check.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/create_throughput.py

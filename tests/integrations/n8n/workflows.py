@@ -1,0 +1,98 @@
+"""The workflows the n8n end-to-end tests import (one `n8n import:workflow --separate` for all):
+the package's templates, adapted only where n8n's CLI or the offline machine needs it."""
+
+from __future__ import annotations
+
+import json
+
+from .harness import template
+
+CT = "n8n-nodes-codetether.codeTether"
+CT_TRIGGER = "n8n-nodes-codetether.codeTetherTrigger"
+
+CREATE_AND_POLL = "ctCreateAndPoll01"
+ANSWER_QUESTION = "ctAnswerQuestion1"
+GMAIL_TEMPLATE = "ctGmailTemplate01"
+GMAIL_OFFLINE = "ctGmailOffline001"
+TRIGGER = "ctTriggerForward1"
+CALLBACK = "ctWebhookCallbk1"
+
+TRIGGER_WEBHOOK_ID = "0b7c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b"
+CALLBACK_START_PATH = "codetether-callback-e2e"
+
+
+def _node(name: str, type_: str, version: float, params: dict, n: int, **extra) -> dict:
+    return {"parameters": params, "name": name, "type": type_, "typeVersion": version,
+            "position": [220 * n, 0], "id": f"00000000-0000-4000-8000-{n:012d}", **extra}
+
+
+MANUAL = _node("Start", "n8n-nodes-base.manualTrigger", 1, {}, 90)
+
+
+def _chain(names: list[str]) -> dict:
+    return {a: {"main": [[{"node": b, "type": "main", "index": 0}]]} for a, b in zip(names, names[1:])}
+
+
+def _forward(name: str, sink_url: str, body: str, n: int) -> dict:
+    return _node(name, "n8n-nodes-base.httpRequest", 4.2, {
+        "method": "POST", "url": sink_url, "sendBody": True, "specifyBody": "json",
+        "jsonBody": body, "options": {}}, n)
+
+
+def _replace(workflow: dict, old: str, new: dict) -> dict:
+    workflow["nodes"] = [new if node["name"] == old else node for node in workflow["nodes"]]
+    workflow["connections"][new["name"]] = workflow["connections"].pop(old)
+    return workflow
+
+
+def all_workflows(sink_url: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+
+    # The schedule template with a manual start (`n8n execute` runs manual-trigger workflows).
+    out[CREATE_AND_POLL] = _replace(template("create-and-poll.json"), "Every Hour", MANUAL)
+
+    nodes = [
+        MANUAL,
+        _node("Create Task", CT, 1, {"resource": "task", "operation": "create", "title": "Pick a colour",
+                                     "description": "ASK: Which colour should the banner be?"}, 1),
+        _node("Wait for Question", CT, 1, {"resource": "task", "operation": "waitForCompletion",
+                                           "taskId": "={{ $json.task_id }}", "timeout": 60}, 2),
+        _node("Answer Question", CT, 1, {"resource": "task", "operation": "answer",
+                                         "taskId": "={{ $json.task_id }}", "message": "Teal, please."}, 3),
+        _node("Wait for Result", CT, 1, {"resource": "task", "operation": "waitForCompletion",
+                                         "taskId": "={{ $json.task_id }}", "timeout": 60}, 4),
+    ]
+    out[ANSWER_QUESTION] = {"name": "answer a question", "nodes": nodes,
+                            "connections": _chain([n["name"] for n in nodes]), "settings": {"executionOrder": "v1"}}
+
+    out[GMAIL_TEMPLATE] = template("gmail-analysis-to-slack.json")
+    # Its CodeTether nodes for real: a sample email instead of the Gmail trigger, no Slack post.
+    offline = template("gmail-analysis-to-slack.json")
+    sample = _node("New Email", "n8n-nodes-base.set", 3.4, {"mode": "raw", "options": {}, "jsonOutput": json.dumps({
+        "id": "18c0ffee", "From": "ada@example.com", "Subject": "Invoice overdue",
+        "snippet": "Hi, our invoice 42 is two weeks overdue. Can you check?"})}, 91)
+    offline["nodes"] = [sample if n["name"] == "New Email" else n for n in offline["nodes"] if n["name"] != "Post to Slack"]
+    offline["nodes"].append(MANUAL)
+    offline["connections"]["Start"] = {"main": [[{"node": "New Email", "type": "main", "index": 0}]]}
+    del offline["connections"]["Wait for Analysis"]
+    out[GMAIL_OFFLINE] = offline
+
+    trigger = [
+        _node("CodeTether Trigger", CT_TRIGGER, 1, {"events": ["task.completed"]}, 1, webhookId=TRIGGER_WEBHOOK_ID),
+        _forward("Forward", sink_url, "={{ JSON.stringify({ via: 'trigger', event: $json }) }}", 2),
+    ]
+    out[TRIGGER] = {"name": "trigger forwards task.completed", "nodes": trigger,
+                    "connections": _chain([n["name"] for n in trigger]), "settings": {"executionOrder": "v1"}}
+
+    # The callback template, started by a webhook so it runs inside the n8n server, with its
+    # result forwarded to the test.
+    callback = _replace(template("webhook-callback.json"), "When Clicking Execute", _node(
+        "Start by Webhook", "n8n-nodes-base.webhook", 2,
+        {"httpMethod": "POST", "path": CALLBACK_START_PATH, "options": {}}, 92,
+        webhookId="7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"))
+    callback["nodes"].append(_forward("Forward Result", sink_url,
+                                      "={{ JSON.stringify({ via: 'callback', result: $json }) }}", 93))
+    callback["connections"]["Result"] = {"main": [[{"node": "Forward Result", "type": "main", "index": 0}]]}
+    callback["connections"]["Not Completed"] = {"main": [[{"node": "Forward Result", "type": "main", "index": 0}]]}
+    out[CALLBACK] = callback
+    return out
