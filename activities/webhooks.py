@@ -24,6 +24,7 @@ from core.config import Settings
 from core.db import Database
 from core.ids import as_utc, new_id, utcnow
 from core.models import (
+    A2APushConfig,
     Task,
     TaskEvent,
     WebhookAttempt,
@@ -92,6 +93,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def a2a_push_headers(push: A2APushConfig) -> dict[str, str]:
+    """What an A2A push receiver checks besides the signature: its token and its credentials."""
+    out: dict[str, str] = {}
+    if push.token:
+        out["X-A2A-Notification-Token"] = push.token
+    if push.auth_scheme and push.auth_credentials:
+        out["Authorization"] = f"{push.auth_scheme} {push.auth_credentials}"
+    return out
 
 
 class _Response:
@@ -174,6 +185,17 @@ class WebhookActivities:
                 task = await s.get(Task, dlv.task_id) if dlv.task_id else None
                 url = dlv.url
                 secrets = task_secrets(task, self.settings)
+            push_headers: dict[str, str] = {}
+            if dlv.push_config_id is not None:
+                push = await s.get(A2APushConfig, dlv.push_config_id)
+                if push is None:
+                    dlv.status = DELIVERY_CANCELLED
+                    dlv.next_attempt_at = None
+                    dlv.last_error = "the push notification config was deleted"
+                    dlv.updated_at = utcnow()
+                    await s.commit()
+                    return DeliveryAttemptResult(ATTEMPT_SKIPPED)
+                push_headers = a2a_push_headers(push)
             body = dlv.payload
             if body is None:
                 event = await s.get(TaskEvent, dlv.event_id)
@@ -199,6 +221,7 @@ class WebhookActivities:
                 user_agent=USER_AGENT,
             )
             headers.update(extra_headers)
+            headers.update(push_headers)
             resp = await self._send(url, body.encode("utf-8"), headers)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -71,10 +71,11 @@ def _install_proxy_headers(app: FastAPI, settings: Settings) -> None:
 
 
 def _install_routers(app: FastAPI) -> None:
+    from api.oauth import registration as oauth_registration
     from api.oauth import routes as oauth
     from api.rest.routes import api_keys, conversation, events, health, meta, tasks, webhooks
 
-    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth):
+    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth, oauth_registration):
         app.include_router(module.router)
     _install_faces(app)
 
@@ -89,6 +90,15 @@ def _install_faces(app: FastAPI) -> None:
         app.include_router(module.router)
     console.install(app, app.state.codetether)
     docs.install(app)
+
+
+def _install_agent_faces(app: FastAPI, state: AppState) -> None:
+    # A2A (/.well-known/agent-card.json, /a2a) and MCP (/mcp): SDK-served, not in the OpenAPI document.
+    from api.a2a.routes import install as install_a2a
+    from api.mcp.routes import install as install_mcp
+
+    install_a2a(app, state, VERSION)
+    install_mcp(app, state, VERSION)
 
 
 def _install_auth(app: FastAPI, state: AppState) -> None:
@@ -188,7 +198,11 @@ def create_app(
         # search attributes (and the log says so) before anyone creates a task.
         warm = asyncio.create_task(_warm_temporal(state)) if temporal_client is None else None
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                # Long-lived parts of the faces (the MCP session manager) run for the app's life.
+                for hook in state.lifespan_hooks:
+                    await stack.enter_async_context(hook())
+                yield
         finally:
             if warm is not None:
                 warm.cancel()
@@ -206,6 +220,7 @@ def create_app(
     app.state.codetether = state
     install_error_handlers(app)
     _install_routers(app)
+    _install_agent_faces(app, state)
     for installer in EXTENSIONS:
         installer(app, state)
     app.add_middleware(RequestIdMiddleware)

@@ -31,6 +31,8 @@ class AppState:
         # Hooks other layers install (rate limiting after authentication, for instance).
         self.on_authenticated: Callable[[Any, Any], Awaitable[None]] | None = None
         self.extras: dict[str, Any] = {}
+        # Async context managers entered for the app's lifetime (api.app's lifespan).
+        self.lifespan_hooks: list[Callable[[], Any]] = []
         # Set once the namespace is known to have CodeTether's search attributes (they are never
         # removed by the service), so readiness stops asking.
         self.search_attributes_ready = False

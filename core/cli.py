@@ -403,6 +403,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(
         "\nCodeTether is running.\n"
         f"  API           http://127.0.0.1:{args.api_port}  (docs: /docs)\n"
+        f"  A2A           http://127.0.0.1:{args.api_port}/a2a  (card: /.well-known/agent-card.json)\n"
+        f"  MCP           http://127.0.0.1:{args.api_port}/mcp\n"
         f"  Temporal UI   http://127.0.0.1:{args.ui_port}\n"
         f"  Temporal      127.0.0.1:{args.temporal_port}\n"
         f"  Data          {data_dir}  (logs in {log_dir})\n"

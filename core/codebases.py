@@ -63,3 +63,10 @@ async def list_codebases(db: Database, email: str) -> list[Codebase]:
             select(Codebase).where(Codebase.user_id == user.id).order_by(Codebase.created_at.desc(), Codebase.id.desc())
         )
         return list(rows.scalars())
+
+
+async def codebases_of(db: Database, user_id: str) -> list[Codebase]:
+    """The user's codebases, newest first (REST's ``GET /codebases`` and MCP's ``list_codebases``)."""
+    async with db.session() as s:
+        rows = await s.execute(select(Codebase).where(Codebase.user_id == user_id).order_by(Codebase.created_at.desc()))
+        return list(rows.scalars())

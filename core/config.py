@@ -122,6 +122,10 @@ class Settings(BaseSettings):
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    # RFC 7591 dynamic client registration at /oauth/register (public PKCE clients such as MCP
+    # hosts), and how many registrations one client address may make per hour.
+    oauth_dynamic_registration: bool = True
+    oauth_registrations_per_hour: int = Field(default=20, ge=1)
 
     # A just-rotated OAuth refresh token may be used again this long (parallel refreshes, e.g. two
     # Zap runs at once) and yields a new pair of the same family; after it, reuse revokes the family.

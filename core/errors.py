@@ -1,28 +1,37 @@
-"""Business refusals raised by the services in ``core/`` and shown by every face.
+"""Business refusals raised by the shared services in ``core/`` and shown by every face.
 
-A :class:`ServiceError` carries the HTTP status, the stable snake_case ``code`` and a message; the
-REST face turns it into a problem+json response (``api/errors.py``), the console into a message
-on the page. So each rule is written once, in ``core/``.
+:class:`ServiceError` carries an HTTP-like status, a stable snake_case ``code``, a message and
+optionally field errors and response headers. Each face maps it to its own shape: REST to
+problem+json (``api/errors.py``), the console to a message on the page, A2A to a JSON-RPC error
+(``api/a2a/handler.py``), MCP to a tool error (``api/mcp/server.py``). So each rule is written
+once, in ``core/``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.headers = headers or {}
-
-    @property
-    def errors(self) -> list[dict[str, str]] | None:
-        if self.field is None:
-            return None
-        return [{"field": self.field, "message": self.message, "type": self.code}]
+        if errors is None and field is not None:
+            errors = [{"field": field, "message": message, "type": code}]
+        self.errors = errors
 
 
 def not_found(kind: str, ident: str) -> ServiceError:

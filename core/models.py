@@ -209,6 +209,8 @@ class WebhookDelivery(Base):
     # Set on a redelivery: the delivery it repeats (same event, same webhook-id).
     redelivery_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set for an A2A push notification: the config it goes to (a2a_push_configs).
+    push_config_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class WebhookAttempt(Base):
@@ -324,6 +326,24 @@ class SignInFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class A2APushConfig(Base):
+    """An A2A push-notification config of a task: where the task's status updates are POSTed
+    (through the durable webhook delivery, signed like a task's own webhook)."""
+
+    __tablename__ = "a2a_push_configs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(40), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # The client's own token, echoed as X-A2A-Notification-Token so it can tell our calls apart.
+    token: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # How to authenticate to the receiver (sent as "Authorization: <scheme> <credentials>").
+    auth_scheme: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    auth_credentials: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class OAuthAuthorizationRequest(Base):

@@ -22,7 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from core.config import Settings
 from core.db import Database
 from core.ids import as_utc, new_id, parse_iso, ulid, utcnow
-from core.models import Task, TaskEvent, WebhookDelivery, WebhookSubscription
+from core.models import A2APushConfig, Task, TaskEvent, WebhookDelivery, WebhookSubscription
 from workflows.types import DELIVERY_PENDING, DeliveryInput
 
 log = logging.getLogger(__name__)
@@ -110,14 +110,16 @@ async def fan_out(db: Database, client: Client, settings: Settings, event: TaskE
         destinations: list[tuple[str | None, str]] = [
             (sub.id, sub.url) for sub in rows.scalars() if subscription_matches(sub, event.type)
         ]
+        pushes = list((await s.execute(select(A2APushConfig).where(A2APushConfig.task_id == task.id))).scalars())
     keyed: list[tuple[str | None, str, str]] = [(sub_id, url, sub_id) for sub_id, url in destinations]
     if task.webhook_url and event.type in task_webhook_events(task):
         keyed.append((None, task.webhook_url, TASK_DESTINATION))
     if task.callback_url and event.type in TERMINAL_EVENTS and await _claim_callback(db, task, event):
         keyed.append((None, task.callback_url, CALLBACK_DESTINATION))
+    ids = await _fan_out_pushes(db, event, task, pushes)
     if not keyed:
-        return []
-    ids: list[str] = []
+        await asyncio.gather(*(start_delivery(client, settings, did) for did in ids))
+        return ids
     for sub_id, url, key in keyed:
         did = delivery_id_for(event, key)
         ids.append(did)
@@ -143,6 +145,36 @@ async def fan_out(db: Database, client: Client, settings: Settings, event: TaskE
                 # A concurrent publish of the same event made it first.
                 await s.rollback()
     await asyncio.gather(*(start_delivery(client, settings, did) for did in ids))
+    return ids
+
+
+async def _fan_out_pushes(db: Database, event: TaskEvent, task: Task, pushes: list[A2APushConfig]) -> list[str]:
+    """Delivery rows for the task's A2A push configs: the body is the A2A status update."""
+    if not pushes:
+        return []
+    from core.a2a_view import push_body
+
+    body = push_body(task.id, event.type, event.body)
+    if body is None:
+        return []
+    ids: list[str] = []
+    for push in pushes:
+        did = delivery_id_for(event, push.id)
+        ids.append(did)
+        async with db.session() as s:
+            if await s.get(WebhookDelivery, did) is not None:
+                continue
+            s.add(
+                WebhookDelivery(
+                    id=did, subscription_id=None, user_id=task.user_id, task_id=task.id, event_id=event.id,
+                    event_type=event.type, url=push.url, status=DELIVERY_PENDING, next_attempt_at=utcnow(),
+                    payload=body, push_config_id=push.id,
+                )
+            )
+            try:
+                await s.commit()
+            except IntegrityError:
+                await s.rollback()
     return ids
 
 

@@ -2,7 +2,7 @@
 page with its result, artifacts, live event log (an SSE stream of the same event log as
 ``GET /v1/automation/tasks/{id}/events``), Cancel, the Answer box and follow-up messages.
 
-Every action calls the services the REST routes call (``core/taskqueries.py``,
+Every action calls the services the REST routes call (``core/taskops.py``,
 ``core/taskservice.py``, ``core/conversation.py``); another user's task is 404.
 """
 
@@ -23,7 +23,7 @@ from api.console.web import (
     log,
     page,
 )
-from core import conversation, taskqueries
+from core import conversation, taskops
 from core.accounts import TIER_CONCURRENCY
 from core.conversation import ConversationError
 from core.errors import ServiceError
@@ -31,7 +31,7 @@ from core.events import list_events
 from core.eventstream import TaskSeqWatcher, follow_events
 from core.logging import request_id_var
 from core.models import Codebase
-from core.taskservice import NewTask, StartFailed, create_task
+from core.taskservice import NewTask
 from core.taskview import task_to_dict
 from workflows.types import TERMINAL_STATUSES
 
@@ -60,15 +60,16 @@ def _concurrency(user) -> int | None:
 async def tasks_page(request: Request, user: ConsoleUser) -> Response:
     state = get_state(request)
     q = request.query_params
-    filters = taskqueries.TaskFilter(status=q.get("status") or None, model=q.get("model") or None,
-                                     codebase_id=q.get("codebase_id") or None)
-    rows, next_cursor = await taskqueries.list_tasks(state.db, user.id, filters, limit=PAGE_SIZE,
-                                                     cursor=q.get("cursor") or None)
-    keep = {k: v for k, v in (("status", filters.status), ("model", filters.model),
+    status = q.get("status") or None
+    filters = taskops.TaskFilter(statuses=taskops.parse_statuses(status), model=q.get("model") or None,
+                                 codebase_id=q.get("codebase_id") or None)
+    rows, next_cursor = await taskops.list_tasks(state.db, user.id, filters, limit=PAGE_SIZE,
+                                                 cursor=q.get("cursor") or None)
+    keep = {k: v for k, v in (("status", status), ("model", filters.model),
                               ("codebase_id", filters.codebase_id)) if v}
     return page(request, "tasks.html", {
         "tasks": [task_to_dict(t) for t in rows], "next_cursor": next_cursor, "filters": keep,
-        "statuses": taskqueries.STATUSES, "models": [m.name for m in state.catalog.public_list()],
+        "statuses": taskops.STATUSES, "models": [m.name for m in state.catalog.public_list()],
         "codebases": await _codebases(state, user.id), "paged": bool(q.get("cursor")),
     }, user=user)
 
@@ -105,9 +106,7 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
             priority = int(values["priority"] or 0)
         except ValueError:
             raise ServiceError(422, "validation_error", "Priority must be a whole number.", field="priority") from None
-        spec = await taskqueries.check_new_task(state.db, state.settings, state.catalog, user.id,
-                                                model=values["model"] or None,
-                                                codebase_id=values["codebase_id"] or None)
+        spec = taskops.resolve_model(state.catalog, values["model"] or None)
         client = await state.temporal()
         new = NewTask(
             owner_id=user.id, title=values["title"], description=values["description"],
@@ -115,10 +114,7 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
             codebase_id=values["codebase_id"] or None, concurrency_limit=_concurrency(user),
             request_id=request_id_var.get(),
         )
-        try:
-            task = await create_task(state.db, client, state.settings, new)
-        except StartFailed as err:
-            raise ServiceError(503, "temporal_unavailable", f"The task could not be started: {err}") from None
+        task = await taskops.start_task(state.db, client, state.settings, new)
     except ServiceError as err:
         return await _new_task_form(request, user, values, err)
     log.info("console: %s created task %s", user.id, task.id)
@@ -127,7 +123,7 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
 
 async def _task_context(request: Request, user, task_id: str) -> dict:
     state = get_state(request)
-    task = await taskqueries.get_owned_task(state.db, task_id, user.id)
+    task = await taskops.load_task(state.db, task_id, user.id)
     view = task_to_dict(task)
     return {"task": view, "terminal": task.status in TERMINAL_STATUSES, "last_seq": task.last_seq}
 
@@ -159,7 +155,7 @@ def _watcher(state) -> TaskSeqWatcher:
 @router.get("/tasks/{task_id}/stream", operation_id="consoleTaskStream")
 async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Response:
     state = get_state(request)
-    task = await taskqueries.get_owned_task(state.db, task_id, user.id)
+    task = await taskops.load_task(state.db, task_id, user.id)
     raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
     start = int(raw) if raw.isdigit() else 0
     if task.status in TERMINAL_STATUSES and task.last_seq <= start:
@@ -185,7 +181,7 @@ async def answer(request: Request, task_id: str, user: ConsoleUser) -> Response:
     message = str(form.get("message") or "").strip()
     if not message:
         raise ServiceError(422, "validation_error", "Write an answer first.", field="message")
-    task = await taskqueries.get_owned_task(state.db, task_id, user.id)
+    task = await taskops.load_task(state.db, task_id, user.id)
     try:
         await conversation.provide_input(state.db, await state.temporal(), task, message,
                                          str(form.get("required_action_id") or "") or None)
@@ -203,7 +199,7 @@ async def message(request: Request, task_id: str, user: ConsoleUser) -> Response
     text = str(form.get("message") or "").strip()
     if not text:
         raise ServiceError(422, "validation_error", "Write a message first.", field="message")
-    task = await taskqueries.get_owned_task(state.db, task_id, user.id)
+    task = await taskops.load_task(state.db, task_id, user.id)
     try:
         await conversation.send_message(state.db, await state.temporal(), state.settings, task, text,
                                         concurrency_limit=_concurrency(user), request_id=request_id_var.get())
@@ -217,7 +213,8 @@ async def message(request: Request, task_id: str, user: ConsoleUser) -> Response
 async def cancel(request: Request, task_id: str, user: ConsoleUser) -> Response:
     check_csrf(request, await request.form())
     state = get_state(request)
-    _task, confirmed = await taskqueries.cancel_task(state.db, await state.temporal(), task_id, user.id)
+    outcome = await taskops.cancel_task(state.db, await state.temporal(), task_id, user.id)
+    confirmed = outcome.confirmed
     log.info("console: %s cancelled task %s", user.id, task_id)
     notice = "" if confirmed else "?notice=Cancellation+requested"
     return RedirectResponse(f"{PREFIX}/tasks/{task_id}{notice}", status_code=303, headers=PAGE_HEADERS)

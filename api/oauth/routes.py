@@ -419,6 +419,8 @@ async def metadata(request: Request, state: State) -> JSONResponse:
         "code_challenge_methods_supported": ["S256"],
         "service_documentation": f"{base}/docs",
     }
+    if state.settings.oauth_dynamic_registration:
+        body["registration_endpoint"] = f"{base}/oauth/register"  # RFC 7591, api/oauth/registration.py
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
 

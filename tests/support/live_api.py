@@ -14,9 +14,11 @@ import uvicorn
 
 
 class LiveServer:
-    def __init__(self, app) -> None:
+    def __init__(self, app, *, lifespan: str = "off") -> None:
         self.app = app
         self.port = 0
+        # "on" runs the app's lifespan (the MCP session manager lives there).
+        self.lifespan = lifespan
 
     async def __aenter__(self) -> "LiveServer":
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -24,7 +26,7 @@ class LiveServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         self._sock = sock
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http="h11", loop="none")
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan=self.lifespan, http="h11", loop="none")
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         loop = asyncio.get_running_loop()

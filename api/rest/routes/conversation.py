@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import Catalog, MessagesWrite, State, TemporalClient
 from api.errors import Problem, problem_responses
-from api.rest.routes.tasks import check_codebase, load_task, resolve_model, start_new_task, to_public
+from api.rest.routes.tasks import load_task, resolve_model, start_new_task, to_public
 from api.rest.schemas.conversation import (
     ConversationMessageCreate,
     ConversationTask,
@@ -148,8 +148,6 @@ async def send_message(
         return await _send(state, client, principal, request, task, body.message)
 
     spec = resolve_model(catalog, body.model)
-    if body.codebase_id is not None:
-        await check_codebase(state, body.codebase_id, principal.user_id)
     new = NewTask(
         owner_id=principal.user_id,
         title=conversation.derive_title(body.message),

@@ -6,12 +6,11 @@ import time
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from api.deps import Catalog, CodebasesRead, CurrentPrincipal, DbSession
+from api.deps import Catalog, CodebasesRead, CurrentPrincipal, State
 from api.errors import problem_responses
 from core.ids import iso
-from core.models import Codebase
+from core.codebases import codebases_of
 
 router = APIRouter(prefix="/v1/automation", tags=["account"])
 
@@ -98,12 +97,8 @@ async def models(_principal: CurrentPrincipal, catalog: Catalog) -> ModelList:
 
 @router.get("/codebases", operation_id="listCodebases", response_model=CodebaseList, summary="Registered codebases",
             responses=problem_responses(401, 403, 429))
-async def codebases(principal: CodebasesRead, session: DbSession) -> CodebaseList:
-    rows = (
-        await session.execute(
-            select(Codebase).where(Codebase.user_id == principal.user_id).order_by(Codebase.created_at.desc())
-        )
-    ).scalars()
+async def codebases(principal: CodebasesRead, state: State) -> CodebaseList:
+    rows = await codebases_of(state.db, principal.user_id)
     return CodebaseList(
         data=[
             CodebaseOut(

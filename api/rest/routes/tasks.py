@@ -18,13 +18,14 @@ from api.deps import (
     TasksWrite,
     TemporalClient,
 )
-from api.errors import Problem, problem_responses
+from api.errors import problem_responses
 from api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
 from api.streamcap import stream_slots
-from core import taskqueries
+from core import taskops
+from core.catalog import ModelCatalog, ModelSpec
 from core.ids import as_utc
 from core.models import Task
-from core.taskservice import NewTask, StartFailed, create_task
+from core.taskservice import NewTask
 from core.taskview import task_to_dict
 from workflows.types import WAITING_STATUSES
 
@@ -39,34 +40,32 @@ def to_public(task: Task) -> TaskPublic:
     return TaskPublic.model_validate(task_to_dict(task))
 
 
-# The rules live in core.taskqueries (the console calls them too); these keep the REST names.
+# The rules live in core/taskops.py (shared with the A2A and MCP faces); these keep the
+# route modules' call sites short. A ServiceError becomes a problem response (api/errors.py).
 async def load_task(state, task_id: str, user_id: str) -> Task:
-    """The caller's task, or 404 whether it does not exist or belongs to someone else."""
-    return await taskqueries.get_owned_task(state.db, task_id, user_id)
+    return await taskops.load_task(state.db, task_id, user_id)
 
 
 async def wait_for_status(state, task_id: str, user_id: str, statuses, timeout: float) -> Task:
-    return await taskqueries.wait_for_status(state.db, task_id, user_id, statuses, timeout)
+    return await taskops.wait_for_status(state.db, task_id, user_id, statuses, timeout)
 
 
-resolve_model = taskqueries.resolve_model
+def resolve_model(catalog: ModelCatalog, name: str | None) -> ModelSpec:
+    return taskops.resolve_model(catalog, name)
 
 
 async def check_codebase(state, codebase_id: str, user_id: str) -> None:
-    await taskqueries.check_codebase(state.db, codebase_id, user_id)
+    await taskops.check_codebase(state.db, codebase_id, user_id)
 
 
 async def start_new_task(request: Request, state, client, new: NewTask) -> Task:
-    """Creates the task and starts its run; 503 if Temporal cannot take it.
+    """Checks, creates and starts the task; 503 if Temporal cannot take it.
 
     With an Idempotency-Key the task id was reserved before, so a retry reuses it.
     """
     reserved = getattr(request.state, "reserved_resource_id", None)
     task_id = await reserved("task") if reserved is not None else None
-    try:
-        return await create_task(state.db, client, state.settings, new, task_id=task_id)
-    except StartFailed as err:
-        raise Problem(503, "temporal_unavailable", f"the task could not be started: {err}") from None
+    return await taskops.start_task(state.db, client, state.settings, new, task_id=task_id)
 
 
 @router.post(
@@ -87,10 +86,7 @@ async def create(
     catalog: Catalog,
     client: TemporalClient,
 ) -> TaskPublic:
-    spec = await taskqueries.check_new_task(
-        state.db, settings, catalog, principal.user_id, model=body.model, codebase_id=body.codebase_id,
-        webhook_url=body.webhook_url, callback_url=body.callback_url, notify_email=body.notify_email,
-    )
+    spec = resolve_model(catalog, body.model)
     new = NewTask(
         owner_id=principal.user_id,
         title=body.title,
@@ -159,15 +155,15 @@ async def list_tasks(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> TaskList:
-    filters = taskqueries.TaskFilter(
-        status=status,
+    filt = taskops.TaskFilter(
+        statuses=taskops.parse_statuses(status),
         agent_type=agent_type,
         model=model,
         codebase_id=codebase_id,
-        created_after=taskqueries.parse_time("created_after", created_after),
-        created_before=taskqueries.parse_time("created_before", created_before),
+        created_after=taskops.parse_time("created_after", created_after),
+        created_before=taskops.parse_time("created_before", created_before),
     )
-    rows, next_cursor = await taskqueries.list_tasks(state.db, principal.user_id, filters, limit=limit, cursor=cursor)
+    rows, next_cursor = await taskops.list_tasks(state.db, principal.user_id, filt, limit=limit, cursor=cursor)
     return TaskList(data=[to_public(t) for t in rows], next_cursor=next_cursor)
 
 
@@ -184,10 +180,10 @@ async def list_tasks(
 async def cancel_task(
     task_id: str, principal: TasksWrite, state: State, client: TemporalClient, response: Response
 ) -> TaskPublic:
-    task, confirmed = await taskqueries.cancel_task(state.db, client, task_id, principal.user_id)
-    if not confirmed:
+    outcome = await taskops.cancel_task(state.db, client, task_id, principal.user_id)
+    if not outcome.confirmed:
         response.status_code = 202
-    return to_public(task)
+    return to_public(outcome.task)
 
 
 __all__ = ["router", "load_task", "wait_for_status", "to_public", "as_utc"]
