@@ -22,6 +22,7 @@ SCOPES: dict[str, str] = {
     "messages:write": "Answer tasks and send them messages",
     "codebases:read": "List your codebases",
     "webhooks:manage": "Manage webhook subscriptions",
+    "codebases:write": "Register, change and remove your codebases",
 }
 ALL_SCOPES: tuple[str, ...] = tuple(SCOPES)
 

@@ -1,4 +1,4 @@
-"""Account and catalog routes: ``/v1/automation/me``, ``/models``, ``/codebases``."""
+"""Account and catalog routes: ``/v1/automation/me`` and ``/models`` (codebases: ``codebases.py``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import time
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from api.deps import Catalog, CodebasesRead, CurrentPrincipal, DbSession
+from api.deps import Catalog, CurrentPrincipal
 from api.errors import problem_responses
-from core.ids import iso
-from core.models import Codebase
 
 router = APIRouter(prefix="/v1/automation", tags=["account"])
 
@@ -44,19 +41,6 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     data: list[ModelOut]
     default_model: str
-
-
-class CodebaseOut(BaseModel):
-    id: str
-    codebase_id: str
-    name: str
-    description: str | None
-    repository_url: str | None
-    created_at: str
-
-
-class CodebaseList(BaseModel):
-    data: list[CodebaseOut]
 
 
 @router.get("/me", operation_id="getMe", response_model=Me, summary="Who am I (test credentials)",
@@ -93,27 +77,4 @@ async def models(_principal: CurrentPrincipal, catalog: Catalog) -> ModelList:
             for m in catalog.public_list()
         ],
         default_model=catalog.default_model,
-    )
-
-
-@router.get("/codebases", operation_id="listCodebases", response_model=CodebaseList, summary="Registered codebases",
-            responses=problem_responses(401, 403, 429))
-async def codebases(principal: CodebasesRead, session: DbSession) -> CodebaseList:
-    rows = (
-        await session.execute(
-            select(Codebase).where(Codebase.user_id == principal.user_id).order_by(Codebase.created_at.desc())
-        )
-    ).scalars()
-    return CodebaseList(
-        data=[
-            CodebaseOut(
-                id=c.id,
-                codebase_id=c.id,
-                name=c.name,
-                description=c.description,
-                repository_url=c.repository_url,
-                created_at=iso(c.created_at) or "",
-            )
-            for c in rows
-        ]
     )
