@@ -61,9 +61,9 @@ class RequestIdMiddleware:
 
 def _install_routers(app: FastAPI) -> None:
     from api.oauth import routes as oauth
-    from api.rest.routes import api_keys, codebases, conversation, events, health, meta, tasks, webhooks
+    from api.rest.routes import api_keys, artifacts, codebases, conversation, events, health, meta, tasks, webhooks
 
-    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth, codebases):
+    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth, codebases, artifacts):
         app.include_router(module.router)
 
 

@@ -142,8 +142,6 @@ class Settings(BaseSettings):
     agent_tool_output_cap: int = Field(default=32_000, ge=1000)
     # Largest workspace checkpoint (git diff --binary against the base commit) kept.
     agent_checkpoint_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    # A tool call not picked up by the workspace's worker within this long moves the workspace.
-    agent_tool_schedule_to_start_seconds: float = Field(default=30.0, gt=0)
     # bash runs under bubblewrap; without it bash is refused unless this is set (no isolation).
     sandbox_allow_unsafe: bool = False
     # First of the unprivileged uids bash runs as when the worker is root (one per slot).

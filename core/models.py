@@ -128,6 +128,7 @@ class Task(Base):
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     git: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    artifacts: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskEvent(Base):

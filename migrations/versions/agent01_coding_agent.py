@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("changes", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("git", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("usage", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("artifacts", sa.JSON(), nullable=True))
     op.create_table(
         "task_artifacts",
         sa.Column("id", sa.String(length=40), primary_key=True),
@@ -60,7 +61,7 @@ def downgrade() -> None:
     op.drop_index("ix_task_artifacts_task_id", table_name="task_artifacts")
     op.drop_table("task_artifacts")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        for name in ("usage", "git", "changes", "max_turns"):
+        for name in ("artifacts", "usage", "git", "changes", "max_turns"):
             batch_op.drop_column(name)
     with op.batch_alter_table("codebases", schema=None) as batch_op:
         for name in ("updated_at", "credentials_sealed", "push", "ref"):

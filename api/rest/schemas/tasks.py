@@ -44,6 +44,7 @@ class TaskCreate(BaseModel):
     input_timeout_seconds: float | None = Field(
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
+    max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
 
     @field_validator("title")
     @classmethod
@@ -88,6 +89,44 @@ class RequiredActionOut(BaseModel):
     asked_at: str
 
 
+class ChangedFile(BaseModel):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed"]
+    additions: int
+    deletions: int
+    old_path: str | None = None
+
+
+class TaskChangesOut(BaseModel):
+    files: list[ChangedFile]
+    additions: int
+    deletions: int
+
+
+class TaskGit(BaseModel):
+    base_commit: str | None
+    branch: str | None
+    commit: str | None
+    pushed: bool
+    pr_url: str | None
+
+
+class ArtifactOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["patch", "plan", "findings", "output", "file"]
+    size: int
+    sha256: str
+    url: str
+
+
+class TaskUsage(BaseModel):
+    turns: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
 class TaskPublic(BaseModel):
     task_id: str
     run_id: str
@@ -110,6 +149,10 @@ class TaskPublic(BaseModel):
     progress: TaskProgress | None
     required_action: RequiredActionOut | None
     webhook_url: str | None
+    changes: TaskChangesOut | None = None
+    git: TaskGit | None = None
+    artifacts: list[ArtifactOut] | None = None
+    usage: TaskUsage | None = None
 
 
 class TaskList(BaseModel):

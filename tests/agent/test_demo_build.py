@@ -1,0 +1,55 @@
+"""The demo model drives the real tool loop: a build task on a registered local repository reads,
+edits, runs bash and completes with the right diff, changed files and patch artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.agent.repos import git, make_bare_repo
+from tests.conftest import wait_status
+
+
+@pytest.fixture
+def agent_settings(settings):
+    settings.codebase_allow_local = True
+    return settings
+
+
+async def _codebase(stack, user, url: str, **extra) -> str:
+    r = await stack.http.post("/v1/automation/codebases", json={"name": "web", "repository_url": url, **extra},
+                              headers=user.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["codebase_id"]
+
+
+async def test_demo_build_task_changes_a_file(agent_settings, stack, user, tmp_path):
+    bare, base = make_bare_repo(tmp_path)
+    cb = await _codebase(stack, user, str(bare))
+    prompt = "\n".join([
+        "READ: app.py",
+        "EDIT: app.py :: return 'hello' :: return 'hello, world'",
+        "WRITE: NOTES.md :: Changed the greeting.\\n",
+        "BASH: python3 -c 'import app; print(app.greet())'",
+    ])
+    r = await stack.http.post("/v1/automation/tasks", json={"title": "Greet the world", "description": prompt,
+                                                            "agent_type": "build", "codebase_id": cb}, headers=user.headers)
+    assert r.status_code == 201, r.text
+    task = await wait_status(stack.http, r.json()["task_id"], user.headers, {"completed", "failed"}, timeout=120)
+    assert task["status"] == "completed", task
+    assert "hello, world" in task["result"]
+    assert task["usage"]["turns"] == 5 and task["usage"]["tool_calls"] == 4
+    files = {f["path"]: f for f in task["changes"]["files"]}
+    assert files["app.py"]["status"] == "modified" and files["app.py"]["additions"] == 1 and files["app.py"]["deletions"] == 1
+    assert files["NOTES.md"]["status"] == "added"
+    assert task["git"]["base_commit"] == base and task["git"]["pushed"] is False
+    patch = next(a for a in task["artifacts"] if a["kind"] == "patch")
+    r = await stack.http.get(patch["url"], headers=user.headers)
+    assert r.status_code == 200
+    assert "+    return 'hello, world'" in r.text and "NOTES.md" in r.text
+    # the remote is untouched (push policy none)
+    assert git("rev-parse", "main", cwd=bare).strip() == base
+
+    events = (await stack.http.get(f"/v1/automation/tasks/{task['task_id']}/events", headers=user.headers)).json()
+    progress = [e["data"]["progress"]["message"] for e in events["data"] if e["event"] == "task.progress" and e["data"]["progress"]]
+    assert any(m.startswith("edit: app.py") for m in progress), progress
+    assert any(m.startswith("bash:") for m in progress), progress
