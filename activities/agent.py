@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.backends.base import AgentBackend, ProviderError
-from activities.backends.factory import backend_for
+from activities.backends.factory import backend_for, preload
 from activities.tasks import ProgressReporter, _heartbeat_forever
 from core.agent_tools import tools_for
 from core.catalog import ModelCatalog
@@ -53,6 +53,7 @@ class AgentActivities:
         self.catalog = catalog
         self.http_client = http_client
         self._backends: dict[str, AgentBackend] = {}
+        preload()
 
     def _backend(self, kind: str) -> AgentBackend:
         if kind not in self._backends:
@@ -77,11 +78,11 @@ class AgentActivities:
                 type=TOKEN_BUDGET_EXCEEDED,
                 non_retryable=True,
             )
-        await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
-        messages = await read_messages(self.db, inp.run_id)
         reporter = ProgressReporter(self.recorder, inp.task_id, inp.run_id)
         beat = asyncio.create_task(_heartbeat_forever())
         try:
+            await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
+            messages = await read_messages(self.db, inp.run_id)
             done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
         except ProviderError as err:
             code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED

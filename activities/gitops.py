@@ -158,10 +158,7 @@ def parse_changes(name_status: str, numstat: str) -> dict:
         else:
             old, new = None, parts[i + 1]
             i += 2
-        entry = {"path": new, "status": _STATUS.get(code, "modified"), "additions": 0, "deletions": 0}
-        if code == "R":
-            entry["old_path"] = old
-        files.append(entry)
+        files.append({"path": new, "status": _STATUS.get(code, "modified"), "additions": 0, "deletions": 0})
     counts: dict[str, tuple[int, int]] = {}
     nparts = numstat.split("\0")
     j = 0

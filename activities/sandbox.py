@@ -88,7 +88,7 @@ class Sandbox:
             argv += [
                 self.bwrap, "--new-session", "--die-with-parent", "--unshare-all", "--clearenv",
                 "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
-                "--setenv", "TERM", "dumb", "--setenv", "CI", "1",
+                "--setenv", "TERM", "dumb", "--setenv", "CI", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
                 "--setenv", "GIT_CONFIG_COUNT", "1", "--setenv", "GIT_CONFIG_KEY_0", "safe.directory",
                 "--setenv", "GIT_CONFIG_VALUE_0", "*",
                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",

@@ -38,7 +38,7 @@ def initial_messages(inp: TaskInput) -> list[ChatMessage]:
 # ---- the tool loop (workflows/agent_loop.py) -----------------------------------------------------
 
 _AGENT_BASE = (
-    "You are a CodeTether coding agent. You work in a git checkout of the task's codebase (or an empty "
+    "You are a CodeTether agent working on code. You work in a git checkout of the task's codebase (or an empty "
     "scratch folder when the task names none); paths are relative to its root. Use the tools to look "
     "before you change anything, keep changes small and focused, and run the project's checks with bash "
     "when there are any (bash has no network). When you are done, answer with a short summary of what you "

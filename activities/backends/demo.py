@@ -101,7 +101,8 @@ class DemoBackend:
                         input_tokens=estimate_tokens("x" * sent),
                         output_tokens=estimate_tokens(json.dumps(args)),
                     )
-            results = [m for m in messages[start + 1 :] if m.role == "tool"]
+            asks = {c.id for m in messages[start + 1 :] if m.role == "assistant" for c in m.tool_calls if c.name == ASK_USER_TOOL}
+            results = [m for m in messages[start + 1 :] if m.role == "tool" and m.tool_call_id not in asks]
             if results:
                 last = results[-1].content.strip()
                 text = (

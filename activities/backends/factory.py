@@ -19,3 +19,11 @@ def backend_for(kind: str, **deps) -> AgentBackend:
 
         return OpenAIBackend(**deps)
     raise ProviderError(f"unknown backend kind {kind!r}", retryable=False)
+
+
+def preload() -> None:
+    """Imports every backend's SDK now (at worker start) rather than inside a first activity,
+    where a slow import would block the event loop and miss heartbeats."""
+    import activities.backends.anthropic  # noqa: F401
+    import activities.backends.demo  # noqa: F401
+    import activities.backends.openai  # noqa: F401

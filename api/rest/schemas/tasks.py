@@ -94,7 +94,6 @@ class ChangedFile(BaseModel):
     status: Literal["added", "modified", "deleted", "renamed"]
     additions: int
     deletions: int
-    old_path: str | None = None
 
 
 class TaskChangesOut(BaseModel):
