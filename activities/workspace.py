@@ -19,6 +19,7 @@ import logging
 import os
 
 import httpx
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -32,7 +33,7 @@ from core.config import Settings
 from core.db import Database
 from core.events import EventRecorder
 from core.ids import iso, new_id, utcnow
-from core.models import Codebase
+from core.models import Codebase, TaskArtifact
 from core.repourls import InvalidRepositoryURL, check_repository_url
 from core.secretbox import SecretBoxUnavailable
 from core.transcript import save_as_conversation, write_messages
@@ -372,9 +373,14 @@ class WorkspaceActivities:
             git_info = {"base_commit": ws.base_commit, "branch": None, "commit": None, "pushed": False, "pr_url": None}
             if inp.publish and changes["files"] and inp.agent_type not in READ_ONLY_TYPES:
                 git_info = await publish_changes(self, inp, git_info)
-        elif changes["files"] is not None:
-            git_info = None
-        # other outputs already stored during the run (truncated tool outputs)
+        # Whole outputs of tools that were too large for the transcript, stored during the run.
+        async with self.db.session() as s:
+            rows = await s.execute(
+                select(TaskArtifact)
+                .where(TaskArtifact.task_id == inp.task_id, TaskArtifact.run_id == inp.run_id, TaskArtifact.kind == "output")
+                .order_by(TaskArtifact.created_at, TaskArtifact.id)
+            )
+            artifacts.extend(artifact_public(r) for r in rows.scalars())
         await save_as_conversation(self.db, inp.task_id, inp.run_id)
         return FinalizeResult(changes=changes if inp.agent_type not in READ_ONLY_TYPES else None, git=git_info,
                               artifacts=artifacts)
