@@ -53,3 +53,28 @@ async def test_demo_build_task_changes_a_file(agent_settings, stack, user, tmp_p
     progress = [e["data"]["progress"]["message"] for e in events["data"] if e["event"] == "task.progress" and e["data"]["progress"]]
     assert any(m.startswith("edit: app.py") for m in progress), progress
     assert any(m.startswith("bash:") for m in progress), progress
+
+
+async def test_continue_as_new_keeps_the_conversation(agent_settings, stack, user):
+    from workflows.agent_loop import TURNS_PER_EXECUTION
+
+    steps = TURNS_PER_EXECUTION + 2
+    prompt = "WRITE: n.txt :: 0\n" + "\n".join(f"READ: n.txt" for _ in range(steps - 1))
+    r = await stack.http.post("/v1/automation/tasks", json={"title": "Many steps", "description": prompt, "agent_type": "build",
+                                                            "max_turns": steps + 5}, headers=user.headers)
+    task = await wait_status(stack.http, r.json()["task_id"], user.headers, {"completed", "failed"}, timeout=240)
+    assert task["status"] == "completed", task
+    # One transcript across executions: the model saw every earlier step.
+    assert task["result"].startswith(f"Demo agent finished: {steps} tool call(s)")
+    assert task["usage"]["turns"] == steps + 1 and task["usage"]["tool_calls"] == steps
+    history = await stack.client.get_workflow_handle(task["task_id"]).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id  # this execution continued an earlier one
+
+
+async def test_max_turns_stops_the_agent(agent_settings, stack, user):
+    r = await stack.http.post("/v1/automation/tasks", json={"title": "Budget", "agent_type": "build", "max_turns": 2,
+                                                            "description": "READ: a\nREAD: b\nREAD: c"}, headers=user.headers)
+    task = await wait_status(stack.http, r.json()["task_id"], user.headers, {"completed", "failed"}, timeout=90)
+    assert task["status"] == "failed" and task["error"]["code"] == "max_turns_exceeded"
+    assert task["usage"]["turns"] == 2
