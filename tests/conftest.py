@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
         ],
+        # The SDK's default of 5 s is too short on a busy 2-core machine.
+        dev_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env

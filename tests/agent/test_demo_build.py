@@ -53,6 +53,10 @@ async def test_demo_build_task_changes_a_file(agent_settings, stack, user, tmp_p
     progress = [e["data"]["progress"]["message"] for e in events["data"] if e["event"] == "task.progress" and e["data"]["progress"]]
     assert any(m.startswith("edit: app.py") for m in progress), progress
     assert any(m.startswith("bash:") for m in progress), progress
+    # the terminal event (what webhooks carry) has the results and the duration
+    [done] = [e for e in events["data"] if e["event"] == "task.completed"]
+    assert done["data"]["changes"] == task["changes"] and done["data"]["artifacts"] == task["artifacts"]
+    assert done["data"]["usage"] == task["usage"] and done["duration_seconds"] is not None
 
 
 async def test_continue_as_new_keeps_the_conversation(agent_settings, stack, user):

@@ -143,3 +143,21 @@ def test_git_never_runs_ext_even_if_a_url_got_through(tmp_path):
 def test_leading_dash_never_reaches_git_as_an_option():
     with pytest.raises(InvalidRepositoryURL):
         parse_repository_url("--upload-pack=id", allow_local=True)
+
+
+async def test_the_clone_checks_the_url_again(stack, make_user, tmp_path):
+    """A codebase saved while local paths were allowed is refused at clone time once they are not."""
+    from tests.agent.repos import make_bare_repo
+    from tests.conftest import wait_status
+
+    stack.settings.codebase_allow_local = True
+    user = await make_user()
+    bare, _ = make_bare_repo(tmp_path)
+    r = await stack.http.post("/v1/automation/codebases", json={"name": "x", "repository_url": str(bare)}, headers=user.headers)
+    assert r.status_code == 201, r.text
+    stack.settings.codebase_allow_local = False
+    r = await stack.http.post("/v1/automation/tasks", json={"title": "t", "description": "READ: a", "agent_type": "build",
+                                                            "codebase_id": r.json()["codebase_id"]}, headers=user.headers)
+    task = await wait_status(stack.http, r.json()["task_id"], user.headers, {"completed", "failed"}, timeout=90)
+    assert task["status"] == "failed" and task["error"]["code"] == "workspace_unavailable"
+    assert "refused" in task["error"]["message"]
