@@ -28,7 +28,7 @@ from core.events import CompositeSink, EventRecorder, EventSink
 from core.logging import setup_logging
 from core.reconcile import RECONCILE_EVERY, reconcile_orphans
 from core.telemetry import LogContextInterceptor, worker_runtime
-from core.temporal import connect
+from core.temporal import connect, register_search_attributes_if_allowed
 from workflows.concurrency import ConcurrencyWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.email_notify import EmailWorkflow
@@ -140,6 +140,8 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
         http_client = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(600.0, connect=10.0))
         stack.push_async_callback(http_client.aclose)
         client = await connect(settings, runtime=worker_runtime(settings))
+        # Workflows upsert these attributes; a fresh self-hosted namespace gets them here.
+        await register_search_attributes_if_allowed(client, log)
         worker = build_worker(settings, client, db, http_client)
         log.info("worker polling %s (and %s for its workspaces) on %s", settings.temporal_task_queue,
                  worker.workspace.task_queue, settings.temporal_address)

@@ -6,6 +6,7 @@ mount. The app owns one :class:`api.state.AppState` (database, lazy Temporal cli
 
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import asynccontextmanager
 from typing import Any
@@ -141,6 +142,13 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+async def _warm_temporal(state: AppState) -> None:
+    try:
+        await state.temporal()
+    except Exception:  # noqa: BLE001 - the API serves reads without Temporal; /readyz reports it
+        pass
+
+
 def create_app(
     settings: Settings | None = None, *, db: Database | None = None, temporal_client: Client | None = None
 ) -> FastAPI:
@@ -151,9 +159,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # Connect at start-up rather than on the first request, so a fresh namespace gets its
+        # search attributes (and the log says so) before anyone creates a task.
+        warm = asyncio.create_task(_warm_temporal(state)) if temporal_client is None else None
         try:
             yield
         finally:
+            if warm is not None:
+                warm.cancel()
             if own_db:
                 await db.dispose()
 

@@ -4,6 +4,7 @@ API serves reads while Temporal is down), model catalog and authenticator."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,9 @@ from api.errors import Problem
 from core.catalog import ModelCatalog
 from core.config import Settings
 from core.db import Database
-from core.temporal import connect
+from core.temporal import connect, register_search_attributes_if_allowed
+
+log = logging.getLogger("codetether.api")
 
 
 class AppState:
@@ -28,6 +31,9 @@ class AppState:
         # Hooks other layers install (rate limiting after authentication, for instance).
         self.on_authenticated: Callable[[Any, Any], Awaitable[None]] | None = None
         self.extras: dict[str, Any] = {}
+        # Set once the namespace is known to have CodeTether's search attributes (they are never
+        # removed by the service), so readiness stops asking.
+        self.search_attributes_ready = False
 
     async def temporal(self) -> Client:
         if self._client is not None:
@@ -35,9 +41,17 @@ class AppState:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect(self.settings), timeout=5)
+                    client = await asyncio.wait_for(connect(self.settings), timeout=5)
                 except Exception as err:  # noqa: BLE001
                     raise Problem(503, "temporal_unavailable", f"cannot reach Temporal: {err}") from None
+                # A fresh namespace would refuse every create until its search attributes exist.
+                try:
+                    self.search_attributes_ready = await asyncio.wait_for(
+                        register_search_attributes_if_allowed(client, log), timeout=5
+                    )
+                except Exception:  # noqa: BLE001 - readiness reports it; reads still work
+                    log.warning("could not check Temporal search attributes", exc_info=True)
+                self._client = client
         return self._client
 
     @property

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.config import Settings
@@ -47,19 +49,58 @@ async def connect(settings: Settings, *, address: str | None = None, runtime: Ru
     )
 
 
-async def ensure_search_attributes(client: Client) -> None:
-    """Registers CodeTether's search attributes if the namespace lacks them (idempotent)."""
-    ns = client.namespace
-    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=ns))
-    missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in existing.custom_attributes
-    }
+async def missing_search_attributes(client: Client) -> list[str]:
+    """The CodeTether search attributes the client's namespace lacks (creates fail without them)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    return [key.name for key in SEARCH_ATTRIBUTES if key.name not in existing.custom_attributes]
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Registers CodeTether's search attributes if the namespace lacks them (idempotent).
+
+    Returns the names it added. Raises ``RPCError`` where the server refuses (Temporal Cloud adds
+    search attributes only through its own control plane).
+    """
+    missing = await missing_search_attributes(client)
     if missing:
         await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=ns, search_attributes=missing)
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+            )
         )
+    return missing
+
+
+SEARCH_ATTRIBUTES_FIX = (
+    "run `codetether migrate --temporal` against this namespace (on Temporal Cloud, add them as "
+    "Keyword attributes in the namespace settings)"
+)
+
+
+async def register_search_attributes_if_allowed(client: Client, log: logging.Logger) -> bool:
+    """What the API and the worker do when they connect: add missing search attributes where the
+    server allows it (the dev server and self-hosted clusters do), and say so in the log either way.
+    Returns whether the namespace now has all of them."""
+    try:
+        added = await ensure_search_attributes(client)
+    except RPCError as err:
+        try:
+            missing = await missing_search_attributes(client)
+        except RPCError:
+            missing = [key.name for key in SEARCH_ATTRIBUTES]
+        if not missing:
+            return True
+        log.warning(
+            "Temporal namespace %r lacks search attributes %s and refused to register them (%s): %s",
+            client.namespace, ", ".join(missing), err.status.name if err.status else err, SEARCH_ATTRIBUTES_FIX,
+        )
+        return False
+    if added:
+        log.info("registered search attributes %s in Temporal namespace %r", ", ".join(added), client.namespace)
+    return True
 
 
 def dev_server_search_attribute_args() -> list[str]:

@@ -325,7 +325,7 @@ async def test_health_and_readiness(api):
     r = await api.http.get("/readyz")
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ok"
-    assert r.json()["checks"] == {"database": "ok", "temporal": "ok"}
+    assert r.json()["checks"] == {"database": "ok", "temporal": "ok", "search_attributes": "ok"}
     assert r.headers.get("x-request-id")
 
 
