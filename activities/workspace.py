@@ -86,8 +86,11 @@ class WorkspaceActivities:
         # This worker's own queue: prepare_workspace hands it out.
         self.task_queue = task_queue
         self.http_client = http_client
-        self.git = Git(allow_local=settings.codebase_allow_local)
         self.root = settings.resolved_workspace_root
+
+    @property
+    def git(self) -> Git:
+        return Git(allow_local=self.settings.codebase_allow_local)
 
     # ---- layout ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from tests.conftest import wait_status
 async def _cli(database_url: str, tmp_path, *args: str) -> tuple[int, str, str]:
     # Like the test stack, the CLI may name hosts that do not resolve offline.
     env = dict(os.environ, CODETETHER_DATABASE_URL=database_url, CODETETHER_DATA_DIR=str(tmp_path),
-               CODETETHER_WEBHOOK_ALLOW_PRIVATE="true")
+               CODETETHER_WEBHOOK_ALLOW_PRIVATE="true", CODETETHER_CODEBASE_ALLOW_LOCAL="true")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "core.cli", *args,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -23,18 +23,24 @@ async def _cli(database_url: str, tmp_path, *args: str) -> tuple[int, str, str]:
 
 
 async def test_cli_codebase_is_listed_and_usable_on_task_create(stack, make_user, database_url, tmp_path):
+    from tests.agent.repos import make_bare_repo
+
     owner = await make_user()
     other = await make_user()
+    # A task really clones its codebase: a local repository stands in for the remote (offline).
+    stack.settings.codebase_allow_local = True
+    bare, _ = make_bare_repo(tmp_path / "remote", name="example/billing")
+    repo_url = str(bare)
 
     code, out, err = await _cli(
         database_url, tmp_path, "codebases", "create", "--user", owner.email, "--name", "billing-service",
-        "--repository-url", "https://github.com/example/billing", "--description", "Invoices and payments",
+        "--repository-url", repo_url, "--description", "Invoices and payments",
     )
     assert code == 0, err
     created = json.loads(out)
     assert created["codebase_id"].startswith("cb_")
     assert created["name"] == "billing-service"
-    assert created["repository_url"] == "https://github.com/example/billing"
+    assert created["repository_url"] == repo_url
     assert created["description"] == "Invoices and payments"
     assert created["user_id"] == owner.user_id
     assert created["created_at"].endswith("Z")
@@ -49,7 +55,7 @@ async def test_cli_codebase_is_listed_and_usable_on_task_create(stack, make_user
     assert [c["codebase_id"] for c in listed] == [created["codebase_id"]]
     assert listed[0]["id"] == created["codebase_id"]
     assert listed[0]["name"] == "billing-service"
-    assert listed[0]["repository_url"] == "https://github.com/example/billing"
+    assert listed[0]["repository_url"] == repo_url
     assert listed[0]["description"] == "Invoices and payments"
 
     # the owner's tasks may name it ...
