@@ -155,14 +155,17 @@ class WorkspaceActivities:
         return info
 
     async def _materialize(self, inp: PrepareWorkspaceInput, path: str) -> WorkspaceInfo:
-        if inp.codebase_id is None:
+        cb = None
+        if inp.codebase_id is not None:
+            async with self.db.session() as s:
+                cb = await s.get(Codebase, inp.codebase_id)
+            if cb is None or cb.user_id != inp.owner_id:
+                raise _workspace_error("the task's codebase no longer exists")
+        if cb is None or not cb.repository_url:
+            # No codebase, or one registered without a repository (a label): an empty scratch repo.
             await self.git.run("init", "--quiet", "--", path)
             await self.git.run("commit", "--quiet", "--allow-empty", "-m", "empty scratch workspace", cwd=path)
             return WorkspaceInfo(task_queue=self.task_queue, path=path, base_commit=await self.git.head(path))
-        async with self.db.session() as s:
-            cb = await s.get(Codebase, inp.codebase_id)
-        if cb is None or cb.user_id != inp.owner_id or not cb.repository_url:
-            raise _workspace_error("the task's codebase no longer exists or has no repository_url")
         try:
             # The URL rules again, now with the DNS answer this clone will use.
             repo, addrs = await check_repository_url(
