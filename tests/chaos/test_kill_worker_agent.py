@@ -5,6 +5,10 @@ from the base commit plus the last checkpoint and finishes the task with every c
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,9 +21,12 @@ pytestmark = pytest.mark.chaos
 
 async def test_worker_killed_mid_loop_task_finishes_from_checkpoint(cluster, make_user, tmp_path):
     cluster.env["CODETETHER_CODEBASE_ALLOW_LOCAL"] = "true"
+    # Workspace roots the sandbox uids can reach (pytest's tmp_path is private to root).
+    disks = Path(tempfile.mkdtemp(prefix="codetether-chaos-ws-"))
+    os.chmod(disks, 0o711)
     await asyncio.to_thread(cluster.start_temporal)
     _api, port = await asyncio.to_thread(cluster.start_api)
-    first = cluster.start_worker({"CODETETHER_WORKSPACE_ROOT": str(tmp_path / "disk1")})
+    first = cluster.start_worker({"CODETETHER_WORKSPACE_ROOT": str(disks / "disk1")})
     user = await make_user()
     bare, base = make_bare_repo(tmp_path / "remote")
 
@@ -40,10 +47,10 @@ async def test_worker_killed_mid_loop_task_finishes_from_checkpoint(cluster, mak
         await wait_task(http, task_id, user.headers,
                         lambda t: (t["progress"] or {}).get("message", "").startswith("bash:"), timeout=90,
                         what="running bash")
-        assert (tmp_path / "disk1" / task_id / "notes.txt").read_text() == "one"
+        assert (disks / "disk1" / task_id / "notes.txt").read_text() == "one"
         await asyncio.to_thread(first.kill9)
 
-        cluster.start_worker({"CODETETHER_WORKSPACE_ROOT": str(tmp_path / "disk2")})
+        cluster.start_worker({"CODETETHER_WORKSPACE_ROOT": str(disks / "disk2")})
         done = await wait_task(http, task_id, user.headers, lambda t: t["status"] in ("completed", "failed"), timeout=180)
         assert done["status"] == "completed", done
         # The edit needed the checkpointed write: the rebuilt workspace had it.
@@ -52,4 +59,10 @@ async def test_worker_killed_mid_loop_task_finishes_from_checkpoint(cluster, mak
         text = (await http.get(patch["url"], headers=user.headers)).text
         assert "+two" in text and "+one" not in text
         assert done["git"]["base_commit"] == base
-        assert not (tmp_path / "disk2" / task_id).exists()  # cleaned up on the worker that finished
+        assert not (disks / "disk2" / task_id).exists()  # cleaned up on the worker that finished
+        # bash really ran (twice: its first run died with the worker) in the sandbox
+        events = (await http.get(f"/v1/automation/tasks/{task_id}/events", headers=user.headers)).json()["data"]
+        bash_steps = [e for e in events if e["event"] == "task.progress"
+                      and (e["data"]["progress"] or {}).get("message", "").startswith("bash:")]
+        assert len(bash_steps) == 2
+    shutil.rmtree(disks, ignore_errors=True)
