@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install bench replay-histories clean
+.PHONY: run test install bench replay-histories clean zapier-test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m tests.production.run_postgres
+	$(MAKE) zapier-test
+
+# The Zapier app: Node 22 (cached outside the repo), validate, jest against a live codetether dev.
+zapier-test: $(STAMP)
+	bash integrations/zapier/scripts/check.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/create_throughput.py
@@ -31,3 +36,10 @@ replay-histories: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache
+
+# Make (Integromat) custom app: schema, manifest, IML and live tests on Node's own test runner.
+# MAKE_SCHEMAS_DIR defaults to ../shared/make-schemas beside the clone.
+.PHONY: test-make
+test: test-make
+test-make: $(STAMP)
+	cd integrations/make && npm ci --no-audit --no-fund --loglevel=error && npm test

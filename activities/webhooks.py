@@ -60,6 +60,9 @@ RESPONSE_KEEP_BYTES = 2048
 # A Retry-After longer than this is capped (the schedule still ends when attempts run out).
 MAX_RETRY_AFTER = 24 * 3600.0
 HTTP_GONE = 410
+# "Not yet": n8n's resume URL answers 409 until its run reaches the Wait node. Retried on the
+# schedule like any failure, but never a sign of a dead receiver.
+HTTP_CONFLICT = 409
 
 
 class WebhookDispatcher:
@@ -153,6 +156,7 @@ class WebhookActivities:
                 )
                 return DeliveryAttemptResult(outcome, dlv.last_status_code)
             sub = None
+            extra_headers: dict[str, str] = {}
             if dlv.subscription_id is not None:
                 sub = await s.get(WebhookSubscription, dlv.subscription_id)
                 if sub is None or sub.status != "active":
@@ -164,6 +168,8 @@ class WebhookActivities:
                     return DeliveryAttemptResult(ATTEMPT_SKIPPED)
                 url = sub.url
                 secrets = signing_secrets(sub, utcnow())
+                if sub.header_token_name and sub.header_token_value:
+                    extra_headers = {sub.header_token_name: sub.header_token_value}
             else:
                 task = await s.get(Task, dlv.task_id) if dlv.task_id else None
                 url = dlv.url
@@ -192,6 +198,7 @@ class WebhookActivities:
                 secrets=secrets,
                 user_agent=USER_AGENT,
             )
+            headers.update(extra_headers)
             resp = await self._send(url, body.encode("utf-8"), headers)
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
 
@@ -237,6 +244,8 @@ class WebhookActivities:
                     sub.status = "disabled"
                     sub.disabled_reason = "the receiver answered 410 Gone"
                     sub.updated_at = utcnow()
+                elif status == HTTP_CONFLICT:
+                    pass  # neither a success nor a failure toward disabling the subscription
                 else:
                     since = as_utc(sub.failing_since)
                     if since is None:

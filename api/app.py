@@ -60,6 +60,16 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+def _install_proxy_headers(app: FastAPI, settings: Settings) -> None:
+    # Outermost: every layer (rate limits per client IP, cookies' Secure, logs) sees the client's
+    # address and scheme as the trusted proxy reported them. From any other peer the headers are
+    # ignored. uvicorn's own handling is off (api/httpserver.py), so this is the only one.
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = [h.strip() for h in settings.trusted_proxies.split(",") if h.strip()]
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted or [])
+
+
 def _install_routers(app: FastAPI) -> None:
     from api.oauth import routes as oauth
     from api.rest.routes import api_keys, artifacts, codebases, conversation, events, health, meta, tasks, webhooks
@@ -184,6 +194,7 @@ def create_app(
     for installer in EXTENSIONS:
         installer(app, state)
     app.add_middleware(RequestIdMiddleware)
+    _install_proxy_headers(app, settings)
 
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]
 

@@ -22,6 +22,15 @@ from core.security import API_KEY_PREFIX, hash_token
 # last_used_at is written at most this often per key, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
+# First-party credentials: held by the user directly, never delegated to a third-party app.
+# "api_key": a ct_ key (it needs the account:manage scope to manage credentials).
+# "console": a signed-in console session; the console face builds its Principal with this
+# auth_method, and such a session satisfies the account:manage check by itself (the user typed
+# their password into our own page). OAuth access tokens ("oauth") and external OIDC JWTs
+# ("oidc") are third-party: they can never manage credentials, whatever their scopes say.
+FIRST_PARTY_AUTH_METHODS = frozenset({"api_key", "console"})
+ACCOUNT_MANAGE = "account:manage"
+
 
 @dataclass
 class Principal:
@@ -29,7 +38,7 @@ class Principal:
     email: str
     tier: str
     scopes: list[str]
-    auth_method: str  # "api_key" | "oauth" | "oidc"
+    auth_method: str  # "api_key" | "oauth" | "oidc" | "console"
     credential_id: str | None = None
     client_id: str | None = None
     extra: dict = field(default_factory=dict)
@@ -44,6 +53,17 @@ class Principal:
 
     def has_scopes(self, *needed: str) -> bool:
         return all(s in self.scopes for s in needed)
+
+    @property
+    def first_party(self) -> bool:
+        return self.auth_method in FIRST_PARTY_AUTH_METHODS
+
+    @property
+    def can_manage_account(self) -> bool:
+        """May create, list and revoke API keys and OAuth clients (``/v1/api-keys``, ``/v1/oauth/clients``)."""
+        if self.auth_method == "console":
+            return True
+        return self.first_party and ACCOUNT_MANAGE in self.scopes
 
 
 Resolver = Callable[[str], Awaitable["Principal | None"]]

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Aut
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.auth import Principal, unauthenticated
+from api.auth import ACCOUNT_MANAGE, Principal, unauthenticated
 from api.errors import Problem
 from api.state import AppState
 from core.catalog import ModelCatalog
@@ -114,9 +114,33 @@ def require_scopes(*scopes: str):
     return _check
 
 
+def _insufficient(scopes: tuple[str, ...], detail: str) -> Problem:
+    return Problem(
+        403,
+        "insufficient_scope",
+        detail,
+        headers={"WWW-Authenticate": f'Bearer realm="codetether", error="insufficient_scope", scope="{" ".join(scopes)}"'},
+        extra={"required_scopes": list(scopes)},
+    )
+
+
+async def require_account_manage(principal: CurrentPrincipal) -> Principal:
+    """Credential management needs a first-party credential (see ``api.auth.FIRST_PARTY_AUTH_METHODS``)."""
+    if principal.can_manage_account:
+        return principal
+    if not principal.first_party:
+        raise _insufficient(
+            (ACCOUNT_MANAGE,),
+            "managing API keys and OAuth clients needs a first-party credential: an API key with the "
+            f"{ACCOUNT_MANAGE} scope or a console session; OAuth access tokens can never do it",
+        )
+    raise _insufficient((ACCOUNT_MANAGE,), f"this call needs the scope(s): {ACCOUNT_MANAGE}")
+
+
 TasksRead = Annotated[Principal, Depends(require_scopes("tasks:read"))]
 TasksWrite = Annotated[Principal, Depends(require_scopes("tasks:write"))]
 MessagesWrite = Annotated[Principal, Depends(require_scopes("messages:write"))]
 CodebasesRead = Annotated[Principal, Depends(require_scopes("codebases:read"))]
 CodebasesWrite = Annotated[Principal, Depends(require_scopes("codebases:write"))]
 WebhooksManage = Annotated[Principal, Depends(require_scopes("webhooks:manage"))]
+AccountManage = Annotated[Principal, Depends(require_account_manage)]

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.jsonsafe import CODES as JSON_SAFETY_CODES
 from core.logging import request_id_var
 
 log = logging.getLogger("codetether.api")
@@ -109,6 +110,9 @@ _STATUS_CODES = {
 }
 
 
+_OWN_CODES = JSON_SAFETY_CODES
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -143,7 +147,9 @@ def install_error_handlers(app: FastAPI) -> None:
                 400, "malformed_json", "the request body is not valid JSON", errors=[e for e in errors if e["type"] == "json_invalid"]
             )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(422, "validation_error", detail or "the request is not valid", errors=errors)
+        # Checks with their own stable code (core/jsonsafe.py) name it instead of the generic one.
+        code = next((e["type"] for e in errors if e["type"] in _OWN_CODES), "validation_error")
+        return problem_response(422, code, detail or "the request is not valid", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -20,6 +20,11 @@
   ``core.taskservice.create_task`` starts its workflow with USE_EXISTING instead of making a
   second task.
 
+* Secrets are never stored: a route whose response carries one (a new API key, client secret or
+  webhook secret) calls :func:`shown_once`, which marks the response ``Cache-Control: no-store``
+  and names the fields to redact. The stored copy has them replaced (``null`` or a masked form)
+  plus a ``notice`` saying the secret was shown once, in the first response; a replay returns that.
+
 Installed by :func:`install` from ``api.app.EXTENSIONS``: a middleware that validates the header
 and records the response, and an ``on_authenticated`` hook that claims the key once the caller is
 known.
@@ -48,6 +53,11 @@ HEADER = b"idempotency-key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
 STATE_KEY = "idempotency"
+SECRETS_KEY = "idempotency_secret_fields"
+SHOWN_ONCE_NOTICE = (
+    "This is a replay of an earlier request with the same Idempotency-Key. The secret was shown once, "
+    "in the first response, and is not stored; if it was lost, revoke this credential and create a new one."
+)
 # Response headers that describe this delivery rather than the result; never replayed.
 NOT_REPLAYED = frozenset(
     {"x-request-id", "date", "server", "content-length", "transfer-encoding", "connection", "set-cookie", "retry-after"}
@@ -68,6 +78,31 @@ class IdempotencyContext:
         assert self.resource_seed is not None
         self.resource_reserved = True
         return store.resource_id(self.resource_seed, prefix)
+
+
+def shown_once(request: Request, response: Response, redacted: dict[str, object]) -> None:
+    """Marks a response that carries a secret: never cached, and stored for replays without it.
+
+    ``redacted`` maps each top-level JSON field holding a secret to what a replay shows instead.
+    """
+    response.headers["Cache-Control"] = "no-store"
+    request.scope.setdefault("state", {})[SECRETS_KEY] = dict(redacted)
+
+
+def redact_body(body: bytes, redacted: dict[str, object]) -> bytes:
+    import json
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(doc, dict):
+        return body
+    for name, replacement in redacted.items():
+        if name in doc:
+            doc[name] = replacement
+    doc["notice"] = SHOWN_ONCE_NOTICE
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class IdempotentReplay(Exception):
@@ -170,6 +205,10 @@ class IdempotencyMiddleware:
             await self._release(ctx)
             return
         headers = store.header_subset(start.get("headers", []), NOT_REPLAYED)
+        redacted = scope.get("state", {}).get(SECRETS_KEY)
+        if redacted:
+            body = redact_body(body, redacted)
+            headers.pop("content-length", None)
         try:
             await store.complete(self.state.db, record_id, store.StoredResponse(status, body, headers))
         except Exception:  # noqa: BLE001 - the response is still right; the key expires with its lock

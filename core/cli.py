@@ -9,6 +9,8 @@
     codetether codebases create --user EMAIL --name N --repository-url URL [--ref R] [--push P] [--description TEXT]
     codetether codebases list --user EMAIL
     codetether oauth-clients create --name N --redirect-uri URI [--public] [--owner EMAIL]
+    codetether oauth-clients list [--owner EMAIL]
+    codetether oauth-clients delete CLIENT_ID
 
 Admin commands work on the configured database whether or not the service runs.
 """
@@ -116,8 +118,6 @@ async def ensure_bootstrap_key(settings: Settings) -> str:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
     settings = get_settings()
     from core.db import migrate
     from core.logging import setup_logging
@@ -125,15 +125,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     setup_logging(settings)
     migrate(settings.resolved_database_url)
     from api.app import create_app
+    from api.httpserver import serve
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.api_host,
-        port=args.port or settings.api_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+    # The header-size limit and proxy handling live in api/httpserver.py.
+    serve(create_app(settings), settings, host=args.host, port=args.port)
     return 0
 
 
@@ -256,6 +251,30 @@ def cmd_oauth_clients_create(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(json.dumps(out))
+    return 0
+
+
+def cmd_oauth_clients_list(args: argparse.Namespace) -> int:
+    from core.oauth_clients import OAuthClientError, list_all_oauth_clients
+
+    settings = get_settings()
+    try:
+        out = _run(_with_db(settings, lambda db: list_all_oauth_clients(db, owner_email=args.owner)))
+    except OAuthClientError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_oauth_clients_delete(args: argparse.Namespace) -> int:
+    from core.oauth_clients import delete_oauth_client
+
+    settings = get_settings()
+    if not _run(_with_db(settings, lambda db: delete_oauth_client(db, args.client_id))):
+        print(f"error: no OAuth client {args.client_id}", file=sys.stderr)
+        return 1
+    print(json.dumps({"client_id": args.client_id, "deleted": True}))
     return 0
 
 
@@ -414,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_cmd", required=True)
     kc = keys.add_parser("create", help="create an API key and print it")
     kc.add_argument("--user", required=True)
-    kc.add_argument("--scopes", default=None, help="comma-separated scopes (default: all)")
+    kc.add_argument("--scopes", default=None, help="comma-separated scopes (default: all, account:manage included)")
     kc.add_argument("--name", default="cli")
     kc.set_defaults(fn=cmd_keys_create)
 
@@ -439,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     occ.add_argument("--owner", default=None, help="email of the user client_credentials acts for")
     occ.add_argument("--scopes", default=None, help="comma-separated scopes the client may request")
     occ.set_defaults(fn=cmd_oauth_clients_create)
+    ocl = oc.add_parser("list", help="print OAuth clients as JSON")
+    ocl.add_argument("--owner", default=None, help="only the clients of this user (email)")
+    ocl.set_defaults(fn=cmd_oauth_clients_list)
+    ocd = oc.add_parser("delete", help="delete an OAuth client and revoke every token and grant it holds")
+    ocd.add_argument("client_id")
+    ocd.set_defaults(fn=cmd_oauth_clients_delete)
     return p
 
 

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
 
+    # A just-rotated OAuth refresh token may be used again this long (parallel refreshes, e.g. two
+    # Zap runs at once) and yields a new pair of the same family; after it, reuse revokes the family.
+    oauth_refresh_grace_seconds: float = Field(default=30.0, ge=0, le=300)
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -126,6 +130,17 @@ class Settings(BaseSettings):
     # and replayed on their reply. 1000 keeps 10,000 parked tasks under ~500 MiB (docs/performance.md).
     worker_max_cached_workflows: int = 1000
 
+    # Security limits and the proxy setup (docs/security.md).
+    # Webhook subscriptions per user, and per user toward one destination host.
+    webhook_max_subscriptions_per_user: int = Field(default=50, ge=1)
+    webhook_max_subscriptions_per_host: int = Field(default=20, ge=1)
+    # Requests one user may hold open at once: ?wait= long-polls and SSE streams (per API process).
+    max_open_streams_per_user: int = Field(default=20, ge=1)
+    # Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (comma
+    # separated, or "*"); a request from anywhere else keeps its own peer address and scheme.
+    trusted_proxies: str = "127.0.0.1,::1"
+    # Total size of a request's header section; larger requests get 431 before the app runs.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     # ---- the coding agent (docs/agent.md) ----
     # Local paths and file:// repository URLs (self-hosted); true under `codetether dev`.
     codebase_allow_local: bool = False

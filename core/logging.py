@@ -1,6 +1,11 @@
 """Logging setup: plain text by default, JSON lines with ``CODETETHER_LOG_JSON=true``.
 
 Request and task ids travel in ``contextvars`` so every line of a request carries them.
+
+Log lines cannot be forged: in plain text every control character of a message (and of its
+arguments, such as a request path decoded from ``%0a`` or ``%00``) is written as an escape
+(``\\n``, ``\\x00``, ``\\u2028``), so one record is always one line. JSON lines get the same
+from the JSON encoder. Tracebacks keep their own line breaks.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -19,6 +25,36 @@ class _ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         record.task_id = getattr(record, "task_id", None) or task_id_var.get()
         return True
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    named = _NAMED.get(ch)
+    if named:
+        return named
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1, U+2028/2029) written as an escape."""
+    return _CONTROL.sub(_escape_char, text)
+
+
+class PlainFormatter(logging.Formatter):
+    """``time level logger: message`` with the message's control characters escaped."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's API
+        record.message = escape_controls(record.message)
+        record.name = escape_controls(record.name)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,7 +80,7 @@ def setup_logging(settings) -> None:
     if settings.log_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -123,6 +123,13 @@ class Task(Base):
     # The message that starts the current follow-up run, kept until the run is under way so
     # the reconciler can start it again if the API died before the workflow started.
     pending_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Receives only the task's first terminal event, once (a resume URL: Zapier, n8n's Wait node).
+    callback_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # The terminal event sent to callback_url; set when that delivery is created, so a later
+    # run's terminal event never reaches the resume URL a second time.
+    callback_event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The event types webhook_url receives; null means the default (needs_input + terminal).
+    webhook_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
     max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -185,6 +192,9 @@ class WebhookSubscription(Base):
     failing_since: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # An optional static header sent on every delivery (for receivers that cannot check an HMAC).
+    header_token_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    header_token_value: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class WebhookDelivery(Base):
@@ -289,6 +299,25 @@ class OAuthSignInSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class OAuthAuthorizationRequest(Base):
+    """An authorization request shown on the consent page, kept server-side until answered.
+
+    The consent form posts only this row's id (with the session's CSRF token); the OAuth
+    parameters approved are the ones validated and stored when the page was shown, so a tampered
+    form (a wider ``scope``, another ``code_challenge``) changes nothing. Single use, short-lived,
+    bound to the sign-in session that saw it.
+    """
+
+    __tablename__ = "oauth_authorization_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.client_id", ondelete="CASCADE"))
+    params: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 class TaskArtifact(Base):
     """A file a task produced (patch, plan.md, findings.md, a tool's whole output) or a workspace
     checkpoint (kind ``checkpoint``, internal: never listed or downloadable)."""

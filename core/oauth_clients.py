@@ -13,12 +13,12 @@ import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.db import Database
 from core.ids import iso, new_id
-from core.models import OAuthClient, User
-from core.security import ALL_SCOPES, hash_token, parse_scopes
+from core.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, User
+from core.security import FIRST_PARTY_SCOPES, OAUTH_SCOPES, hash_token, parse_scopes
 
 CLIENT_SECRET_PREFIX = "cts_"
 MAX_REDIRECT_URIS = 10
@@ -98,9 +98,14 @@ async def create_oauth_client(
     if len(uris) > MAX_REDIRECT_URIS:
         raise OAuthClientError(f"at most {MAX_REDIRECT_URIS} redirect URIs")
     try:
-        allowed = parse_scopes(scopes, default=ALL_SCOPES)
+        allowed = parse_scopes(scopes, default=OAUTH_SCOPES)
     except ValueError as err:
         raise OAuthClientError(str(err)) from None
+    first_party = [s for s in allowed if s in FIRST_PARTY_SCOPES]
+    if first_party:
+        raise OAuthClientError(
+            f"an OAuth client can never be granted {', '.join(first_party)}: it is for first-party credentials only"
+        )
     async with db.write_session() as s:
         if owner_email is not None:
             owner = (
@@ -135,3 +140,44 @@ async def list_oauth_clients(db: Database, owner_id: str) -> list[dict]:
             select(OAuthClient).where(OAuthClient.owner_id == owner_id).order_by(OAuthClient.created_at.desc())
         )
         return [client_to_dict(c) for c in rows.scalars()]
+
+
+async def get_oauth_client(db: Database, client_id: str, *, owner_id: str | None = None) -> dict | None:
+    """The client's public description; ``None`` if it does not exist or (with ``owner_id``) is not theirs."""
+    async with db.session() as s:
+        client = await s.get(OAuthClient, client_id)
+    if client is None or (owner_id is not None and client.owner_id != owner_id):
+        return None
+    return client_to_dict(client)
+
+
+async def delete_oauth_client(db: Database, client_id: str, *, owner_id: str | None = None) -> bool:
+    """Deletes a client with every token and grant it holds, in one transaction.
+
+    The rows are deleted outright (not only marked revoked), so nothing the client was issued
+    can authenticate, refresh or be introspected afterwards. With ``owner_id`` only that user's
+    client is deleted (another user's is reported as missing). Returns whether a client went.
+    """
+    async with db.write_session() as s:
+        client = await s.get(OAuthClient, client_id)
+        if client is None or (owner_id is not None and client.owner_id != owner_id):
+            return False
+        await s.execute(delete(OAuthToken).where(OAuthToken.client_id == client_id))
+        await s.execute(delete(OAuthAuthorizationCode).where(OAuthAuthorizationCode.client_id == client_id))
+        await s.execute(delete(OAuthClient).where(OAuthClient.client_id == client_id))
+        await s.commit()
+    return True
+
+
+async def list_all_oauth_clients(db: Database, owner_email: str | None = None) -> list[dict]:
+    """Every client (``codetether oauth-clients list``), or one user's."""
+    async with db.session() as s:
+        query = select(OAuthClient).order_by(OAuthClient.created_at.desc())
+        if owner_email is not None:
+            owner = (
+                await s.execute(select(User).where(User.email == owner_email.strip().lower()))
+            ).scalar_one_or_none()
+            if owner is None:
+                raise OAuthClientError(f"no user {owner_email}")
+            query = query.where(OAuthClient.owner_id == owner.id)
+        return [client_to_dict(c) for c in (await s.execute(query)).scalars()]

@@ -22,9 +22,15 @@ SCOPES: dict[str, str] = {
     "messages:write": "Answer tasks and send them messages",
     "codebases:read": "List your codebases",
     "webhooks:manage": "Manage webhook subscriptions",
+    "account:manage": "Manage API keys and OAuth clients (first-party credentials only)",
     "codebases:write": "Register, change and remove your codebases",
 }
 ALL_SCOPES: tuple[str, ...] = tuple(SCOPES)
+# Scopes only a first-party credential (an API key, a console session) may hold: an OAuth client
+# can never be registered with them, request them or receive them in a token.
+FIRST_PARTY_SCOPES: frozenset[str] = frozenset({"account:manage"})
+# What OAuth clients may be granted.
+OAUTH_SCOPES: tuple[str, ...] = tuple(s for s in ALL_SCOPES if s not in FIRST_PARTY_SCOPES)
 
 _hasher = PasswordHasher()
 

@@ -40,6 +40,8 @@ class NewTask:
     metadata: dict[str, Any] = field(default_factory=dict)
     codebase_id: str | None = None
     webhook_url: str | None = None
+    callback_url: str | None = None
+    webhook_events: list[str] | None = None
     webhook_secret: str | None = None
     notify_email: str | None = None
     input_timeout_seconds: float | None = None
@@ -111,6 +113,8 @@ def _new_row(task_id: str, new: NewTask) -> Task:
         created_at=now,
         updated_at=now,
         webhook_url=new.webhook_url,
+        callback_url=new.callback_url,
+        webhook_events=new.webhook_events,
         webhook_secret=new.webhook_secret,
         notify_email=new.notify_email,
         request_id=new.request_id,

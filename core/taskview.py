@@ -68,6 +68,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "progress": task.progress,
         "required_action": task.required_action,
         "webhook_url": task.webhook_url,
+        "callback_url": task.callback_url,
         "changes": task.changes,
         "git": task.git,
         "artifacts": artifact_list(task),

@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from importlib import metadata
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -33,15 +33,18 @@ except metadata.PackageNotFoundError:  # running from a checkout that is not ins
     VERSION = "0.1.0"
 USER_AGENT = f"CodeTether-Webhooks/{VERSION}"
 
-# What a task's own webhook_url/callback_url receives.
-TASK_WEBHOOK_EVENTS = frozenset({"task.needs_input", "task.completed", "task.failed", "task.cancelled"})
+# The terminal events: the only kind a task's callback_url receives (the first one, once).
+TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
+# What a task's own webhook_url receives unless its webhook_events say otherwise.
+TASK_WEBHOOK_EVENTS = TERMINAL_EVENTS | {"task.needs_input"}
 PING_EVENT = "ping"
 # A subscription whose deliveries have all failed for this long is disabled.
 FAILING_DISABLE_AFTER = timedelta(days=3)
 # A rotated-out secret keeps signing (as a second webhook-signature value) for this long.
 ROTATION_GRACE = timedelta(hours=24)
-# The destination key of a task's own webhook_url in deterministic delivery ids.
+# The destination keys of a task's own webhook_url and callback_url in deterministic delivery ids.
 TASK_DESTINATION = "task"
+CALLBACK_DESTINATION = "callback"
 
 
 def delivery_id_for(event: TaskEvent, destination: str) -> str:
@@ -107,13 +110,16 @@ async def fan_out(db: Database, client: Client, settings: Settings, event: TaskE
         destinations: list[tuple[str | None, str]] = [
             (sub.id, sub.url) for sub in rows.scalars() if subscription_matches(sub, event.type)
         ]
-    if task.webhook_url and event.type in TASK_WEBHOOK_EVENTS:
-        destinations.append((None, task.webhook_url))
-    if not destinations:
+    keyed: list[tuple[str | None, str, str]] = [(sub_id, url, sub_id) for sub_id, url in destinations]
+    if task.webhook_url and event.type in task_webhook_events(task):
+        keyed.append((None, task.webhook_url, TASK_DESTINATION))
+    if task.callback_url and event.type in TERMINAL_EVENTS and await _claim_callback(db, task, event):
+        keyed.append((None, task.callback_url, CALLBACK_DESTINATION))
+    if not keyed:
         return []
     ids: list[str] = []
-    for sub_id, url in destinations:
-        did = delivery_id_for(event, sub_id or TASK_DESTINATION)
+    for sub_id, url, key in keyed:
+        did = delivery_id_for(event, key)
         ids.append(did)
         async with db.session() as s:
             if await s.get(WebhookDelivery, did) is not None:
@@ -138,6 +144,27 @@ async def fan_out(db: Database, client: Client, settings: Settings, event: TaskE
                 await s.rollback()
     await asyncio.gather(*(start_delivery(client, settings, did) for did in ids))
     return ids
+
+
+def task_webhook_events(task: Task) -> frozenset[str]:
+    return frozenset(task.webhook_events) if task.webhook_events else TASK_WEBHOOK_EVENTS
+
+
+async def _claim_callback(db: Database, task: Task, event: TaskEvent) -> bool:
+    """True if ``event`` is the one terminal event the task's callback_url gets: the first one
+    claims the task row (atomically, so concurrent publishers agree); publishing the same event
+    again (a retried recording activity) still finds its claim, any later run's does not."""
+    async with db.write_session() as s:
+        res = await s.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.callback_event_id.is_(None))
+            .values(callback_event_id=event.id)
+        )
+        await s.commit()
+        if res.rowcount == 1:
+            return True
+        claimed = await s.scalar(select(Task.callback_event_id).where(Task.id == task.id))
+    return claimed == event.id
 
 
 async def create_delivery(

@@ -14,6 +14,7 @@ import uuid
 from datetime import timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,8 @@ def temporal_test_server() -> str:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
+        # The SDK waits 5 s by default; a loaded CI machine needs longer to bring the server up.
+        dev_server_startup_timeout=timedelta(seconds=60),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
         dev_server_extra_args=[

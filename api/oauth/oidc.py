@@ -30,7 +30,7 @@ from api.auth import Principal
 from core.db import Database
 from core.ids import new_id
 from core.models import User
-from core.security import SCOPES
+from core.security import FIRST_PARTY_SCOPES, SCOPES
 
 log = logging.getLogger("codetether.oidc")
 
@@ -117,7 +117,7 @@ class OIDCResolver:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=[s for s in SCOPES if s in granted],
+            scopes=[s for s in SCOPES if s in granted and s not in FIRST_PARTY_SCOPES],
             auth_method="oidc",
             client_id=claims.get("azp") or claims.get("client_id"),
             extra={"subject": claims["sub"]},

@@ -1,8 +1,8 @@
 """Server-rendered HTML for ``/oauth/authorize``: the sign-in form, the consent page, error pages.
 
-Plain HTML and a little CSS, no JavaScript. Every value is escaped. The OAuth request parameters
-travel as hidden fields, so the page holds no state of its own; the forms post back to
-``/oauth/authorize`` only.
+Plain HTML and a little CSS, no JavaScript. Every value is escaped. The sign-in form carries
+the OAuth request parameters as hidden fields; the consent form carries only the id of the
+authorization request stored server-side. Both post back to ``/oauth/authorize`` only.
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ def signin_page(params: list[tuple[str, str]], client_name: str, csrf: str, *, e
     return _page("Sign in", body, status)
 
 
-def consent_page(params: list[tuple[str, str]], client_name: str, email: str, scopes: list[str],
+def consent_page(request_id: str, client_name: str, email: str, scopes: list[str],
                  redirect_uri: str, csrf: str) -> HTMLResponse:
+    # Only the id of the server-side authorization request travels in the form: what is approved
+    # is what was validated when this page was made, whatever a tampered form says.
     items = "".join(
         f"<li><code>{escape(s)}</code> — {escape(SCOPES.get(s, s))}</li>" for s in scopes
     ) or "<li>No access to your data beyond your identity.</li>"
@@ -95,7 +97,7 @@ def consent_page(params: list[tuple[str, str]], client_name: str, email: str, sc
         f"<p class=muted>You will be sent back to <code>{escape(target.scheme)}://{escape(target.netloc)}</code>. "
         "You can revoke this access at any time.</p>"
         "<form method=post action='/oauth/authorize'>"
-        f"{_hidden(params)}<input type=hidden name=csrf_token value='{escape(csrf, quote=True)}'>"
+        f"{_hidden([('request_id', request_id)])}<input type=hidden name=csrf_token value='{escape(csrf, quote=True)}'>"
         "<button type=submit name=action value=approve id=approve>Allow</button> "
         "<button type=submit name=action value=deny id=deny class=secondary>Deny</button> "
         "<button type=submit name=action value=signout id=signout class=secondary>Use another account</button>"

@@ -24,9 +24,9 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization, scope_to_li
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from api.deps import CurrentPrincipal, State
+from api.deps import AccountManage, State
 from api.errors import Problem, problem_responses
 from api.oauth.pages import consent_page, error_page, signin_page
 from api.oauth.server import (
@@ -41,11 +41,18 @@ from api.oauth.server import (
     with_context,
 )
 from core.db import Database
-from core.ids import as_utc, utcnow
-from core.models import OAuthAuthorizationCode, OAuthSignInSession, User
-from core.oauth_clients import OAuthClientError, create_oauth_client, list_oauth_clients
+from core.ids import as_utc, new_id, utcnow
+from core.models import OAuthAuthorizationCode, OAuthAuthorizationRequest, OAuthSignInSession, User
+from api.idempotency import shown_once
+from core.oauth_clients import (
+    OAuthClientError,
+    create_oauth_client,
+    delete_oauth_client,
+    get_oauth_client,
+    list_oauth_clients,
+)
 from core.security import (
-    ALL_SCOPES,
+    OAUTH_SCOPES,
     constant_time_equals,
     hash_password,
     hash_token,
@@ -57,6 +64,8 @@ router = APIRouter(tags=["oauth"])
 SESSION_COOKIE = "ct_oauth_session"
 CSRF_COOKIE = "ct_oauth_csrf"
 SESSION_TTL = timedelta(hours=8)
+# How long a consent page may wait for its answer.
+AUTHORIZATION_REQUEST_TTL = timedelta(minutes=30)
 OAUTH_PARAMS = (
     "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method",
 )
@@ -150,12 +159,43 @@ def _signin(request: Request, state, params, client_name: str, *, error: str | N
     return response
 
 
-def _consent(c, params, grant, user: User, session: OAuthSignInSession) -> Response:
+async def _consent(state, params, grant, user: User, session: OAuthSignInSession) -> Response:
+    """Stores the validated authorization request and shows the consent page for its id."""
     client = grant.request.client
+    request_id = new_id("areq")
+    now = utcnow()
+    async with state.db.write_session() as s:
+        s.add(OAuthAuthorizationRequest(
+            id=request_id, session_hash=session.token_hash, user_id=user.id, client_id=client.client_id,
+            params=[[k, v] for k, v in params], created_at=now, expires_at=now + AUTHORIZATION_REQUEST_TTL,
+        ))
+        await s.commit()
     return consent_page(
-        params, client.name, user.email, scope_to_list(grant.request.scope) or [], grant.redirect_uri,
+        request_id, client.name, user.email, scope_to_list(grant.request.scope) or [], grant.redirect_uri,
         session.csrf_token,
     )
+
+
+async def _stored_request(db: Database, request_id: str | None) -> OAuthAuthorizationRequest | None:
+    if not request_id or len(request_id) > 40:
+        return None
+    async with db.session() as s:
+        row = await s.get(OAuthAuthorizationRequest, request_id)
+    if row is None or row.used_at is not None or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row
+
+
+async def _use_request(db: Database, row: OAuthAuthorizationRequest) -> bool:
+    """Marks the stored request answered; False if another submission answered it first."""
+    async with db.write_session() as s:
+        res = await s.execute(
+            update(OAuthAuthorizationRequest)
+            .where(OAuthAuthorizationRequest.id == row.id, OAuthAuthorizationRequest.used_at.is_(None))
+            .values(used_at=utcnow())
+        )
+        await s.commit()
+    return res.rowcount == 1
 
 
 @router.get("/oauth/authorize", operation_id="oauthAuthorizePage", include_in_schema=True,
@@ -172,7 +212,7 @@ async def authorize_page(request: Request, state: State) -> Response:
     signed_in = await _session_user(state.db, request)
     if signed_in is None:
         return _signin(request, state, params, grant.request.client.name)
-    return _consent(c, params, grant, signed_in[1], signed_in[0])
+    return await _consent(state, params, grant, signed_in[1], signed_in[0])
 
 
 @router.post("/oauth/authorize", operation_id="oauthAuthorizeSubmit", include_in_schema=True,
@@ -182,14 +222,16 @@ async def authorize_page(request: Request, state: State) -> Response:
 async def authorize_submit(request: Request, state: State) -> Response:
     form = await request.form()
     items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    params = _oauth_params(items)
     fields = dict(items)
+    action = fields.get("action")
+    if action != "signin":
+        return await _consent_submit(request, state, fields)
+    params = _oauth_params(items)
     checked = await _validate_authorize(state, params, request)
     if isinstance(checked, Response):
         return checked
     c, oreq, grant = checked
     client_name = grant.request.client.name
-    action = fields.get("action")
     here = "/oauth/authorize?" + urlencode(params)
 
     if action == "signin":
@@ -212,6 +254,8 @@ async def authorize_submit(request: Request, state: State) -> Response:
             await s.execute(delete(OAuthSignInSession).where(OAuthSignInSession.expires_at < utcnow()))
             await s.execute(delete(OAuthAuthorizationCode)
                             .where(OAuthAuthorizationCode.expires_at < utcnow() - timedelta(days=1)))
+            await s.execute(delete(OAuthAuthorizationRequest)
+                            .where(OAuthAuthorizationRequest.expires_at < utcnow()))
             s.add(OAuthSignInSession(
                 token_hash=hash_token(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                 created_at=utcnow(), expires_at=utcnow() + SESSION_TTL,
@@ -222,14 +266,40 @@ async def authorize_submit(request: Request, state: State) -> Response:
         _set_cookie(response, request, state, SESSION_COOKIE, token, max_age=int(SESSION_TTL.total_seconds()))
         response.delete_cookie(CSRF_COOKIE, path="/oauth")
         return response
+    return error_page("Request refused", "Unknown action.", status=400)
 
+
+async def _consent_submit(request: Request, state, fields: dict[str, str]) -> Response:
+    """Allow, Deny or "use another account" on the consent page, for the stored request named by
+    ``request_id``. OAuth parameters posted alongside are ignored: the stored ones are used."""
+    action = fields.get("action")
+    stored = await _stored_request(state.db, fields.get("request_id"))
+    expired = error_page("This authorization request has expired",
+                         "It was already answered or is too old. Go back to the application and start again.")
     signed_in = await _session_user(state.db, request)
     if signed_in is None:
-        return _signin(request, state, params, client_name, status=401,
+        if stored is None:
+            return expired
+        params = [(k, v) for k, v in stored.params]
+        checked = await _validate_authorize(state, params, request)
+        if isinstance(checked, Response):
+            return checked
+        return _signin(request, state, params, checked[2].request.client.name, status=401,
                        error="Your sign-in has expired. Please sign in again.")
     session, user = signed_in
     if not constant_time_equals(session.csrf_token, fields.get("csrf_token", "")):
         return error_page("Request refused", "The consent form was not sent from this site.", status=403)
+    if stored is None:
+        return expired
+    if stored.session_hash != session.token_hash or stored.user_id != user.id:
+        return error_page("Request refused", "This authorization request belongs to another sign-in.", status=403)
+    params = [(k, v) for k, v in stored.params]
+    # Validated again: the client may have been deleted or changed since the page was shown.
+    checked = await _validate_authorize(state, params, request)
+    if isinstance(checked, Response):
+        return checked
+    c, oreq, grant = checked
+    here = "/oauth/authorize?" + urlencode(params)
 
     if action == "signout":
         async with state.db.write_session() as s:
@@ -240,6 +310,8 @@ async def authorize_submit(request: Request, state: State) -> Response:
         return response
     if action not in ("approve", "deny"):
         return error_page("Request refused", "Unknown action.", status=400)
+    if not await _use_request(state.db, stored):
+        return expired
 
     grant_user = None
     if action == "approve":
@@ -304,6 +376,7 @@ async def token(request: Request, state: State) -> Response:
         code=fields.get("code") if grant_type == "authorization_code" else None,
         token=fields.get("refresh_token") if grant_type == "refresh_token" else None,
         token_kinds=("refresh_token",),
+        refresh_grace=timedelta(seconds=state.settings.oauth_refresh_grace_seconds),
     )
     oreq = StarletteOAuth2Request("POST", request.headers, [], form)
     return _to_response(*await run_endpoint(state.db, c, lambda: _server.create_token_response(oreq)))
@@ -342,7 +415,7 @@ async def metadata(request: Request, state: State) -> JSONResponse:
         "token_endpoint": f"{base}/oauth/token",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "introspection_endpoint": f"{base}/oauth/introspect",
-        "scopes_supported": list(ALL_SCOPES),
+        "scopes_supported": list(OAUTH_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -377,7 +450,10 @@ class OAuthClientOut(BaseModel):
 
 
 class OAuthClientCreated(OAuthClientOut):
-    client_secret: str | None = Field(default=None, description="Shown only in this response (confidential clients).")
+    client_secret: str | None = Field(
+        default=None, description="Shown only in this response (confidential clients; null in an idempotent replay)."
+    )
+    notice: str | None = Field(default=None, description="Set in an idempotent replay: the secret was shown once.")
 
 
 class OAuthClientList(BaseModel):
@@ -386,9 +462,11 @@ class OAuthClientList(BaseModel):
 
 @router.post("/v1/oauth/clients", operation_id="createOAuthClient", status_code=201, response_model=OAuthClientCreated,
              summary="Register an OAuth client owned by you", responses=problem_responses(401, 403, 422, 429))
-async def create_client(body: OAuthClientCreate, principal: CurrentPrincipal, state: State) -> OAuthClientCreated:
-    scopes = body.scopes if body.scopes is not None else list(principal.scopes)
-    extra = [s for s in scopes if s in ALL_SCOPES and s not in principal.scopes]
+async def create_client(body: OAuthClientCreate, request: Request, response: Response, principal: AccountManage,
+                        state: State) -> OAuthClientCreated:
+    # Default: what the caller holds that a client may hold (never account:manage).
+    scopes = body.scopes if body.scopes is not None else [s for s in principal.scopes if s in OAUTH_SCOPES]
+    extra = [s for s in scopes if s in OAUTH_SCOPES and s not in principal.scopes and principal.auth_method != "console"]
     if extra:
         raise Problem(403, "insufficient_scope", f"you cannot let a client request scopes you do not hold: {', '.join(extra)}")
     try:
@@ -398,13 +476,32 @@ async def create_client(body: OAuthClientCreate, principal: CurrentPrincipal, st
         )
     except OAuthClientError as err:
         raise Problem(422, "invalid_oauth_client", str(err)) from None
+    shown_once(request, response, {"client_secret": None})
     return OAuthClientCreated(**out)
 
 
 @router.get("/v1/oauth/clients", operation_id="listOAuthClients", response_model=OAuthClientList,
-            summary="List the OAuth clients you own", responses=problem_responses(401, 429))
-async def list_clients(principal: CurrentPrincipal, state: State) -> OAuthClientList:
+            summary="List the OAuth clients you own", responses=problem_responses(401, 403, 429))
+async def list_clients(principal: AccountManage, state: State) -> OAuthClientList:
     return OAuthClientList(data=[OAuthClientOut(**c) for c in await list_oauth_clients(state.db, principal.user_id)])
+
+
+@router.get("/v1/oauth/clients/{client_id}", operation_id="getOAuthClient", response_model=OAuthClientOut,
+            summary="Get one of your OAuth clients", responses=problem_responses(401, 403, 404, 429))
+async def get_client(client_id: str, principal: AccountManage, state: State) -> OAuthClientOut:
+    found = await get_oauth_client(state.db, client_id, owner_id=principal.user_id)
+    if found is None:
+        raise Problem(404, "oauth_client_not_found", f"no OAuth client {client_id!r}")
+    return OAuthClientOut(**found)
+
+
+@router.delete("/v1/oauth/clients/{client_id}", operation_id="deleteOAuthClient", status_code=204,
+               summary="Delete one of your OAuth clients, revoking every token and grant it holds",
+               responses=problem_responses(401, 403, 404, 429))
+async def delete_client(client_id: str, principal: AccountManage, state: State) -> Response:
+    if not await delete_oauth_client(state.db, client_id, owner_id=principal.user_id):
+        raise Problem(404, "oauth_client_not_found", f"no OAuth client {client_id!r}")
+    return Response(status_code=204)
 
 
 TOKEN_LIFETIMES = {

@@ -50,7 +50,7 @@ from api.auth import Principal
 from core.db import Database
 from core.ids import as_utc, new_id, utcnow
 from core.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, User
-from core.security import ALL_SCOPES, constant_time_equals, hash_token
+from core.security import OAUTH_SCOPES, constant_time_equals, hash_token
 
 ACCESS_TOKEN_PREFIX = "cta_"
 REFRESH_TOKEN_PREFIX = "ctr_"
@@ -109,12 +109,14 @@ class ClientView(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
+        # First-party scopes (account:manage) are never granted to a client, whatever its row says.
+        allowed = [s for s in self.scopes if s in OAUTH_SCOPES]
         if not scope:
-            return " ".join(self.scopes)
+            return " ".join(allowed)
         requested = scope_to_list(scope)
-        if any(s not in self.scopes for s in requested):
+        if any(s not in allowed for s in requested):
             return None  # -> invalid_scope
-        return " ".join(s for s in ALL_SCOPES if s in requested)
+        return " ".join(s for s in OAUTH_SCOPES if s in requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string comparison, no prefix or pattern matching.
@@ -229,6 +231,11 @@ class OAuthContext:
     new_tokens: list[OAuthToken] = field(default_factory=list)
     # Families revoked whatever the response (reuse detection, RFC 7009 revocation).
     revoke_families: set[str] = field(default_factory=set)
+    # How long a just-rotated refresh token may still be redeemed (parallel refreshes).
+    refresh_grace: timedelta = timedelta(0)
+
+    def in_refresh_grace(self, rotated_at: datetime | None) -> bool:
+        return rotated_at is not None and utcnow() - rotated_at <= self.refresh_grace
 
 
 _ctx: contextvars.ContextVar[OAuthContext] = contextvars.ContextVar("oauth_context")
@@ -356,13 +363,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         found = c.token
         if found is None or found.kind != "refresh_token":
             return None
-        if found.revoked_at is not None:
+        if found.revoked_at is not None or found.is_expired():
             return None
         if found.rotated_at is not None:
-            # A rotated refresh token came back: someone holds a copy. Revoke the whole family.
+            if c.in_refresh_grace(found.rotated_at):
+                # Parallel clients refreshing at once: the loser gets a new pair of the same family.
+                return found
+            # A rotated refresh token came back later: someone holds a copy. Revoke the family.
             c.revoke_families.add(found.family_id)
-            return None
-        if found.is_expired():
             return None
         return found
 
@@ -419,7 +427,7 @@ class IntrospectionEndpointImpl(_TokenLookup, IntrospectionEndpoint):
 
 class CodeTetherAuthorizationServer(AuthorizationServer):
     def __init__(self) -> None:
-        super().__init__(scopes_supported=list(ALL_SCOPES))
+        super().__init__(scopes_supported=list(OAUTH_SCOPES))
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
@@ -488,9 +496,10 @@ async def load_context(
     code: str | None = None,
     token: str | None = None,
     token_kinds: tuple[str, ...] = ("access_token", "refresh_token"),
+    refresh_grace: timedelta = timedelta(0),
 ) -> OAuthContext:
     """Loads the rows one OAuth request may need: clients, a code or token, and their users."""
-    c = OAuthContext()
+    c = OAuthContext(refresh_grace=refresh_grace)
     user_ids: set[str] = set()
     async with db.session() as s:
         for cid in {i for i in client_ids if i}:
@@ -536,6 +545,15 @@ async def revoke_families(db: Database, families: set[str]) -> None:
         await s.commit()
 
 
+async def _rotated_within_grace(s, c: OAuthContext) -> bool:
+    """After a lost race to rotate a refresh token: was it rotated (not revoked) so recently that
+    this request counts as a parallel refresh rather than a reuse?"""
+    row = (
+        await s.execute(select(OAuthToken.rotated_at, OAuthToken.revoked_at).where(OAuthToken.id == c.rotate.id))
+    ).first()
+    return row is not None and row.revoked_at is None and c.in_refresh_grace(as_utc(row.rotated_at))
+
+
 async def apply_changes(db: Database, c: OAuthContext) -> None:
     """Writes what the hooks recorded, atomically; raises :class:`ReuseDetected` if a code or
     refresh token was consumed by someone else in the meantime (then nothing is written except
@@ -561,7 +579,7 @@ async def apply_changes(db: Database, c: OAuthContext) -> None:
                            OAuthToken.revoked_at.is_(None))
                     .values(rotated_at=now)
                 )
-                if res.rowcount != 1:
+                if res.rowcount != 1 and not await _rotated_within_grace(s, c):
                     lost_family = c.rotate.family_id
                     raise ReuseDetected()
             if c.new_code is not None:
@@ -638,7 +656,7 @@ class AccessTokenResolver:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=scope_to_list(tok.scope) or [],
+            scopes=[s for s in scope_to_list(tok.scope) or [] if s in OAUTH_SCOPES],
             auth_method="oauth",
             credential_id=tok.id,
             client_id=tok.client_id,

@@ -218,7 +218,7 @@ async def test_in_flight_is_409_and_a_crashed_request_is_finished_by_the_retry(s
     # While the (dead) first request still holds the lock, a retry is told to wait.
     r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
     assert r.status_code == 409 and r.json()["code"] == "idempotency_key_in_use"
-    assert r.headers["retry-after"]
+    assert r.headers["retry-after"].isdigit(), "Retry-After is integer seconds"
     # Once the lock has expired the retry takes over and creates the reserved task, not a new one.
     await _expire_lock(stack.db, record_id)
     r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))

@@ -191,6 +191,7 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(live, tm
     }
     cmd = [
         str(BIN / "schemathesis"),
+        "--config-file", str(ROOT / "tests" / "api" / "schemathesis.toml"),
         "run",
         f"{live.base_url}/openapi.json",
         "--header", f"Authorization: Bearer {live.key}",

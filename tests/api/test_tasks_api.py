@@ -9,6 +9,7 @@ Tasks here use the offline ``demo`` model. Tests that only create and read run w
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
@@ -90,7 +91,7 @@ async def test_create_title_limits_and_defaults(api, user):
     assert task["metadata"] == {}
     assert task["run_id"].startswith("run_")
     for key in ("started_at", "completed_at", "runtime_seconds", "result", "result_summary", "error",
-                "progress", "required_action", "webhook_url", "codebase_id"):
+                "progress", "required_action", "webhook_url", "callback_url", "codebase_id"):
         assert task[key] is None, key
     assert task["retry_count"] == 0
     assert parse_iso(task["created_at"]) is not None and task["created_at"].endswith("Z")
@@ -107,11 +108,20 @@ async def test_create_metadata_is_returned_as_given(api, user):
     assert (await create(api, user, metadata=big))["metadata"] == big
 
 
-async def test_prompt_and_callback_url_aliases(api, user):
+async def test_prompt_alias_and_callback_url_beside_webhook_url(api, user):
     task = await create(api, user, prompt="Use the alias", callback_url="https://hooks.example.com/ct")
     assert task["description"] == "Use the alias"
-    assert task["webhook_url"] == "https://hooks.example.com/ct"
+    # callback_url is its own destination now, not an alias of webhook_url.
+    assert task["callback_url"] == "https://hooks.example.com/ct"
+    assert task["webhook_url"] is None
     assert "webhook_secret" not in task
+    both = await create(
+        api, user, webhook_url="https://hooks.example.com/all", callback_url="https://hooks.example.com/resume",
+        webhook_secret="s3cret-value",
+    )
+    got = (await api.http.get(f"{TASKS}/{both['task_id']}", headers=user.headers)).json()
+    assert (got["webhook_url"], got["callback_url"]) == ("https://hooks.example.com/all", "https://hooks.example.com/resume")
+    assert "s3cret-value" not in json.dumps(got)
 
 
 async def test_malformed_json_is_400(api, user):

@@ -35,6 +35,13 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
+def request_id_of(html: str) -> str:
+    """The consent form's server-side authorization request id."""
+    m = re.search(r"name='request_id' value='([^']+)'", html)
+    assert m, html
+    return m.group(1)
+
+
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
@@ -88,7 +95,8 @@ async def sign_in_and_consent(http: httpx.AsyncClient, params: dict, email: str,
         assert r.status_code == 303, r.text
         r = await http.get(r.headers["location"])
     assert r.status_code == 200 and "is asking to" in r.text, r.text
-    return await http.post("/oauth/authorize", data={**params, "action": action, "csrf_token": csrf_of(r.text)})
+    return await http.post("/oauth/authorize", data={**params, "action": action, "csrf_token": csrf_of(r.text),
+                                                     "request_id": request_id_of(r.text)})
 
 
 async def get_code(http: httpx.AsyncClient, client: dict, email: str, *, scope: str = "tasks:read tasks:write",

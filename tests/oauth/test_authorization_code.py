@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from core.ids import utcnow
 from core.models import OAuthAuthorizationCode
 from core.security import hash_token
+from tests.conftest import make_settings
 from tests.oauth.conftest import (
     REDIRECT,
     basic,
@@ -19,6 +21,13 @@ from tests.oauth.conftest import (
     query_of,
     sign_in_and_consent,
 )
+
+
+@pytest.fixture
+def settings(temporal_address, database_url, tmp_path):
+    # No refresh grace period here: a rotated refresh token that comes back is a reuse at once.
+    # Both sides of the grace window are in test_refresh_grace.py.
+    return make_settings(temporal_address, database_url, tmp_path, oauth_refresh_grace_seconds=0)
 
 
 async def test_metadata_document(api):

@@ -14,7 +14,15 @@ import pytest
 import uvicorn
 
 from core.oauth_clients import create_oauth_client
+from tests.conftest import make_settings
 from tests.oauth.conftest import PASSWORD, pkce_pair
+
+
+@pytest.fixture
+def settings(temporal_address, database_url, tmp_path):
+    # No refresh grace period: replaying the rotated refresh token below is a reuse at once
+    # (tests/oauth/test_refresh_grace.py covers the window).
+    return make_settings(temporal_address, database_url, tmp_path, oauth_refresh_grace_seconds=0)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")

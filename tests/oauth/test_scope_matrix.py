@@ -2,7 +2,9 @@
 document, so routes added later are covered) × every scope, with OAuth access tokens and with API
 keys. A credential holding the route's scope gets past the check (any answer but 401/403); any
 other scope gets ``403 insufficient_scope`` naming the scope needed. Routes the contract lists must
-need exactly the scope the contract gives them."""
+need exactly the scope the contract gives them. Credential management needs ``account:manage``,
+which only first-party credentials (API keys) can hold: an OAuth client cannot obtain it, and
+OAuth tokens get 403 on those routes whatever their scopes."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import uuid
 
 from core.accounts import create_api_key, create_user
 from core.oauth_clients import create_oauth_client
-from core.security import ALL_SCOPES
+from core.security import ALL_SCOPES, FIRST_PARTY_SCOPES, OAUTH_SCOPES
 from tests.oauth.conftest import REDIRECT, basic
 
 ANY = "any"
@@ -36,9 +38,13 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/webhooks/{}/deliveries"): "webhooks:manage",
     ("POST", "/v1/webhooks/{}/deliveries/{}/redeliver"): "webhooks:manage",
     ("POST", "/v1/webhooks/{}/test"): "webhooks:manage",
-    ("POST", "/v1/api-keys"): ANY,
-    ("GET", "/v1/api-keys"): ANY,
-    ("DELETE", "/v1/api-keys/{}"): ANY,
+    ("POST", "/v1/api-keys"): "account:manage",
+    ("GET", "/v1/api-keys"): "account:manage",
+    ("DELETE", "/v1/api-keys/{}"): "account:manage",
+    ("POST", "/v1/oauth/clients"): "account:manage",
+    ("GET", "/v1/oauth/clients"): "account:manage",
+    ("GET", "/v1/oauth/clients/{}"): "account:manage",
+    ("DELETE", "/v1/oauth/clients/{}"): "account:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")
@@ -78,9 +84,13 @@ async def test_scope_matrix(api, db):
     for scope in ALL_SCOPES:
         r = await api.post("/oauth/token", data={"grant_type": "client_credentials", "scope": scope},
                            auth=basic(client))
-        assert r.status_code == 200, r.text
-        creds["oauth"][scope] = r.json()["access_token"]
+        if scope in FIRST_PARTY_SCOPES:
+            assert r.status_code == 400 and r.json()["error"] == "invalid_scope", r.text
+        else:
+            assert r.status_code == 200, r.text
+            creds["oauth"][scope] = r.json()["access_token"]
         creds["api_key"][scope] = (await create_api_key(db, user.id, name=scope, scopes=[scope]))[1]
+    assert set(creds["oauth"]) == set(OAUTH_SCOPES)
 
     failures: list[str] = []
     for method, path in routes:
@@ -101,7 +111,12 @@ async def test_scope_matrix(api, db):
                     needed.update(body.get("required_scopes") or [])
                 else:
                     passed.append(scope)
-            learned = ANY if len(passed) == len(ALL_SCOPES) else (passed[0] if len(passed) == 1 else None)
+            if kind == "oauth" and expected in FIRST_PARTY_SCOPES:
+                # No OAuth token can hold it: every one is refused, naming the scope.
+                if passed or needed != {expected}:
+                    failures.append(f"{method} {path} [oauth] passes for {passed}, 403s name {needed}")
+                continue
+            learned = ANY if len(passed) == len(tokens) else (passed[0] if len(passed) == 1 else None)
             if learned is None:
                 failures.append(f"{method} {path} [{kind}] passes for {passed}: not one scope nor any")
             elif learned != ANY and needed != {learned}:

@@ -140,7 +140,7 @@ async def test_per_task_webhook_url_gets_needs_input_and_terminal(stack, make_us
     async with Receiver() as rx:
         r = await stack.http.post(
             "/v1/automation/tasks",
-            json={"title": "Ask", "prompt": "ASK: Which color?", "callback_url": rx.url, "webhook_secret": "task-secret-123"},
+            json={"title": "Ask", "prompt": "ASK: Which color?", "webhook_url": rx.url, "webhook_secret": "task-secret-123"},
             headers=user.headers,
         )
         assert r.status_code == 201, r.text

@@ -19,6 +19,7 @@ from api.deps import State, TasksRead
 from api.errors import Problem, problem_responses
 from api.rest.routes.tasks import load_task
 from api.rest.schemas.conversation import TaskEventList
+from api.streamcap import stream_slots
 from core.events import list_events
 from core.eventstream import TaskSeqWatcher, follow_events
 from workflows.types import TERMINAL_STATUSES
@@ -99,6 +100,8 @@ async def list_task_events(
     if task.status in TERMINAL_STATUSES and task.last_seq <= start:
         return Response(status_code=204)
 
+    release = stream_slots(state).take(principal.user_id)
+
     async def stream():
         first = True
         async for event in follow_events(state.db, _watcher(state), task_id, start, idle_timeout=KEEPALIVE_SECONDS):
@@ -107,8 +110,23 @@ async def list_task_events(
             )
             first = False
 
-    return EventSourceResponse(
+    return _HeldEventSourceResponse(
         stream(),
+        release=release,
         ping=KEEPALIVE_SECONDS,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _HeldEventSourceResponse(EventSourceResponse):
+    """An SSE response that gives its stream slot back when it ends, however it ends."""
+
+    def __init__(self, *args, release, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()

@@ -28,6 +28,7 @@ from api.deps import (
 )
 from api.errors import Problem, problem_responses
 from api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
+from api.streamcap import stream_slots
 from core.catalog import ModelCatalog, ModelSpec
 from core.ids import as_utc, parse_iso
 from core.models import Codebase, Task
@@ -144,15 +145,18 @@ async def create(
                 "type": "notify_email_unavailable",
             }],
         )
-    if body.webhook_url:
+    for field_name in ("webhook_url", "callback_url"):
+        url = getattr(body, field_name)
+        if not url:
+            continue
         try:
-            await validate_webhook_url(body.webhook_url, allow_private=settings.webhook_allow_private)
+            await validate_webhook_url(url, allow_private=settings.webhook_allow_private)
         except UnsafeURL as err:
             raise Problem(
                 422,
                 "invalid_webhook_url",
-                str(err),
-                errors=[{"field": "webhook_url", "message": str(err), "type": "invalid_webhook_url"}],
+                f"{field_name}: {err}",
+                errors=[{"field": field_name, "message": str(err), "type": "invalid_webhook_url"}],
             ) from None
     if body.codebase_id:
         await check_codebase(state, body.codebase_id, principal.user_id)
@@ -166,6 +170,8 @@ async def create(
         metadata=body.metadata,
         codebase_id=body.codebase_id,
         webhook_url=body.webhook_url,
+        callback_url=body.callback_url,
+        webhook_events=body.webhook_events,
         webhook_secret=body.webhook_secret,
         notify_email=body.notify_email,
         input_timeout_seconds=body.input_timeout_seconds,
@@ -194,7 +200,8 @@ async def get_task(
     ] = 0,
 ) -> TaskPublic:
     if wait:
-        task = await wait_for_status(state, task_id, principal.user_id, WAITING_STATUSES, float(wait))
+        async with stream_slots(state).hold(principal.user_id):
+            task = await wait_for_status(state, task_id, principal.user_id, WAITING_STATUSES, float(wait))
     else:
         task = await load_task(state, task_id, principal.user_id)
     return to_public(task)

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import delete, select
 
 from api.deps import SettingsDep, State, TemporalClient, WebhooksManage
 from api.errors import Problem, problem_responses
+from api.idempotency import shown_once
 from api.rest.schemas.webhooks import (
     AttemptPublic,
     DeliveryList,
     DeliveryPublic,
+    HeaderToken,
+    HeaderTokenPublic,
     WebhookCreate,
+    WebhookCreated,
     WebhookList,
     WebhookPublic,
     WebhookUpdate,
@@ -32,6 +38,12 @@ from core.webhooks import PING_EVENT, ROTATION_GRACE, create_delivery, start_del
 from workflows.types import EVENT_TYPES
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+# Headers every delivery carries (or that HTTP itself owns): a header token may not replace them.
+RESERVED_HEADERS = frozenset({
+    "host", "content-type", "content-length", "transfer-encoding", "connection", "user-agent",
+    "x-codetether-event", "x-codetether-delivery", "x-codetether-timestamp", "x-codetether-signature",
+})
 
 
 def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
@@ -48,6 +60,11 @@ def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
         disabled_reason=sub.disabled_reason,
         secret=sub.secret if reveal else mask_secret(sub.secret),
         previous_secret_expires_at=iso(max(expiries)) if expiries else None,
+        header_token=(
+            HeaderTokenPublic(name=sub.header_token_name, value=mask_secret(sub.header_token_value))
+            if sub.header_token_name and sub.header_token_value
+            else None
+        ),
         created_at=iso(sub.created_at) or "",
         updated_at=iso(sub.updated_at) or "",
     )
@@ -67,6 +84,18 @@ def _check_events(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
 
+def _check_header_token(token: HeaderToken) -> tuple[str, str]:
+    name = token.name.lower()
+    if name in RESERVED_HEADERS or name.startswith("webhook-"):
+        raise Problem(
+            422,
+            "invalid_header_token",
+            f"header_token.name {token.name!r} is a header CodeTether sets itself; choose another name",
+            errors=[{"field": "header_token.name", "message": "reserved header name", "type": "invalid_header_token"}],
+        )
+    return token.name, token.value
+
+
 async def _check_url(url: str, allow_private: bool) -> None:
     try:
         await validate_webhook_url(url, allow_private=allow_private)
@@ -77,6 +106,39 @@ async def _check_url(url: str, allow_private: bool) -> None:
             str(err),
             errors=[{"field": "url", "message": str(err), "type": "invalid_webhook_url"}],
         ) from None
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower().rstrip(".")
+
+
+async def _check_caps(state, settings, user_id: str, url: str, *, replacing: str | None = None) -> None:
+    """Caps a user's subscriptions, in all and toward one destination host (each event fans out
+    to every matching subscription, up to the retry schedule's attempts each)."""
+    host = _host(url)
+    async with state.db.session() as s:
+        rows = (
+            await s.execute(select(WebhookSubscription.id, WebhookSubscription.url).where(WebhookSubscription.user_id == user_id))
+        ).all()
+    others = [u for i, u in rows if i != replacing]
+    if replacing is None and len(others) >= settings.webhook_max_subscriptions_per_user:
+        limit = settings.webhook_max_subscriptions_per_user
+        raise Problem(
+            422,
+            "webhook_limit_reached",
+            f"you have {len(others)} webhook subscriptions, the most allowed is {limit}; delete one first",
+            errors=[{"field": "url", "message": f"at most {limit} subscriptions per user", "type": "webhook_limit_reached"}],
+        )
+    same_host = sum(1 for u in others if _host(u) == host)
+    if same_host >= settings.webhook_max_subscriptions_per_host:
+        limit = settings.webhook_max_subscriptions_per_host
+        raise Problem(
+            422,
+            "webhook_host_limit_reached",
+            f"you have {same_host} webhook subscriptions to {host}, the most allowed per destination host is {limit}",
+            errors=[{"field": "url", "message": f"at most {limit} subscriptions per destination host",
+                     "type": "webhook_host_limit_reached"}],
+        )
 
 
 async def _load(state, webhook_id: str, user_id: str) -> WebhookSubscription:
@@ -91,15 +153,18 @@ async def _load(state, webhook_id: str, user_id: str) -> WebhookSubscription:
     "",
     operation_id="createWebhook",
     status_code=201,
-    response_model=WebhookPublic,
+    response_model=WebhookCreated,
     summary="Subscribe a URL to events",
     responses=problem_responses(401, 403, 422, 429),
 )
 async def create_webhook(
-    body: WebhookCreate, response: Response, principal: WebhooksManage, state: State, settings: SettingsDep
-) -> WebhookPublic:
+    body: WebhookCreate, request: Request, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
+) -> WebhookCreated:
     events = _check_events(body.events)
+    token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     await _check_url(body.url, settings.webhook_allow_private)
+    await _check_caps(state, settings, principal.user_id, body.url)
     now = utcnow()
     sub = WebhookSubscription(
         id=new_id("whk"),
@@ -109,6 +174,8 @@ async def create_webhook(
         secret=body.secret or generate_secret(),
         previous_secrets=[],
         description=body.description,
+        header_token_name=token[0],
+        header_token_value=token[1],
         status="active",
         created_at=now,
         updated_at=now,
@@ -117,7 +184,8 @@ async def create_webhook(
         s.add(sub)
         await s.commit()
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
-    return _public(sub, reveal=True)
+    shown_once(request, response, {"secret": mask_secret(sub.secret)})
+    return WebhookCreated(**_public(sub, reveal=True).model_dump())
 
 
 @router.get(
@@ -152,16 +220,19 @@ async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) 
     "/{webhook_id}",
     operation_id="updateWebhook",
     response_model=WebhookPublic,
-    summary="Change url, events, status or description; rotate the secret",
+    summary="Change url, events, status, description or header token; rotate the secret",
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, principal: WebhooksManage, state: State, settings: SettingsDep
+    webhook_id: str, body: WebhookUpdate, response: Response, principal: WebhooksManage, state: State,
+    settings: SettingsDep,
 ) -> WebhookPublic:
     await _load(state, webhook_id, principal.user_id)
     events = _check_events(body.events) if body.events is not None else None
+    token = _check_header_token(body.header_token) if body.header_token is not None else (None, None)
     if body.url is not None:
         await _check_url(body.url, settings.webhook_allow_private)
+        await _check_caps(state, settings, principal.user_id, body.url, replacing=webhook_id)
     rotated = False
     async with state.db.session() as s:
         sub = await s.get(WebhookSubscription, webhook_id)
@@ -174,6 +245,9 @@ async def update_webhook(
             sub.events = events
         if body.description is not None:
             sub.description = body.description
+        if "header_token" in body.model_fields_set:
+            # Given: set or replace it; null: remove it.
+            sub.header_token_name, sub.header_token_value = token
         if body.status is not None and body.status != sub.status:
             sub.status = body.status
             sub.disabled_reason = None if body.status == "active" else "disabled by the owner"
@@ -191,6 +265,8 @@ async def update_webhook(
         sub.updated_at = now
         await s.commit()
         await s.refresh(sub)
+    if rotated:
+        response.headers["Cache-Control"] = "no-store"
     return _public(sub, reveal=rotated)
 
 

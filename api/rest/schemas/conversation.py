@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.rest.schemas.safe import StoredText
 from api.rest.schemas.tasks import AgentType, TaskError, TaskPublic
 
 MESSAGE_LIMIT = 100_000
@@ -16,7 +17,7 @@ def _blank_to_none(v: Any) -> Any:
     return None if isinstance(v, str) and not v.strip() else v
 
 
-class _Message(BaseModel):
+class _Message(StoredText):
     model_config = ConfigDict(extra="forbid")
 
     message: Annotated[str, Field(min_length=1, max_length=MESSAGE_LIMIT, description="The text for the agent.")]

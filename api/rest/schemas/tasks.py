@@ -6,13 +6,20 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from api.rest.schemas.safe import StoredText
+from core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 
 AgentType = Literal["build", "plan", "general", "explore"]
 TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
+TaskEventType = Literal[
+    "task.created", "task.started", "task.progress", "task.needs_input", "task.completed", "task.failed", "task.cancelled"
+]
 METADATA_LIMIT = 16 * 1024
 
 
-class TaskCreate(BaseModel):
+class TaskCreate(StoredText):
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
@@ -35,16 +42,45 @@ class TaskCreate(BaseModel):
     agent_type: AgentType = "general"
     model: str | None = Field(default=None, max_length=100, description="A name from GET /v1/automation/models.")
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Returned as given; at most 16 KiB of JSON.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            f"Returned as given; at most 16 KiB of JSON, nested at most {MAX_DEPTH} levels, integers within "
+            "±(2^53 - 1), no NaN/Infinity, no NUL in strings."
+        ),
+    )
     codebase_id: str | None = Field(default=None, max_length=40)
-    webhook_url: str | None = Field(default=None, max_length=2000, description="Receives needs_input and the final event.")
-    callback_url: str | None = Field(default=None, max_length=2000, description="Alias of webhook_url.")
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="Receives the task's webhook_events (default: needs_input and the final event)."
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Receives exactly one POST: the task's terminal event (a resume URL, e.g. Zapier's or n8n's).",
+    )
+    webhook_events: list[TaskEventType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=7,
+        description="Event types webhook_url receives; default task.needs_input and the three terminal events.",
+    )
     webhook_secret: str | None = Field(default=None, min_length=8, max_length=300)
     notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     input_timeout_seconds: float | None = Field(
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
     max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
+
+    @field_validator("webhook_url", "callback_url", mode="before")
+    @classmethod
+    def _blank_url(cls, v: Any) -> Any:
+        # Zapier and n8n send empty strings for optional fields the user left empty.
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _dedupe_events(cls, v: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(v)) if v is not None else None
 
     @field_validator("title")
     @classmethod
@@ -56,14 +92,16 @@ class TaskCreate(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_json(v, root="metadata")
+        except UnsafeJSON as err:
+            raise PydanticCustomError(err.code, "{message} at {path}", {"message": err.message, "path": err.path}) from None
         if len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
             raise ValueError("metadata must be at most 16 KiB of JSON")
         return v
 
     @model_validator(mode="after")
     def _description_or_prompt(self) -> "TaskCreate":
-        if self.callback_url and not self.webhook_url:
-            self.webhook_url = self.callback_url
         if self.description is None and self.prompt is not None:
             self.description = self.prompt
         if self.description is None or not self.description.strip():
@@ -148,6 +186,7 @@ class TaskPublic(BaseModel):
     progress: TaskProgress | None
     required_action: RequiredActionOut | None
     webhook_url: str | None
+    callback_url: str | None
     changes: TaskChangesOut | None = None
     git: TaskGit | None = None
     artifacts: list[ArtifactOut] | None = None

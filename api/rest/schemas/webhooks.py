@@ -6,10 +6,43 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.rest.schemas.safe import StoredText
+
 WebhookStatus = Literal["active", "disabled"]
 
 
-class WebhookCreate(BaseModel):
+DEFAULT_HEADER_TOKEN_NAME = "X-CodeTether-Token"
+
+
+class HeaderToken(BaseModel):
+    """A static header sent on every delivery, for receivers that cannot check an HMAC over the raw
+    body (Make's webhooks compare it in a condition). Write-only: reads show it masked."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "X-CodeTether-Token", "value": "a-long-random-shared-token"}]}
+    )
+
+    name: str = Field(
+        default=DEFAULT_HEADER_TOKEN_NAME,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+        description="The header's name (not one CodeTether sets itself).",
+    )
+    value: str = Field(
+        min_length=16,
+        max_length=500,
+        pattern=r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+        description="The header's value: printable ASCII, 16 to 500 characters. Never shown again.",
+    )
+
+
+class HeaderTokenPublic(BaseModel):
+    name: str
+    value: str = Field(description="Masked: only the last four characters are shown.")
+
+
+class WebhookCreate(StoredText):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -35,9 +68,12 @@ class WebhookCreate(BaseModel):
         description="Signing secret; generated (whsec_ + base64 of 32 random bytes) when omitted.",
     )
     description: str | None = Field(default=None, max_length=500)
+    header_token: HeaderToken | None = Field(
+        default=None, description="Sent as that header on every delivery; masked in every read."
+    )
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(StoredText):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
@@ -53,6 +89,9 @@ class WebhookUpdate(BaseModel):
     rotate_secret: bool = Field(
         default=False, description="Rotate to a newly generated secret (shown in this response only)."
     )
+    header_token: HeaderToken | None = Field(
+        default=None, description="Set or replace the header token; null removes it."
+    )
 
 
 class WebhookPublic(BaseModel):
@@ -66,8 +105,15 @@ class WebhookPublic(BaseModel):
     previous_secret_expires_at: str | None = Field(
         description="While a rotated-out secret still signs deliveries: when it stops."
     )
+    header_token: HeaderTokenPublic | None = Field(description="The header sent on every delivery (value masked).")
     created_at: str
     updated_at: str
+
+
+class WebhookCreated(WebhookPublic):
+    notice: str | None = Field(
+        default=None, description="Set in an idempotent replay: the secret was shown once and is masked here."
+    )
 
 
 class WebhookList(BaseModel):
