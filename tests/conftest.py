@@ -61,8 +61,6 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
         ],
-        # The SDK's default of 5 s is too short on a busy 2-core machine.
-        dev_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
