@@ -14,7 +14,6 @@ import uuid
 from datetime import timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
