@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
@@ -14,7 +15,10 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.agent import AgentActivities
 from activities.email_notify import EmailActivities, EmailNotifier
+from activities.sandbox import Sandbox
+from activities.workspace import WorkspaceActivities
 from activities.tasks import TaskActivities
 from activities.webhooks import WebhookActivities, WebhookDispatcher
 from core.catalog import ModelCatalog
@@ -40,18 +44,53 @@ def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
     return CompositeSink(WebhookDispatcher(db, client, settings), EmailNotifier(client, settings))
 
 
-def activity_list(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient) -> list:
+def activity_list(
+    settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient, workspace: WorkspaceActivities | None = None
+) -> list:
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
-    tasks = TaskActivities(
-        settings=settings,
-        recorder=recorder,
-        catalog=ModelCatalog.from_settings(settings),
-        client=client,
-        http_client=http_client,
-    )
+    catalog = ModelCatalog.from_settings(settings)
+    tasks = TaskActivities(settings=settings, recorder=recorder, catalog=catalog, client=client, http_client=http_client)
+    agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
-    return [tasks.run_agent, tasks.record_event, tasks.request_slot, webhooks.attempt_delivery, email.send_task_email]
+    shared = [tasks.run_agent, tasks.record_event, tasks.request_slot, agent.model_turn, webhooks.attempt_delivery,
+              email.send_task_email]
+    if workspace is not None:
+        shared.append(workspace.prepare_workspace)
+    return shared
+
+
+def workspace_activities(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient,
+                         queue: str) -> WorkspaceActivities:
+    recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
+    return WorkspaceActivities(settings=settings, db=db, recorder=recorder, sandbox=Sandbox(settings), task_queue=queue,
+                               http_client=http_client)
+
+
+class WorkerGroup:
+    """The worker on the shared queue plus this process's own workspace queue (tool calls of the
+    tasks whose workspace it holds). Runs and stops as one."""
+
+    def __init__(self, main: Worker, own: Worker, workspace: WorkspaceActivities) -> None:
+        self.main, self.own, self.workspace = main, own, workspace
+
+    async def run(self) -> None:
+        await asyncio.gather(self.main.run(), self.own.run())
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(self.main.shutdown(), self.own.shutdown(), return_exceptions=True)
+
+    async def __aenter__(self) -> "WorkerGroup":
+        self._task = asyncio.create_task(self.run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.shutdown()
+        try:
+            await self._task
+        except Exception:  # noqa: BLE001 - shutdown errors are logged by the SDK
+            pass
 
 
 def all_workflows() -> list:
@@ -60,12 +99,26 @@ def all_workflows() -> list:
 
 def build_worker(
     settings: Settings, client: Client, db: Database, http_client: httpx.AsyncClient, *, task_queue: str | None = None
-) -> Worker:
-    return Worker(
+) -> WorkerGroup:
+    queue = task_queue or settings.temporal_task_queue
+    own_queue = f"{queue}.ws.{uuid.uuid4().hex[:12]}"
+    workspace = workspace_activities(settings, db, client, http_client, own_queue)
+    own = Worker(
         client,
-        task_queue=task_queue or settings.temporal_task_queue,
+        task_queue=own_queue,
+        activities=[workspace.run_tool, workspace.checkpoint_workspace, workspace.finalize_workspace,
+                    workspace.cleanup_workspace],
+        max_concurrent_activities=max(settings.sandbox_slots * 2, 8),
+        max_heartbeat_throttle_interval=timedelta(seconds=0.5),
+        default_heartbeat_throttle_interval=timedelta(seconds=0.5),
+        graceful_shutdown_timeout=timedelta(seconds=5),
+        interceptors=[LogContextInterceptor()],
+    )
+    main = Worker(
+        client,
+        task_queue=queue,
         workflows=all_workflows(),
-        activities=activity_list(settings, db, client, http_client),
+        activities=activity_list(settings, db, client, http_client, workspace),
         max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
         max_concurrent_activity_task_polls=settings.worker_activity_pollers,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -75,6 +128,7 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=5),
         interceptors=[LogContextInterceptor()],
     )
+    return WorkerGroup(main, own, workspace)
 
 
 async def run_worker(settings: Settings | None = None, stop: asyncio.Event | None = None) -> None:
@@ -89,7 +143,10 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
         # Workflows upsert these attributes; a fresh self-hosted namespace gets them here.
         await register_search_attributes_if_allowed(client, log)
         worker = build_worker(settings, client, db, http_client)
-        log.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+        log.info("worker polling %s (and %s for its workspaces) on %s", settings.temporal_task_queue,
+                 worker.workspace.task_queue, settings.temporal_address)
+        sandbox = worker.workspace.sandbox
+        (log.info if sandbox.available else log.warning)("%s", sandbox.describe())
         async with worker:
             reconciler = asyncio.create_task(reconcile_forever(db, client, settings, stop))
             await stop.wait()

@@ -16,7 +16,8 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.backends.base import AgentBackend, ProviderError, backend_for
+from activities.backends.base import AgentBackend, ProviderError
+from activities.backends.factory import backend_for
 from core.catalog import ModelCatalog
 from core.config import Settings
 from core.events import EventRecorder

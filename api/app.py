@@ -73,9 +73,10 @@ def _install_proxy_headers(app: FastAPI, settings: Settings) -> None:
 def _install_routers(app: FastAPI) -> None:
     from api.oauth import registration as oauth_registration
     from api.oauth import routes as oauth
-    from api.rest.routes import api_keys, conversation, events, health, meta, tasks, webhooks
+    from api.rest.routes import api_keys, artifacts, codebases, conversation, events, health, meta, tasks, webhooks
 
-    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, oauth, oauth_registration):
+    for module in (health, tasks, conversation, events, webhooks, meta, api_keys, codebases, artifacts, oauth,
+                   oauth_registration):
         app.include_router(module.router)
     _install_faces(app)
 

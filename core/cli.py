@@ -7,7 +7,7 @@
     codetether migrate
     codetether users create EMAIL [--tier free|pro|enterprise] [--password-stdin]
     codetether keys create --user EMAIL [--scopes a,b] [--name N]
-    codetether codebases create --user EMAIL --name N [--repository-url URL] [--description TEXT]
+    codetether codebases create --user EMAIL --name N --repository-url URL [--ref R] [--push P] [--description TEXT]
     codetether codebases list --user EMAIL
     codetether oauth-clients create --name N --redirect-uri URI [--public] [--owner EMAIL]
     codetether oauth-clients list [--owner EMAIL]
@@ -239,13 +239,14 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_codebases_create(args: argparse.Namespace) -> int:
-    from core.codebases import CodebaseError, codebase_to_dict, create_codebase
+    from core.codebases import CodebaseError, codebase_to_dict, create_codebase_for_email
 
     settings = get_settings()
 
     async def _go(db):
-        return await create_codebase(
-            db, args.user, name=args.name, repository_url=args.repository_url, description=args.description
+        return await create_codebase_for_email(
+            db, settings, args.user, name=args.name, repository_url=args.repository_url, ref=args.ref,
+            push=args.push, description=args.description,
         )
 
     try:
@@ -253,20 +254,20 @@ def cmd_codebases_create(args: argparse.Namespace) -> int:
     except CodebaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(codebase_to_dict(row)))
+    print(json.dumps({**codebase_to_dict(row), "user_id": row.user_id}))
     return 0
 
 
 def cmd_codebases_list(args: argparse.Namespace) -> int:
-    from core.codebases import CodebaseError, codebase_to_dict, list_codebases
+    from core.codebases import CodebaseError, codebase_to_dict, list_codebases_for_email
 
     settings = get_settings()
     try:
-        rows = _run(_with_db(settings, lambda db: list_codebases(db, args.user)))
+        rows = _run(_with_db(settings, lambda db: list_codebases_for_email(db, args.user)))
     except CodebaseError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(json.dumps([codebase_to_dict(r) for r in rows]))
+    print(json.dumps([{**codebase_to_dict(r), "user_id": r.user_id} for r in rows]))
     return 0
 
 
@@ -324,11 +325,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env["CODETETHER_DATA_DIR"] = str(data_dir)
     env.setdefault("CODETETHER_WEBHOOK_ALLOW_PRIVATE", "true")
+    env.setdefault("CODETETHER_CODEBASE_ALLOW_LOCAL", "true")
+    if not env.get("CODETETHER_CODEBASE_KEY"):
+        from core.secretbox import ensure_key_file
+
+        env["CODETETHER_CODEBASE_KEY"] = ensure_key_file(data_dir)
     env["CODETETHER_TEMPORAL_ADDRESS"] = f"127.0.0.1:{args.temporal_port}"
     env["CODETETHER_API_PORT"] = str(args.api_port)
     if not env.get("CODETETHER_REPLY_SECRET"):
         env["CODETETHER_REPLY_SECRET"] = ensure_reply_secret(data_dir)
-    os.environ.update({k: env[k] for k in ("CODETETHER_DATA_DIR", "CODETETHER_WEBHOOK_ALLOW_PRIVATE", "CODETETHER_TEMPORAL_ADDRESS", "CODETETHER_API_PORT", "CODETETHER_REPLY_SECRET")})
+    os.environ.update({k: env[k] for k in (
+        "CODETETHER_DATA_DIR", "CODETETHER_WEBHOOK_ALLOW_PRIVATE", "CODETETHER_TEMPORAL_ADDRESS", "CODETETHER_API_PORT",
+        "CODETETHER_REPLY_SECRET", "CODETETHER_CODEBASE_ALLOW_LOCAL", "CODETETHER_CODEBASE_KEY",
+    )})
     reset_settings_cache()
     settings = get_settings()
 
@@ -500,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     cbc = cbs.add_parser("create", help="register a codebase and print it as JSON")
     cbc.add_argument("--user", required=True, help="email of the owner")
     cbc.add_argument("--name", required=True)
-    cbc.add_argument("--repository-url", default=None)
+    cbc.add_argument("--repository-url", required=True, help="https or ssh URL (a local path with CODETETHER_CODEBASE_ALLOW_LOCAL)")
+    cbc.add_argument("--ref", default=None, help="default branch, tag or commit")
+    cbc.add_argument("--push", default="none", choices=["none", "branch", "pull_request"])
     cbc.add_argument("--description", default=None)
     cbc.set_defaults(fn=cmd_codebases_create)
     cbl = cbs.add_parser("list", help="print a user's codebases as JSON")

@@ -179,6 +179,32 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1,::1"
     # Total size of a request's header section; larger requests get 431 before the app runs.
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # ---- the coding agent (docs/agent.md) ----
+    # Local paths and file:// repository URLs (self-hosted); true under `codetether dev`.
+    codebase_allow_local: bool = False
+    # Fernet key (urlsafe base64, 32 bytes) that encrypts codebase credentials at rest.
+    # `codetether dev` generates one in the data dir; unset elsewhere, credentials are refused.
+    codebase_key: str | None = Field(default=None, repr=False)
+    # Where workers clone workspaces (default: a per-data-dir folder under the system temp dir,
+    # which the sandbox uids can traverse).
+    workspace_root: Path | None = None
+    agent_max_turns: int = Field(default=50, ge=1, le=1000)
+    # Input plus output tokens one task may spend before it stops with `token_budget_exceeded`.
+    agent_token_budget: int = Field(default=2_000_000, ge=1000)
+    # Bytes of a tool's output that go into the transcript; the rest is kept as an artifact.
+    agent_tool_output_cap: int = Field(default=32_000, ge=1000)
+    # Largest workspace checkpoint (git diff --binary against the base commit) kept.
+    agent_checkpoint_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # bash runs under bubblewrap; without it bash is refused unless this is set (no isolation).
+    sandbox_allow_unsafe: bool = False
+    # First of the unprivileged uids bash runs as when the worker is root (one per slot).
+    sandbox_uid_base: int = 61000
+    sandbox_slots: int = Field(default=8, ge=1, le=256)
+    sandbox_memory_bytes: int = 2 * 1024 * 1024 * 1024
+    sandbox_max_processes: int = 256
+    sandbox_max_file_bytes: int = 256 * 1024 * 1024
+    # Pull requests (push policy pull_request) go to this GitHub REST API.
+    github_api_url: str = "https://api.github.com"
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -212,6 +238,16 @@ class Settings(BaseSettings):
     @property
     def retry_intervals(self) -> list[float]:
         return [float(p) for p in self.webhook_retry_schedule.split(",") if p.strip()]
+
+    @property
+    def resolved_workspace_root(self) -> Path:
+        if self.workspace_root is not None:
+            return self.workspace_root
+        import hashlib
+        import tempfile
+
+        tag = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / "codetether-workspaces" / tag
 
     @property
     def api_base_url(self) -> str:

@@ -89,6 +89,10 @@ def apply_changes(task: Task, changes: TaskChanges, settings: Settings | None = 
         task.progress = None
     if changes.conversation is not None:
         task.conversation = [dataclass_dict(m) for m in changes.conversation]
+    for name in ("changes", "git", "usage", "artifacts"):
+        value = getattr(changes, name)
+        if value is not None:
+            setattr(task, name, value)
 
 
 class EventRecorder:

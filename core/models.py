@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    LargeBinary,
     Boolean,
     DateTime,
     Float,
@@ -73,6 +74,11 @@ class Codebase(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     repository_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    push: Mapped[str] = mapped_column(String(20), default="none")
+    # Fernet token of the credentials (core/secretbox.py); never returned by the API.
+    credentials_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Task(Base):
@@ -124,6 +130,12 @@ class Task(Base):
     callback_event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # The event types webhook_url receives; null means the default (needs_input + terminal).
     webhook_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
+    max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    git: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    artifacts: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskEvent(Base):
@@ -365,3 +377,35 @@ class OAuthAuthorizationRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+class TaskArtifact(Base):
+    """A file a task produced (patch, plan.md, findings.md, a tool's whole output) or a workspace
+    checkpoint (kind ``checkpoint``, internal: never listed or downloadable)."""
+
+    __tablename__ = "task_artifacts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(40))
+    run_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))
+    media_type: Mapped[str] = mapped_column(String(100), default="text/plain; charset=utf-8")
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentMessage(Base):
+    """The agent's transcript, one row per message: activities read and append it, so the
+    conversation travels by reference instead of through every activity's input."""
+
+    __tablename__ = "agent_messages"
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_agent_messages_run_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer)
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ SCOPES: dict[str, str] = {
     "codebases:read": "List your codebases",
     "webhooks:manage": "Manage webhook subscriptions",
     "account:manage": "Manage API keys and OAuth clients (first-party credentials only)",
+    "codebases:write": "Register, change and remove your codebases",
 }
 ALL_SCOPES: tuple[str, ...] = tuple(SCOPES)
 # Scopes only a first-party credential (an API key, a console session) may hold: an OAuth client

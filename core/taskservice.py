@@ -47,6 +47,7 @@ class NewTask:
     input_timeout_seconds: float | None = None
     concurrency_limit: int | None = None
     request_id: str | None = None
+    max_turns: int | None = None
 
 
 class StartFailed(Exception):
@@ -118,6 +119,7 @@ def _new_row(task_id: str, new: NewTask) -> Task:
         notify_email=new.notify_email,
         request_id=new.request_id,
         input_timeout_seconds=new.input_timeout_seconds,
+        max_turns=new.max_turns,
         conversation=[],
         retry_count=0,
         run_count=1,
@@ -183,6 +185,8 @@ def task_input(
         follow_up=follow_up,
         input_timeout_seconds=task.input_timeout_seconds,
         request_id=request_id,
+        codebase_id=task.codebase_id,
+        max_turns=task.max_turns,
     )
 
 

@@ -69,7 +69,18 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "required_action": task.required_action,
         "webhook_url": task.webhook_url,
         "callback_url": task.callback_url,
+        "changes": task.changes,
+        "git": task.git,
+        "artifacts": artifact_list(task),
+        "usage": task.usage,
     }
+
+
+def artifact_list(task: Task) -> list[dict[str, Any]] | None:
+    """The task's artifacts with their download path (``GET …/tasks/{id}/artifacts/{artifact_id}``)."""
+    if task.artifacts is None:
+        return None
+    return [{**a, "url": f"/v1/automation/tasks/{task.id}/artifacts/{a['id']}"} for a in task.artifacts]
 
 
 def event_payload(task: Task, event_id: str, event_type: str, created_at: datetime) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import asyncio
 import os
 import sys
 import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import httpx

@@ -33,3 +33,37 @@ def initial_messages(inp: TaskInput) -> list[ChatMessage]:
     else:
         messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
     return messages
+
+
+# ---- the tool loop (workflows/agent_loop.py) -----------------------------------------------------
+
+_AGENT_BASE = (
+    "You are a CodeTether agent working on code. You work in a git checkout of the task's codebase (or an empty "
+    "scratch folder when the task names none); paths are relative to its root. Use the tools to look "
+    "before you change anything, keep changes small and focused, and run the project's checks with bash "
+    "when there are any (bash has no network). When you are done, answer with a short summary of what you "
+    "did and why. Call ask_user only when you cannot finish without information the person has."
+)
+
+AGENT_PROMPTS: dict[str, str] = {
+    "build": _AGENT_BASE + " You are building: make the change the task asks for, end to end.",
+    "general": _AGENT_BASE,
+    "plan": (
+        _AGENT_BASE + " You are planning: do not change the code (the workspace is read-only). Investigate, "
+        "then write the plan with the write tool to plan.md (steps, files to touch, risks, open questions)."
+    ),
+    "explore": (
+        _AGENT_BASE + " You are exploring: the workspace is read-only. Investigate and answer with your "
+        "findings and the evidence (files and lines); your answer becomes findings.md."
+    ),
+}
+
+
+def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE))]
+    messages.extend(m for m in inp.history if m.role != "system")
+    if inp.follow_up is not None:
+        messages.append(ChatMessage(role="user", content=inp.follow_up))
+    else:
+        messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
+    return messages

@@ -21,9 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
     from core.ids import iso, ulid
     from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
+    from workflows.agent_loop import AgentLoop
     from workflows.prompts import initial_messages
     from workflows.types import (
         MESSAGE_EVENT,
+        AGENT_LOOP_PATCH,
         MODEL_NOT_CONFIGURED,
         PROVIDER_CLIENT_ERROR,
         VIA_API,
@@ -91,6 +93,8 @@ class TaskWorkflow:
         self._reply_origin: tuple[str, str | None] = (VIA_API, None)
         self._slot_granted = False
         self._holds_slot = False
+        # True for executions that run the tool loop (workflows/agent_loop.py).
+        self._agent = False
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -157,6 +161,8 @@ class TaskWorkflow:
             raise
 
     async def _run(self) -> TaskResult:
+        # Executions started before the tool loop existed replay the single-turn path below.
+        self._agent = workflow.patched(AGENT_LOOP_PATCH)
         if not self._started and self._input.follow_up is None and self._input.carried is None:
             await self._record("task.created", TaskChanges())
         if self._input.follow_up is not None and self._input.carried is None and workflow.patched(REPLY_EVENT_PATCH):
@@ -172,6 +178,9 @@ class TaskWorkflow:
         else:
             self._status = TaskStatus.RUNNING.value
             await self._record(None, TaskChanges(status=self._status, clear_required_action=True))
+
+        if self._agent:
+            return await AgentLoop(self, self._input).run()
 
         while True:
             if self._pending:
@@ -254,7 +263,7 @@ class TaskWorkflow:
         self._status = TaskStatus.NEEDS_INPUT.value
         await self._record(
             "task.needs_input",
-            TaskChanges(status=self._status, required_action=action, conversation=self._messages),
+            TaskChanges(status=self._status, required_action=action, conversation=None if self._agent else self._messages),
         )
         # Freed only once needs_input is recorded (see run(): no reader may see too many running).
         await self._release_slot()
@@ -292,6 +301,15 @@ class TaskWorkflow:
             TaskChanges(status=status, clear_required_action=True),
             details={"kind": "reply", "via": via, "from": sender, "required_action_id": action.id, "text": reply},
         )
+
+    async def _resume_after_answer(self) -> None:
+        """After a reply: wait for a running slot again (shown as queued), then run on."""
+        if self._input.concurrency_limit is not None:
+            self._status = TaskStatus.QUEUED.value
+            await self._record(None, TaskChanges(status=self._status, clear_required_action=True))
+        await self._acquire_slot()
+        self._status = TaskStatus.RUNNING.value
+        await self._record(None, TaskChanges(status=self._status, clear_required_action=True))
 
     # ---- endings --------------------------------------------------------------------------
 
@@ -333,7 +351,8 @@ class TaskWorkflow:
         self._status = changes.status or self._status
         self._required_action = None
         changes.completed_at = iso(workflow.now())
-        changes.conversation = self._messages
+        # The tool loop's transcript is in the database already (finalize copies it).
+        changes.conversation = None if self._agent else self._messages
         changes.progress = None
         await self._record(event_type, changes)
         await workflow.wait_condition(workflow.all_handlers_finished)

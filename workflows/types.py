@@ -90,6 +90,9 @@ class TaskInput:
     request_id: str | None = None
     # Carried through continue-as-new so a long conversation keeps its place.
     carried: "TaskCarryOver | None" = None
+    # The coding agent (workflows/agent_loop.py): the task's codebase and turn budget.
+    codebase_id: str | None = None
+    max_turns: int | None = None
 
 
 @dataclass
@@ -99,6 +102,7 @@ class TaskCarryOver:
     retry_count: int = 0
     turns: int = 0
     started: bool = False
+    agent: "AgentCarry | None" = None
 
 
 @dataclass
@@ -185,6 +189,11 @@ class TaskChanges:
     clear_required_action: bool = False
     clear_error: bool = False
     conversation: list[ChatMessage] | None = None
+    # The coding agent's results (CONTRACT §6), as their public JSON shapes.
+    changes: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -353,3 +362,161 @@ class EmailResult:
     event_id: str
     outcome: str
     recipient: str | None = None
+
+
+# ---- the coding agent (workflows/agent_loop.py, activities/agent.py, activities/workspace.py) ----
+
+AGENT_LOOP_PATCH = "agent-tool-loop-v1"
+# ApplicationError types of the agent's activities.
+WORKSPACE_ERROR = "WorkspaceError"  # the repository cannot be cloned or prepared (non-retryable)
+WORKSPACE_MISSING = "WorkspaceMissing"  # this worker no longer has the workspace: prepare it again
+TOKEN_BUDGET_EXCEEDED = "TokenBudgetExceeded"
+
+
+class AgentErrorCode:
+    MAX_TURNS = "max_turns_exceeded"
+    TOKEN_BUDGET = "token_budget_exceeded"
+    WORKSPACE = "workspace_unavailable"
+
+
+@dataclass
+class Usage:
+    turns: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class WorkspaceInfo:
+    # The task queue of the worker holding the workspace: every tool call goes there.
+    task_queue: str
+    path: str
+    base_commit: str | None = None
+    ref: str | None = None
+    # False for a scratch workspace (a task without codebase_id).
+    has_repository: bool = False
+
+
+@dataclass
+class PrepareWorkspaceInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    codebase_id: str | None
+    # Rebuild from a checkpoint (another worker took over): the base and the diff on top of it.
+    base_commit: str | None = None
+    checkpoint_id: str | None = None
+
+
+@dataclass
+class TranscriptEntry:
+    seq: int
+    message: ChatMessage
+
+
+@dataclass
+class ModelTurnInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    model: str
+    agent_type: str
+    # Messages the workflow adds before the turn (opening prompt, replies, refused calls).
+    append: list[TranscriptEntry] = field(default_factory=list)
+    # The seq of the assistant message this turn writes.
+    seq: int = 0
+    # Tokens the task has used so far (the worker refuses a turn past its token budget).
+    tokens_used: int = 0
+
+
+@dataclass
+class ModelTurnResult:
+    # "tools": the model called tools (run them, then another turn); "final": it answered.
+    kind: str
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    attempt: int = 1
+
+
+@dataclass
+class ToolCallInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    agent_type: str
+    workspace: WorkspaceInfo
+    call: ToolCall
+    # Where the result goes in the transcript.
+    seq: int
+
+
+@dataclass
+class ToolCallResult:
+    call_id: str
+    name: str
+    ok: bool
+    # One line for progress and history; the whole result is in the transcript.
+    summary: str
+    changed_files: bool = False
+    # The whole output when it was too large for the transcript.
+    artifact_id: str | None = None
+
+
+@dataclass
+class CheckpointInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    workspace: WorkspaceInfo
+
+
+@dataclass
+class CheckpointResult:
+    checkpoint_id: str | None
+    size: int = 0
+
+
+@dataclass
+class FinalizeInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    agent_type: str
+    codebase_id: str | None
+    workspace: WorkspaceInfo
+    final_text: str
+    # Whether to push/open a PR (only on success).
+    publish: bool = True
+
+
+@dataclass
+class FinalizeResult:
+    changes: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CleanupInput:
+    task_id: str
+    path: str
+
+
+@dataclass
+class CleanupResult:
+    removed: bool
+
+
+@dataclass
+class AgentCarry:
+    """The agent loop's place, kept through continue-as-new (the transcript stays in the database)."""
+
+    seq: int
+    usage: Usage
+    workspace: WorkspaceInfo | None = None
+    checkpoint_id: str | None = None
+    # Messages not yet written to the transcript (they go with the next model turn).
+    append: list[TranscriptEntry] = field(default_factory=list)

@@ -1,5 +1,6 @@
 """Agent backends behind one interface (:class:`activities.backends.base.AgentBackend`)."""
 
-from activities.backends.base import AgentBackend, ProviderError, TurnOutcome, backend_for
+from activities.backends.base import AgentBackend, Completion, ProviderError, TurnOutcome
+from activities.backends.factory import backend_for
 
-__all__ = ["AgentBackend", "ProviderError", "TurnOutcome", "backend_for"]
+__all__ = ["AgentBackend", "Completion", "ProviderError", "TurnOutcome", "backend_for"]

@@ -11,6 +11,7 @@ import anthropic
 import httpx
 
 from activities.backends.base import (
+    Completion,
     ASK_USER_DESCRIPTION,
     ASK_USER_PARAMETERS,
     ASK_USER_TOOL,
@@ -21,6 +22,7 @@ from activities.backends.base import (
     ask_user_call,
     classify_status,
 )
+from core.agent_tools import TOOL_SPECS
 from core.catalog import ModelSpec
 from workflows.types import ChatMessage, ToolCall
 
@@ -95,11 +97,21 @@ class AnthropicBackend:
                 convo.append(reply)
         raise ProviderError("the model kept calling tools without answering", retryable=False)
 
-    async def _complete(self, client, spec, convo, progress) -> tuple[str, list[ToolCall]]:
+    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
+        """One call of the agent loop with the given tools offered (CONTRACT §6 names)."""
+        offered = [
+            {"name": n, "description": TOOL_SPECS[n]["description"], "input_schema": TOOL_SPECS[n]["parameters"]} for n in tools
+        ]
+        usage: dict[str, int] = {}
+        text, calls = await self._complete(self._client(spec), spec, list(messages), progress, tools=offered, usage=usage)
+        return Completion(text=text, tool_calls=calls, input_tokens=usage.get("input", 0), output_tokens=usage.get("output", 0))
+
+    async def _complete(self, client, spec, convo, progress, *, tools=None, usage=None) -> tuple[str, list[ToolCall]]:
         system, msgs = to_anthropic(convo)
         parts: list[str] = []
         try:
-            kwargs: dict[str, Any] = {"model": spec.provider_model, "max_tokens": MAX_TOKENS, "messages": msgs, "tools": TOOLS}
+            kwargs: dict[str, Any] = {"model": spec.provider_model, "max_tokens": MAX_TOKENS, "messages": msgs,
+                                      "tools": tools if tools is not None else TOOLS}
             if system:
                 kwargs["system"] = system
             async with client.messages.stream(**kwargs) as stream:
@@ -115,6 +127,9 @@ class AnthropicBackend:
             ) from None
         except (anthropic.APIConnectionError, anthropic.APITimeoutError, httpx.HTTPError) as err:
             raise ProviderError(f"anthropic unreachable: {err}", retryable=True) from None
+        if usage is not None and getattr(final, "usage", None) is not None:
+            usage["input"] = int(getattr(final.usage, "input_tokens", 0) or 0)
+            usage["output"] = int(getattr(final.usage, "output_tokens", 0) or 0)
         text = "".join(b.text for b in final.content if getattr(b, "type", "") == "text")
         calls = [
             ToolCall(id=b.id, name=b.name, arguments=dict(b.input) if isinstance(b.input, dict) else {})

@@ -1,9 +1,13 @@
-"""The agent backend interface, the ``ask_user`` tool and provider error classification."""
+"""The agent backend interface, the ``ask_user`` tool and provider error classification.
+
+The factory that picks a backend by kind is :mod:`activities.backends.factory` (the backends
+import this module, so it imports none of them).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.catalog import ModelSpec
@@ -53,8 +57,27 @@ def classify_status(status: int | None) -> bool:
     return status in (408, 409, 425, 429) or status >= 500
 
 
+@dataclass
+class Completion:
+    """One model call of the agent loop: text and/or tool calls, and the tokens it cost."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class AgentBackend(Protocol):
     async def run_turn(self, spec: ModelSpec, messages: list[ChatMessage], progress: ProgressFn) -> TurnOutcome: ...
+
+    async def complete(
+        self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn
+    ) -> Completion: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count for providers that do not report usage (about four characters a token)."""
+    return max(1, len(text) // 4) if text else 0
 
 
 def ask_user_call(call: ToolCall) -> str | None:
@@ -62,19 +85,3 @@ def ask_user_call(call: ToolCall) -> str | None:
         return None
     q = call.arguments.get("question")
     return str(q) if q else "Could you give me more details?"
-
-
-def backend_for(kind: str, **deps) -> AgentBackend:
-    if kind == "demo":
-        from activities.backends.demo import DemoBackend
-
-        return DemoBackend(**deps)
-    if kind == "anthropic":
-        from activities.backends.anthropic import AnthropicBackend
-
-        return AnthropicBackend(**deps)
-    if kind == "openai":
-        from activities.backends.openai import OpenAIBackend
-
-        return OpenAIBackend(**deps)
-    raise ProviderError(f"unknown backend kind {kind!r}", retryable=False)

@@ -13,6 +13,8 @@ import httpx
 import openai
 
 from activities.backends.base import (
+    Completion,
+    estimate_tokens,
     ASK_USER_DESCRIPTION,
     ASK_USER_PARAMETERS,
     ASK_USER_TOOL,
@@ -23,6 +25,7 @@ from activities.backends.base import (
     ask_user_call,
     classify_status,
 )
+from core.agent_tools import TOOL_SPECS
 from core.catalog import ModelSpec
 from workflows.types import ChatMessage, ToolCall
 
@@ -100,14 +103,33 @@ class OpenAIBackend:
                 convo.append(reply)
         raise ProviderError("the model kept calling tools without answering", retryable=False)
 
-    async def _complete(self, client, spec, convo, progress) -> tuple[str, list[ToolCall]]:
+    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
+        """One call of the agent loop with the given tools offered (CONTRACT §6 names)."""
+        offered = [
+            {"type": "function", "function": {"name": n, "description": TOOL_SPECS[n]["description"], "parameters": TOOL_SPECS[n]["parameters"]}}
+            for n in tools
+        ]
+        usage: dict[str, int] = {}
+        text, calls = await self._complete(self._client(spec), spec, list(messages), progress, tools=offered, usage=usage)
+        sent = sum(len(m.content) for m in messages)
+        return Completion(
+            text=text,
+            tool_calls=calls,
+            input_tokens=usage.get("input", estimate_tokens("x" * sent)),
+            output_tokens=usage.get("output", estimate_tokens(text + "".join(json.dumps(c.arguments) for c in calls))),
+        )
+
+    async def _complete(self, client, spec, convo, progress, *, tools=None, usage=None) -> tuple[str, list[ToolCall]]:
         parts: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         try:
             stream = await client.chat.completions.create(
-                model=spec.provider_model, messages=to_openai(convo), tools=TOOLS, stream=True
+                model=spec.provider_model, messages=to_openai(convo), tools=tools if tools is not None else TOOLS, stream=True
             )
             async for chunk in stream:
+                if usage is not None and getattr(chunk, "usage", None) is not None:
+                    usage["input"] = chunk.usage.prompt_tokens or 0
+                    usage["output"] = chunk.usage.completion_tokens or 0
                 if not chunk.choices:
                     continue
                 delta = chunk.choices[0].delta

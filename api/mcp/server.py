@@ -23,16 +23,16 @@ from pydantic import Field
 
 from api.auth import Principal
 from api.errors import Problem
-from api.rest.routes.meta import CodebaseList, CodebaseOut, ModelList, ModelOut
+from api.rest.routes.meta import ModelList, ModelOut
+from api.rest.schemas.codebases import CodebaseList, CodebasePublic
 from api.rest.schemas.conversation import ConversationTask
 from api.rest.schemas.tasks import TaskList, TaskPublic
 from api.state import AppState
 from api.streamcap import stream_slots
 from core import conversation, taskops
-from core.codebases import codebases_of
+from core import codebases as codebase_svc
 from core.conversation import ConversationError, Delivery
 from core.errors import ServiceError
-from core.ids import iso
 from core.logging import request_id_var
 from core.models import Task
 from core.taskservice import NewTask
@@ -258,12 +258,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
     @mcp.tool(description="Your registered codebases (repositories that build/plan/explore tasks can work on).")
     async def list_codebases(ctx: Context) -> CodebaseList:
         principal = principal_of(ctx, "codebases:read")
-        rows = await codebases_of(state.db, principal.user_id)
-        return CodebaseList(data=[
-            CodebaseOut(id=c.id, codebase_id=c.id, name=c.name, description=c.description,
-                        repository_url=c.repository_url, created_at=iso(c.created_at) or "")
-            for c in rows
-        ])
+        rows = await codebase_svc.list_codebases(state.db, principal.user_id)
+        return CodebaseList(data=[CodebasePublic.model_validate(codebase_svc.codebase_to_dict(c)) for c in rows])
 
     async def resource_task(ctx: Context, task_id: str) -> Task:
         try:

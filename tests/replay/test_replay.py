@@ -26,6 +26,11 @@ EXPECTED = {
     "delivery_retried_then_ok",
     "task_link_reply_completed",
     "task_message_follow_up_recorded",
+    # The tool loop (agent-tool-loop-v1 patch).
+    "agent_build_tools_completed",
+    "agent_ask_mid_loop_completed",
+    "agent_plan_completed",
+    "agent_cancelled_mid_bash",
 }
 
 

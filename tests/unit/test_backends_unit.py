@@ -10,7 +10,8 @@ import pytest
 
 from activities.backends.anthropic import TOOLS as ANTHROPIC_TOOLS
 from activities.backends.anthropic import AnthropicBackend, to_anthropic
-from activities.backends.base import ASK_USER_TOOL, MAX_TOOL_STEPS, ProviderError, ask_user_call, backend_for, classify_status
+from activities.backends.base import ASK_USER_TOOL, MAX_TOOL_STEPS, ProviderError, ask_user_call, classify_status
+from activities.backends.factory import backend_for
 from activities.backends.demo import DemoBackend
 from activities.backends.openai import TOOLS as OPENAI_TOOLS
 from activities.backends.openai import OpenAIBackend, to_openai

@@ -1,4 +1,4 @@
-"""Account and catalog routes: ``/v1/automation/me``, ``/models``, ``/codebases``."""
+"""Account and catalog routes: ``/v1/automation/me`` and ``/models`` (codebases: ``codebases.py``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import time
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from api.deps import Catalog, CodebasesRead, CurrentPrincipal, State
+from api.deps import Catalog, CurrentPrincipal
 from api.errors import problem_responses
-from core.ids import iso
-from core.codebases import codebases_of
 
 router = APIRouter(prefix="/v1/automation", tags=["account"])
 
@@ -43,19 +41,6 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     data: list[ModelOut]
     default_model: str
-
-
-class CodebaseOut(BaseModel):
-    id: str
-    codebase_id: str
-    name: str
-    description: str | None
-    repository_url: str | None
-    created_at: str
-
-
-class CodebaseList(BaseModel):
-    data: list[CodebaseOut]
 
 
 @router.get("/me", operation_id="getMe", response_model=Me, summary="Who am I (test credentials)",
@@ -92,23 +77,4 @@ async def models(_principal: CurrentPrincipal, catalog: Catalog) -> ModelList:
             for m in catalog.public_list()
         ],
         default_model=catalog.default_model,
-    )
-
-
-@router.get("/codebases", operation_id="listCodebases", response_model=CodebaseList, summary="Registered codebases",
-            responses=problem_responses(401, 403, 429))
-async def codebases(principal: CodebasesRead, state: State) -> CodebaseList:
-    rows = await codebases_of(state.db, principal.user_id)
-    return CodebaseList(
-        data=[
-            CodebaseOut(
-                id=c.id,
-                codebase_id=c.id,
-                name=c.name,
-                description=c.description,
-                repository_url=c.repository_url,
-                created_at=iso(c.created_at) or "",
-            )
-            for c in rows
-        ]
     )

@@ -104,6 +104,7 @@ async def create(
         input_timeout_seconds=body.input_timeout_seconds,
         concurrency_limit=principal.concurrency_limit,
         request_id=getattr(request.state, "request_id", None),
+        max_turns=body.max_turns or settings.agent_max_turns,
     )
     task = await start_new_task(request, state, client, new)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"

@@ -69,6 +69,7 @@ class TaskCreate(StoredText):
     input_timeout_seconds: float | None = Field(
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
+    max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
 
     @field_validator("webhook_url", "callback_url", mode="before")
     @classmethod
@@ -131,6 +132,43 @@ class RequiredActionOut(BaseModel):
     )
 
 
+class ChangedFile(BaseModel):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed"]
+    additions: int
+    deletions: int
+
+
+class TaskChangesOut(BaseModel):
+    files: list[ChangedFile]
+    additions: int
+    deletions: int
+
+
+class TaskGit(BaseModel):
+    base_commit: str | None
+    branch: str | None
+    commit: str | None
+    pushed: bool
+    pr_url: str | None
+
+
+class ArtifactOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["patch", "plan", "findings", "output", "file"]
+    size: int
+    sha256: str
+    url: str
+
+
+class TaskUsage(BaseModel):
+    turns: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
 class TaskPublic(BaseModel):
     task_id: str
     run_id: str
@@ -154,6 +192,10 @@ class TaskPublic(BaseModel):
     required_action: RequiredActionOut | None
     webhook_url: str | None
     callback_url: str | None
+    changes: TaskChangesOut | None = None
+    git: TaskGit | None = None
+    artifacts: list[ArtifactOut] | None = None
+    usage: TaskUsage | None = None
 
 
 class TaskList(BaseModel):

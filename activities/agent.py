@@ -1,0 +1,113 @@
+"""The agent loop's model turn: one model call with the agent type's tools offered.
+
+Runs on the shared task queue (any worker). It writes the messages the workflow adds, reads the
+run's transcript from the database (so the conversation never travels through Temporal), calls the
+backend and writes the assistant's message at the sequence number the workflow gave it. Built by
+``worker.py``; driven by ``workflows/agent_loop.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.backends.base import AgentBackend, ProviderError
+from activities.backends.factory import backend_for, preload
+from activities.tasks import ProgressReporter, _heartbeat_forever
+from core.agent_tools import tools_for
+from core.catalog import ModelCatalog
+from core.config import Settings
+from core.db import Database
+from core.events import EventRecorder
+from core.transcript import read_messages, write_messages
+from workflows.types import (
+    MODEL_NOT_CONFIGURED,
+    PROVIDER_CLIENT_ERROR,
+    PROVIDER_TRANSIENT_ERROR,
+    TOKEN_BUDGET_EXCEEDED,
+    AgentErrorCode,
+    ChatMessage,
+    ErrorCode,
+    ModelTurnInput,
+    ModelTurnResult,
+)
+
+
+class AgentActivities:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        recorder: EventRecorder,
+        catalog: ModelCatalog,
+        http_client: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.recorder = recorder
+        self.catalog = catalog
+        self.http_client = http_client
+        self._backends: dict[str, AgentBackend] = {}
+        preload()
+
+    def _backend(self, kind: str) -> AgentBackend:
+        if kind not in self._backends:
+            self._backends[kind] = backend_for(kind, http_client=self.http_client)
+        return self._backends[kind]
+
+    @activity.defn
+    async def model_turn(self, inp: ModelTurnInput) -> ModelTurnResult:
+        attempt = activity.info().attempt
+        spec = self.catalog.resolve(inp.model)
+        if spec is None or not spec.available:
+            raise ApplicationError(
+                f"model {inp.model!r} is not configured on this worker",
+                {"code": ErrorCode.MODEL_UNAVAILABLE, "attempt": attempt},
+                type=MODEL_NOT_CONFIGURED,
+                non_retryable=True,
+            )
+        if inp.tokens_used >= self.settings.agent_token_budget:
+            raise ApplicationError(
+                f"the task used {inp.tokens_used} tokens, its budget is {self.settings.agent_token_budget}",
+                {"code": AgentErrorCode.TOKEN_BUDGET, "attempt": attempt},
+                type=TOKEN_BUDGET_EXCEEDED,
+                non_retryable=True,
+            )
+        reporter = ProgressReporter(self.recorder, inp.task_id, inp.run_id)
+        beat = asyncio.create_task(_heartbeat_forever())
+        try:
+            await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
+            messages = await read_messages(self.db, inp.run_id)
+            done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
+        except ProviderError as err:
+            code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
+            raise ApplicationError(
+                str(err),
+                {"code": code, "attempt": attempt, "status": err.status},
+                type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
+                non_retryable=not err.retryable,
+            ) from None
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        calls = list(done.tool_calls)
+        for i, call in enumerate(calls):
+            if not call.id:
+                call.id = f"call_{inp.seq}_{i}"
+        await write_messages(
+            self.db, inp.task_id, inp.run_id, [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls))]
+        )
+        return ModelTurnResult(
+            kind="tools" if calls else "final",
+            text=done.text,
+            tool_calls=calls,
+            input_tokens=done.input_tokens,
+            output_tokens=done.output_tokens,
+            attempt=attempt,
+        )
