@@ -320,7 +320,7 @@ describe('modules against codetether dev', () => {
 		const models = (await run(rpcSpec('listModels'), {})).outputs;
 		assert.ok(models.some((m) => m.value === 'demo' && m.label === 'demo'));
 		assert.ok(models.some((m) => m.label.endsWith(' (unavailable)')));
-		const cb = JSON.parse(await dev.cli('codebases', 'create', '--user', dev.email, '--name', 'billing'));
+		const cb = JSON.parse(await dev.cli('codebases', 'create', '--user', dev.email, '--name', 'billing', '--repository-url', dev.repoDir));
 		const codebases = (await run(rpcSpec('listCodebases'), {})).outputs;
 		assert.ok(codebases.some((c) => c.value === cb.codebase_id && c.label === 'billing'));
 		const tasks = (await run(rpcSpec('listTasks'), {})).outputs;

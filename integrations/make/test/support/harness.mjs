@@ -48,7 +48,8 @@ export async function startDev(attempts = 3) {
 async function startDevOnce() {
 	const dataDir = mkdtempSync(join(tmpdir(), 'codetether-make-'));
 	const [api, temporal, ui] = await freePorts(3);
-	const env = { ...process.env, CODETETHER_DEFAULT_MODEL: 'demo', CODETETHER_DATA_DIR: dataDir };
+	// Local repositories are allowed under `codetether dev`; the CLI run beside it needs the same.
+	const env = { ...process.env, CODETETHER_DEFAULT_MODEL: 'demo', CODETETHER_DATA_DIR: dataDir, CODETETHER_CODEBASE_ALLOW_LOCAL: 'true' };
 	for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'XAI_API_KEY', 'MINIMAX_API_KEY', 'CODETETHER_DATABASE_URL']) delete env[k];
 	const child = spawn(
 		codetetherBin(),
@@ -80,10 +81,14 @@ async function startDevOnce() {
 		if (Date.now() > deadline) throw new Error(`codetether dev never became ready:\n${out}`);
 		await sleep(200);
 	}
+	// A bare repository the tests can register as a codebase.
+	const repoDir = join(dataDir, 'billing.git');
+	await run('git', ['init', '-q', '--bare', repoDir]);
 	return {
 		url,
 		key,
 		dataDir,
+		repoDir,
 		email: 'admin@codetether.local',
 		env,
 		async cli(...args) {
@@ -213,7 +218,10 @@ export async function authorizeInBrowser(authorizeUrl, { email, password }) {
 		({ r, text } = await go(new URL(r.headers.get('location'), action).toString()));
 	}
 	if (!text.includes('is asking to')) throw new Error(`no consent page:\n${text.slice(0, 500)}`);
-	({ r } = await go(action, form({ ...params, action: 'approve', csrf_token: csrf(text) })));
+	// The consent form approves the authorization request the server stored, by its id.
+	const requestId = /name=["']?request_id["']? value=["']([^"']+)["']/.exec(text);
+	if (!requestId) throw new Error(`no request_id in the consent page:\n${text.slice(0, 500)}`);
+	({ r } = await go(action, form({ action: 'approve', request_id: requestId[1], csrf_token: csrf(text) })));
 	const location = r.headers.get('location');
 	if (r.status !== 302 || !location) throw new Error(`consent answered ${r.status}`);
 	return { location, query: Object.fromEntries(new URL(location).searchParams) };
