@@ -91,7 +91,9 @@ async def test_receiver_down_across_worker_restart_loses_nothing(
 
 @pytest_asyncio.fixture(scope="module")
 async def skipping_env():
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), test_server_startup_timeout=timedelta(seconds=60)
+    )
     try:
         yield env
     finally:

