@@ -16,8 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.backends.base import AgentBackend, ProviderError
-from activities.backends.factory import backend_for, preload
-from activities.tasks import ProgressReporter, _heartbeat_forever
+from activities.backends.factory import preload
+from activities.tasks import ProgressReporter, _heartbeat_forever, available_model, cached_backend
 from core.agent_tools import tools_for
 from core.catalog import ModelCatalog
 from core.config import Settings
@@ -25,7 +25,6 @@ from core.db import Database
 from core.events import EventRecorder
 from core.transcript import read_messages, write_messages
 from workflows.types import (
-    MODEL_NOT_CONFIGURED,
     PROVIDER_CLIENT_ERROR,
     PROVIDER_TRANSIENT_ERROR,
     TOKEN_BUDGET_EXCEEDED,
@@ -56,21 +55,12 @@ class AgentActivities:
         preload()
 
     def _backend(self, kind: str) -> AgentBackend:
-        if kind not in self._backends:
-            self._backends[kind] = backend_for(kind, http_client=self.http_client)
-        return self._backends[kind]
+        return cached_backend(self._backends, kind, self.http_client)
 
     @activity.defn
     async def model_turn(self, inp: ModelTurnInput) -> ModelTurnResult:
         attempt = activity.info().attempt
-        spec = self.catalog.resolve(inp.model)
-        if spec is None or not spec.available:
-            raise ApplicationError(
-                f"model {inp.model!r} is not configured on this worker",
-                {"code": ErrorCode.MODEL_UNAVAILABLE, "attempt": attempt},
-                type=MODEL_NOT_CONFIGURED,
-                non_retryable=True,
-            )
+        spec = available_model(self.catalog, inp.model, attempt)
         if inp.tokens_used >= self.settings.agent_token_budget:
             raise ApplicationError(
                 f"the task used {inp.tokens_used} tokens, its budget is {self.settings.agent_token_budget}",

@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.backends.base import AgentBackend, ProviderError
 from activities.backends.factory import backend_for
-from core.catalog import ModelCatalog
+from core.catalog import ModelCatalog, ModelSpec
 from core.config import Settings
 from core.events import EventRecorder
 from core.ids import iso, new_id, utcnow
@@ -73,6 +73,26 @@ class ProgressReporter:
             log.exception("recording progress of %s failed", self._task_id)
 
 
+def available_model(catalog: ModelCatalog, model: str, attempt: int) -> ModelSpec:
+    """The model's spec, or a non-retryable failure when this worker cannot run it."""
+    spec = catalog.resolve(model)
+    if spec is None or not spec.available:
+        raise ApplicationError(
+            f"model {model!r} is not configured on this worker",
+            {"code": ErrorCode.MODEL_UNAVAILABLE, "attempt": attempt},
+            type=MODEL_NOT_CONFIGURED,
+            non_retryable=True,
+        )
+    return spec
+
+
+def cached_backend(cache: dict[str, AgentBackend], kind: str, http_client: httpx.AsyncClient) -> AgentBackend:
+    """One backend per provider kind and activity instance (they hold SDK clients)."""
+    if kind not in cache:
+        cache[kind] = backend_for(kind, http_client=http_client)
+    return cache[kind]
+
+
 class TaskActivities:
     def __init__(
         self,
@@ -91,21 +111,12 @@ class TaskActivities:
         self._backends: dict[str, AgentBackend] = {}
 
     def _backend(self, kind: str) -> AgentBackend:
-        if kind not in self._backends:
-            self._backends[kind] = backend_for(kind, http_client=self.http_client)
-        return self._backends[kind]
+        return cached_backend(self._backends, kind, self.http_client)
 
     @activity.defn
     async def run_agent(self, inp: RunAgentInput) -> RunAgentResult:
         attempt = activity.info().attempt
-        spec = self.catalog.resolve(inp.model)
-        if spec is None or not spec.available:
-            raise ApplicationError(
-                f"model {inp.model!r} is not configured on this worker",
-                {"code": ErrorCode.MODEL_UNAVAILABLE, "attempt": attempt},
-                type=MODEL_NOT_CONFIGURED,
-                non_retryable=True,
-            )
+        spec = available_model(self.catalog, inp.model, attempt)
         reporter = ProgressReporter(self.recorder, inp.task_id, inp.run_id)
         beat = asyncio.create_task(_heartbeat_forever())
         try:
