@@ -29,6 +29,12 @@ const SAMPLE_TASK = {
   required_action: null,
   webhook_url: null,
   callback_url: null,
+  // Agent work (CONTRACT section 6): files changed in the codebase, its git state, downloadable
+  // artifacts and token usage. A task without a codebase changes nothing.
+  changes: null,
+  git: null,
+  artifacts: [],
+  usage: { turns: 1, tool_calls: 0, input_tokens: 412, output_tokens: 96 },
 };
 
 const sampleWith = (changes) => ({ ...SAMPLE_TASK, ...changes });
@@ -57,6 +63,12 @@ const TASK_OUTPUT_FIELDS = [
   { key: 'required_action__prompt', label: 'Question' },
   { key: 'required_action__reply_url', label: 'Reply Link' },
   { key: 'retry_count', label: 'Retry Count', type: 'integer' },
+  { key: 'changes__additions', label: 'Lines Added', type: 'integer' },
+  { key: 'changes__deletions', label: 'Lines Deleted', type: 'integer' },
+  { key: 'git__branch', label: 'Git Branch' },
+  { key: 'git__pr_url', label: 'Pull Request URL' },
+  { key: 'usage__turns', label: 'Agent Turns', type: 'integer' },
+  { key: 'usage__tool_calls', label: 'Tool Calls', type: 'integer' },
 ];
 
 module.exports = { toItem, SAMPLE_TASK, sampleWith, TASK_OUTPUT_FIELDS };
