@@ -140,6 +140,9 @@ class AgentLoop:
             if self.ws is None:
                 self.ws = await self._prepare()
         except ActivityError as err:
+            # A cancel that arrives while the workspace is prepared ends the task as cancelled.
+            if is_cancelled_exception(err):
+                raise
             return await self._fail_from(err)
         while True:
             if wf._pending:
