@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.backends.base import AgentBackend, ProviderError
 from activities.backends.factory import preload
-from activities.tasks import ProgressReporter, _heartbeat_forever, available_model, cached_backend
+from activities.tasks import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
 from core.agent_tools import tools_for
 from core.catalog import ModelCatalog
 from core.config import Settings
@@ -25,12 +25,9 @@ from core.db import Database
 from core.events import EventRecorder
 from core.transcript import read_messages, write_messages
 from workflows.types import (
-    PROVIDER_CLIENT_ERROR,
-    PROVIDER_TRANSIENT_ERROR,
     TOKEN_BUDGET_EXCEEDED,
     AgentErrorCode,
     ChatMessage,
-    ErrorCode,
     ModelTurnInput,
     ModelTurnResult,
 )
@@ -75,13 +72,7 @@ class AgentActivities:
             messages = await read_messages(self.db, inp.run_id)
             done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
         except ProviderError as err:
-            code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
-            raise ApplicationError(
-                str(err),
-                {"code": code, "attempt": attempt, "status": err.status},
-                type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
-                non_retryable=not err.retryable,
-            ) from None
+            raise provider_failure(err, attempt) from None
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -86,6 +86,18 @@ def available_model(catalog: ModelCatalog, model: str, attempt: int) -> ModelSpe
     return spec
 
 
+def provider_failure(err: ProviderError, attempt: int) -> ApplicationError:
+    """A provider's refusal as a Temporal failure: retried by Temporal when transient (429/5xx),
+    final when the provider rejected the request (4xx)."""
+    code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
+    return ApplicationError(
+        str(err),
+        {"code": code, "attempt": attempt, "status": err.status},
+        type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
+        non_retryable=not err.retryable,
+    )
+
+
 def cached_backend(cache: dict[str, AgentBackend], kind: str, http_client: httpx.AsyncClient) -> AgentBackend:
     """One backend per provider kind and activity instance (they hold SDK clients)."""
     if kind not in cache:
@@ -122,13 +134,7 @@ class TaskActivities:
         try:
             outcome = await self._backend(spec.kind).run_turn(spec, inp.messages, reporter)
         except ProviderError as err:
-            code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
-            raise ApplicationError(
-                str(err),
-                {"code": code, "attempt": attempt, "status": err.status},
-                type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
-                non_retryable=not err.retryable,
-            ) from None
+            raise provider_failure(err, attempt) from None
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
