@@ -253,7 +253,10 @@ class N8n:
         out = proc.stdout
         start = out.find("{")
         assert proc.returncode == 0 and start >= 0, f"execution failed ({proc.returncode}):\n{out[-6000:]}\n{proc.stderr[-3000:]}"
-        return json.loads(out[start:])
+        # The run's JSON is the first document on stdout; n8n may log more lines after it
+        # (a task runner registering late), so decode one document and ignore the rest.
+        data, _ = json.JSONDecoder().raw_decode(out, start)
+        return data
 
     # -- the server, for triggers and Wait nodes --
 
