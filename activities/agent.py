@@ -69,7 +69,7 @@ class AgentActivities:
         beat = asyncio.create_task(_heartbeat_forever())
         try:
             await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
-            messages = await read_messages(self.db, inp.run_id)
+            messages = await read_messages(self.db, inp.run_id, before_seq=inp.seq)
             done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
         except ProviderError as err:
             raise provider_failure(err, attempt) from None

@@ -39,11 +39,14 @@ async def write_messages(db: Database, task_id: str, run_id: str, entries: list[
         await s.commit()
 
 
-async def read_messages(db: Database, run_id: str) -> list[ChatMessage]:
+async def read_messages(db: Database, run_id: str, before_seq: int | None = None) -> list[ChatMessage]:
+    """The run's transcript in order; with ``before_seq`` only what precedes that seq (a retried
+    model turn must not see the answer an earlier attempt of it already wrote)."""
+    query = select(AgentMessage.message).where(AgentMessage.run_id == run_id)
+    if before_seq is not None:
+        query = query.where(AgentMessage.seq < before_seq)
     async with db.session() as s:
-        rows = await s.execute(
-            select(AgentMessage.message).where(AgentMessage.run_id == run_id).order_by(AgentMessage.seq)
-        )
+        rows = await s.execute(query.order_by(AgentMessage.seq))
         return [message_from_dict(m) for m in rows.scalars()]
 
 
