@@ -54,6 +54,10 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--gets", type=int, default=1000)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--profile", type=Path, default=None,
+        help="after the measured rounds, one more API round under py-spy (--gil, raw format) written here",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ct-bench-"))
@@ -76,12 +80,11 @@ async def main() -> None:
         user = await create_user(db, f"bench-{uuid.uuid4().hex[:6]}@example.com", tier="enterprise")
         _row, key = await create_api_key(db, user.id)
         await db.dispose()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+        api_proc = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        procs.append(api_proc)
         wait_port(api_port)
         client = await connect(settings)
         headers = {"Authorization": f"Bearer {key}"}
@@ -117,6 +120,9 @@ async def main() -> None:
                 rate, lat = await run_concurrent(args.n, args.concurrency, api_create)
                 api_rates.append(rate)
                 api_lat += lat
+
+            if args.profile is not None:
+                await profile_round(api_proc.pid, args.profile, lambda: run_concurrent(args.n, args.concurrency, api_create))
 
             get_lat: list[float] = []
             ids = created[-200:]
@@ -163,6 +169,24 @@ async def main() -> None:
     print(table)
     if not args.no_write:
         write_section(table, BEGIN, END)
+
+
+async def profile_round(pid: int, out: Path, round_) -> None:
+    """Runs one round while py-spy samples the API process (only threads holding the GIL, so
+    threads waiting on a queue or a socket do not count), then stops py-spy so it writes ``out``."""
+    import signal
+
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--gil", "--rate", "250",
+         "--format", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)
+    try:
+        await round_()
+    finally:
+        spy.send_signal(signal.SIGINT)
+        await asyncio.to_thread(spy.wait, 30)
 
 
 if __name__ == "__main__":
