@@ -19,6 +19,12 @@
   expires after ``core.idempotency.LOCK_TIMEOUT``) creates the same task id, and
   ``core.taskservice.create_task`` starts its workflow with USE_EXISTING instead of making a
   second task.
+* ``POST /v1/automation/tasks`` (marked :func:`claims_in_route`) goes further: the key is claimed
+  in the transaction that inserts the task row (:func:`core.taskservice.create_task_keyed`), and
+  no response is stored; a retry finds the row, makes sure its workflow runs and answers with
+  the task as created. So a keyed create costs one transaction, as an unkeyed one does, and a
+  request that dies before the commit leaves nothing behind. Concurrent requests with the key
+  never see it in flight there: they wait for that transaction, then replay.
 
 * Secrets are never stored: a route whose response carries one (a new API key, client secret or
   webhook secret) calls :func:`shown_once`, which marks the response ``Cache-Control: no-store``

@@ -8,6 +8,12 @@ it, so the work it repeats is the same work. The reservation costs no extra writ
 stores a random ULID in ``resource_id`` and a created resource's id is that ULID under the
 resource's prefix (``task_<ulid>``), the same for every request that holds the row. Finished rows keep the first response for
 :data:`RETENTION` (at least 24 h, as the contract requires) and are replayed.
+
+A create can do with one write instead (:func:`claim_with_row`): the claim is inserted in the
+transaction that inserts the created row, with ``state = "created"``, and the response is rebuilt
+from that row when the key comes back. On SQLite, key writes go through the database's in-process
+write queue (:meth:`core.db.Database.write_connection`), so concurrent keyed requests wait in
+memory rather than in SQLite's busy handler, which sleeps up to 100 ms a turn.
 """
 
 from __future__ import annotations
