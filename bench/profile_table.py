@@ -52,9 +52,9 @@ def area_of(frames: list[tuple[str, str]]) -> str:
         for name, prefixes in AREAS:
             if file.startswith(prefixes):
                 return name
-        if file and not file.startswith("<"):
-            return f"CodeTether ({file.split('/')[0]}/)" if "/" in file else "CodeTether"
-    return "other"
+        if file.startswith(("api/", "core/", "workflows/", "activities/")):
+            return f"CodeTether ({file.split('/')[0]}/)"
+    return "other (standard library, native frames)"
 
 
 def summarise(path: Path, top: int = 15) -> str:
