@@ -14,13 +14,14 @@ import time
 import httpx
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.exceptions import ApplicationError
 
 from activities.backends.base import AgentBackend, ProviderError
 from activities.backends.factory import backend_for
 from core.catalog import ModelCatalog, ModelSpec
 from core.config import Settings
-from core.events import EventRecorder
+from core.events import EventRecorder, NewEvent
 from core.ids import iso, new_id, utcnow
 from workflows.types import (
     MODEL_NOT_CONFIGURED,
@@ -30,8 +31,11 @@ from workflows.types import (
     ErrorCode,
     RecordEventInput,
     RecordEventResult,
+    RecordEventsInput,
+    RecordEventsResult,
     RunAgentInput,
     RunAgentResult,
+    SlotRelease,
     SlotRequest,
     SlotRequestInput,
     TaskChanges,
@@ -162,6 +166,32 @@ class TaskActivities:
         return RecordEventResult(seq=event.seq if event is not None else None, recorded=event is not None)
 
     @activity.defn
+    async def record_events(self, inp: RecordEventsInput) -> RecordEventsResult:
+        """Run as a local activity by the task workflow: each event is idempotent by its id, so
+        a retry (or a replay after a worker died mid-task) neither loses nor repeats one."""
+        events = await self.recorder.record_many(
+            inp.task_id,
+            inp.events[0].run_id if inp.events else "",
+            [NewEvent(e.event_id, e.event_type, e.changes, e.occurred_at, e.details) for e in inp.events],
+        )
+        recorded = sum(e is not None for e in events)
+        if inp.release_slot_owner is not None:
+            await self._release_slot(inp.release_slot_owner, inp.task_id)
+        return RecordEventsResult(recorded=recorded)
+
+    async def _release_slot(self, owner_id: str, task_id: str) -> None:
+        from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
+
+        handle = self.client.get_workflow_handle_for(ConcurrencyWorkflow.run, concurrency_workflow_id(owner_id))
+        try:
+            # Releasing twice is harmless: the second finds the task neither holding nor waiting.
+            await handle.signal(ConcurrencyWorkflow.release_slot, SlotRelease(task_id=task_id))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The owner's concurrency workflow is gone (or never started): nothing is held.
+
+    @activity.defn
     async def request_slot(self, inp: SlotRequestInput) -> None:
         from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
 
@@ -180,7 +210,8 @@ class TaskActivities:
 
 
 async def _heartbeat_forever() -> None:
-    # Frequent heartbeats are how a cancel request reaches a streaming agent quickly.
+    # Frequent heartbeats are how a cancel request reaches a streaming agent quickly. The first
+    # waits one interval: a turn shorter than that costs the server no heartbeat at all.
     while True:
-        activity.heartbeat()
         await asyncio.sleep(HEARTBEAT_EVERY)
+        activity.heartbeat()

@@ -1,7 +1,8 @@
 """Writes task transitions: one transaction updates the task row and appends the event.
 
-Called by the worker's ``record_event`` activity (every workflow transition) and by the agent
-activity for ``task.progress``. Events get a per-task monotonic ``seq``; recording is idempotent on
+Called by the worker's ``record_events`` local activity (every workflow transition; the
+transitions of one workflow step share one transaction) and by the agent activity for
+``task.progress``. Events get a per-task monotonic ``seq``; recording is idempotent on
 the event id so an activity retry never duplicates an event. After commit, the event is handed to
 the configured :class:`EventSink` (webhook fan-out and notification email), except log-only
 ``task.message`` events. With a reply secret configured, a recorded question gets its signed
@@ -11,6 +12,7 @@ the configured :class:`EventSink` (webhook fan-out and notification email), exce
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import select, update
@@ -23,6 +25,7 @@ from core.ids import as_utc, parse_iso, utcnow
 from core.models import Task, TaskEvent
 from core.taskview import dataclass_dict, event_payload, summarize
 from core.replytokens import reply_url_for
+from core.transcript import run_conversation
 from workflows.types import MESSAGE_EVENT, TaskChanges
 
 # Events that stay in the task's log and never reach webhooks or email.
@@ -95,6 +98,17 @@ def apply_changes(task: Task, changes: TaskChanges, settings: Settings | None = 
             setattr(task, name, value)
 
 
+@dataclass
+class NewEvent:
+    """One transition to record: the row's changes and, unless ``event_type`` is None, an event."""
+
+    event_id: str
+    event_type: str | None
+    changes: TaskChanges
+    occurred_at: str | None = None
+    details: dict | None = None
+
+
 class EventRecorder:
     def __init__(self, db: Database, sink: EventSink | None = None, settings: Settings | None = None) -> None:
         self.db = db
@@ -113,74 +127,100 @@ class EventRecorder:
         details: dict | None = None,
     ) -> TaskEvent | None:
         """Applies ``changes`` and appends ``event_type`` (if any). Returns the event, or None."""
+        events = await self.record_many(task_id, run_id, [NewEvent(event_id, event_type, changes, occurred_at, details)])
+        return events[0]
+
+    async def record_many(self, task_id: str, run_id: str, items: list[NewEvent]) -> list[TaskEvent | None]:
+        """Records several transitions of one task, in order, in one transaction (so a retry finds
+        all of them or none). Returns each item's event, or None for a row-only change or a stale
+        run's event."""
         for _ in range(5):
             try:
-                return await self._record_once(task_id, run_id, event_id, event_type, changes, occurred_at, details)
+                return await self._record_once(task_id, run_id, items)
             except IntegrityError:
                 # Two writers took the same seq; the loser re-reads and tries again.
                 log.debug("seq conflict on %s, retrying", task_id)
         raise RuntimeError(f"could not append event to {task_id}")
 
-    async def _record_once(self, task_id, run_id, event_id, event_type, changes, occurred_at, details=None):
-        existing = replay_task = None
-        async with self.db.session() as s:
-            if event_type is not None:
-                existing = await s.get(TaskEvent, event_id)
-                if existing is not None:
-                    # A retried activity: the event is already there. Publishing again is
-                    # harmless because deliveries are keyed by event id and destination.
-                    replay_task = await s.get(Task, task_id)
-        if existing is not None:
-            if replay_task is not None and existing.type not in LOG_ONLY_EVENTS:
-                await self.sink.publish(existing, replay_task)
-            return existing
+    async def _record_once(self, task_id: str, run_id: str, items: list[NewEvent]) -> list[TaskEvent | None]:
+        ids = [i.event_id for i in items if i.event_type is not None]
+        existing: dict[str, TaskEvent] = {}
+        if ids:
+            async with self.db.session() as s:
+                rows = await s.execute(select(TaskEvent).where(TaskEvent.id.in_(ids)))
+                existing = {e.id: e for e in rows.scalars()}
+        if ids and len(existing) == len(ids):
+            # A retried activity: everything is there already. Publishing again is harmless
+            # because deliveries are keyed by event id and destination.
+            async with self.db.session() as s:
+                replay_task = await s.get(Task, task_id)
+            out: list[TaskEvent | None] = []
+            for item in items:
+                event = existing.get(item.event_id) if item.event_type is not None else None
+                if event is not None and replay_task is not None and event.type not in LOG_ONLY_EVENTS:
+                    await self.sink.publish(event, replay_task)
+                out.append(event)
+            return out
+        results: list[TaskEvent | None] = []
         async with self.db.write_session() as s:
             task = await s.get(Task, task_id, with_for_update=not self.db.is_sqlite)
             if task is None:
                 # The API inserts the row while the workflow starts; until it commits, wait.
                 raise TaskRowMissing(f"task {task_id} has no row yet")
-            if run_id != task.run_id and event_type not in (None, "task.progress"):
-                # A stale run (superseded by a follow-up) must not overwrite the new run's state.
-                log.info("event %s of old run %s ignored", event_type, run_id)
-                return None
-            apply_changes(task, changes, self.settings)
-            now = utcnow()
-            task.updated_at = now
-            event = None
-            if event_type is not None:
-                created = parse_iso(occurred_at) if occurred_at else now
-                seq = task.last_seq + 1
-                payload = event_payload(task, event_id, event_type, as_utc(created) or now)
-                if details and event_type == MESSAGE_EVENT:
-                    payload["message"] = details
-                body = jsoncompact.dumps(payload)
+            first_seq = task.last_seq
+            seq = first_seq
+            for item in items:
+                if item.event_type is not None and item.event_id in existing:
+                    results.append(existing[item.event_id])
+                    continue
+                if run_id != task.run_id and item.event_type not in (None, "task.progress"):
+                    # A stale run (superseded by a follow-up) must not overwrite the new run's state.
+                    log.info("event %s of old run %s ignored", item.event_type, run_id)
+                    results.append(None)
+                    continue
+                apply_changes(task, item.changes, self.settings)
+                if item.changes.conversation_from_run:
+                    task.conversation = await run_conversation(s, run_id)
+                now = utcnow()
+                task.updated_at = now
+                if item.event_type is None:
+                    results.append(None)
+                    continue
+                created = parse_iso(item.occurred_at) if item.occurred_at else now
+                seq += 1
+                payload = event_payload(task, item.event_id, item.event_type, as_utc(created) or now)
+                if item.details and item.event_type == MESSAGE_EVENT:
+                    payload["message"] = item.details
                 event = TaskEvent(
-                    id=event_id,
+                    id=item.event_id,
                     task_id=task_id,
                     user_id=task.user_id,
                     seq=seq,
-                    type=event_type,
+                    type=item.event_type,
                     run_id=run_id,
                     created_at=created,
-                    body=body,
+                    body=jsoncompact.dumps(payload),
                 )
+                s.add(event)
+                results.append(event)
+            if seq != first_seq:
                 # Guarded update so a concurrent writer with the same seq loses cleanly.
                 res = await s.execute(
-                    update(Task).where(Task.id == task_id, Task.last_seq == seq - 1).values(last_seq=seq)
+                    update(Task).where(Task.id == task_id, Task.last_seq == first_seq).values(last_seq=seq)
                 )
                 if res.rowcount != 1:
                     await s.rollback()
                     raise IntegrityError("seq moved", None, Exception("seq moved"))
                 task.last_seq = seq
-                s.add(event)
             await s.commit()
-        if event is not None and event.type not in LOG_ONLY_EVENTS:
-            try:
-                await self.sink.publish(event, task)
-            except Exception:  # noqa: BLE001 - the activity retries; the event itself is stored
-                log.exception("publishing %s failed", event.id)
-                raise
-        return event
+        for event in results:
+            if event is not None and event.id not in existing and event.type not in LOG_ONLY_EVENTS:
+                try:
+                    await self.sink.publish(event, task)
+                except Exception:  # noqa: BLE001 - the activity retries; the event itself is stored
+                    log.exception("publishing %s failed", event.id)
+                    raise
+        return results
 
 
 async def list_events(db: Database, task_id: str, after: int = 0, limit: int = 1000) -> list[TaskEvent]:

@@ -2,18 +2,65 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from pydantic import TypeAdapter
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 
 from core.config import Settings
 from core.telemetry import client_interceptors
 from workflows.types import SEARCH_ATTRIBUTES
+
+
+# One cache of pydantic type adapters per process. The SDK builds a payload converter for every
+# workflow instance, so the stock converter's per-instance cache rebuilt the adapters (a schema
+# build each) for every task's input and every activity result.
+_type_adapter = functools.lru_cache(maxsize=1024)(TypeAdapter)
+
+
+class _SharedAdapterJSONConverter(PydanticJSONPlainPayloadConverter):
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        hint = type_hint if type_hint is not None else Any
+        try:
+            adapter = _type_adapter(hint)
+        except TypeError:
+            try:
+                hash(hint)
+            except TypeError:  # an unhashable hint: no caching
+                adapter = TypeAdapter(hint)
+            else:
+                raise
+        return adapter.validate_json(payload.data)
+
+
+class PayloadConverter(CompositePayloadConverter):
+    """The pydantic JSON converter (same wire format as ``temporalio.contrib.pydantic``) with the
+    process-wide adapter cache."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                _SharedAdapterJSONConverter() if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
+data_converter = DataConverter(payload_converter_class=PayloadConverter)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
@@ -42,7 +89,7 @@ async def connect(settings: Settings, *, address: str | None = None, runtime: Ru
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         tls=tls_config(settings),
         interceptors=client_interceptors(settings),
         **kwargs,

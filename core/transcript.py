@@ -47,6 +47,14 @@ async def read_messages(db: Database, run_id: str) -> list[ChatMessage]:
         return [message_from_dict(m) for m in rows.scalars()]
 
 
+async def run_conversation(session, run_id: str) -> list[dict]:
+    """The run's transcript as ``tasks.conversation`` holds it, read in the caller's session."""
+    rows = await session.execute(
+        select(AgentMessage.message).where(AgentMessage.run_id == run_id).order_by(AgentMessage.seq)
+    )
+    return [asdict(message_from_dict(m)) for m in rows.scalars()]
+
+
 async def save_as_conversation(db: Database, task_id: str, run_id: str) -> int:
     """Copies the run's transcript into ``tasks.conversation``; returns the message count."""
     messages = await read_messages(db, run_id)

@@ -2,7 +2,8 @@
 ``agent-tool-loop-v1`` patch; older executions keep the single-activity turn they started with).
 
 prepare workspace → model turn → tool calls → (checkpoint if files changed) → model turn … →
-finalize → cleanup. Every model turn and every tool call is its own activity, so a crash loses at
+finalize → cleanup. A task without a codebase (since ``lean-task-v1``) prepares its scratch
+workspace only when a tool first needs it, so an answer without tools costs one activity. Every model turn and every tool call is its own activity, so a crash loses at
 most the step in flight. ``ask_user`` stays a workflow wait (no worker slot, no activity held); a
 tool the agent type does not allow is answered with an error result without running anything.
 Tool calls go to the task queue of the worker that holds the workspace; when that worker is gone
@@ -22,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError,
 with workflow.unsafe.imports_passed_through():
     from activities.agent import AgentActivities
     from activities.workspace import WorkspaceActivities
-    from core.agent_tools import ASK_USER, allowed
+    from core.agent_tools import ASK_USER, READ_ONLY_TYPES, allowed
     from workflows.prompts import agent_initial_messages
     from workflows.types import (
         MODEL_NOT_CONFIGURED,
@@ -118,6 +119,10 @@ class AgentLoop:
                 self._add(message)
         self.turns_here = 0
         self.max_turns = inp.max_turns or DEFAULT_MAX_TURNS
+        # A codebase is cloned up front (a bad repository fails before any model tokens are
+        # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
+        # runs always finalize (their plan or findings become artifacts).
+        self.lazy = wf._lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -137,7 +142,7 @@ class AgentLoop:
     async def _loop(self) -> TaskResult:
         wf = self.wf
         try:
-            if self.ws is None:
+            if self.ws is None and not self.lazy:
                 self.ws = await self._prepare()
         except ActivityError as err:
             # A cancel that arrives while the workspace is prepared ends the task as cancelled.
@@ -241,8 +246,9 @@ class AgentLoop:
 
     async def _on_workspace(self, step):
         """Runs ``step(workspace)`` on the workspace's worker, moving the workspace if it is gone."""
+        if self.ws is None:
+            self.ws = await self._prepare()
         for _ in range(MAX_WORKSPACE_MOVES):
-            assert self.ws is not None
             try:
                 return await step(self.ws)
             except ActivityError as err:
@@ -296,6 +302,9 @@ class AgentLoop:
 
     async def _finalize(self, text: str, publish: bool) -> FinalizeResult | None:
         if self.ws is None:
+            if self.lazy:
+                # No tool ever needed the workspace: nothing changed and no outputs were kept.
+                return FinalizeResult(changes={"files": [], "additions": 0, "deletions": 0}, git=None, artifacts=[])
             return None
         try:
             return await self._on_workspace(
@@ -334,6 +343,11 @@ class AgentLoop:
 
     # ---- endings --------------------------------------------------------------------------
 
+    def _unfinalized(self, fin: FinalizeResult | None) -> bool:
+        """True when the run ends with a result no finalize activity wrote (the lazy workspace was
+        never needed): then the ending record copies the transcript into the conversation."""
+        return fin is not None and self.ws is None
+
     def _results(self, fin: FinalizeResult | None) -> dict:
         usage = {"turns": self.usage.turns, "tool_calls": self.usage.tool_calls,
                  "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens}
@@ -352,7 +366,7 @@ class AgentLoop:
             "task.completed",
             TaskChanges(status=wf._status, result=text, retry_count=wf._retry_count, clear_required_action=True,
                         clear_error=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"]),
+                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
         )
         await wf._release_slot()
         return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, result=text)
@@ -385,7 +399,7 @@ class AgentLoop:
             "task.failed",
             TaskChanges(status=wf._status, error_code=code, error_message=message, retry_count=wf._retry_count,
                         clear_required_action=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"]),
+                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
         )
         await wf._release_slot()
         return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, error_code=code,

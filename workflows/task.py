@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.types import (
         MESSAGE_EVENT,
         AGENT_LOOP_PATCH,
+        LEAN_TASK_PATCH,
         MODEL_NOT_CONFIGURED,
         PROVIDER_CLIENT_ERROR,
         VIA_API,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ProvideInputInput,
         ProvideInputResult,
         RecordEventInput,
+        RecordEventsInput,
         RequiredAction,
         RunAgentInput,
         RunAgentResult,
@@ -63,6 +65,11 @@ TURNS_BEFORE_CONTINUE_AS_NEW = 40
 REPLY_EVENT_PATCH = "reply-origin-event"
 
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# Local records retry quickly at first: the first one may run before the API's row insert
+# (which overlaps the workflow start) has committed.
+LOCAL_RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
+)
 AGENT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -95,6 +102,10 @@ class TaskWorkflow:
         self._holds_slot = False
         # True for executions that run the tool loop (workflows/agent_loop.py).
         self._agent = False
+        # True for executions that record by local activity (LEAN_TASK_PATCH).
+        self._lean = False
+        # Set when the record that ended or parked the run also freed the slot.
+        self._release_sent = False
 
     # ---- handlers -------------------------------------------------------------------------
 
@@ -146,6 +157,7 @@ class TaskWorkflow:
     async def run(self, inp: TaskInput) -> TaskResult:
         if not self._messages:
             self._messages = initial_messages(inp)
+        self._lean = workflow.patched(LEAN_TASK_PATCH)
         try:
             return await self._run()
         except BaseException as err:  # noqa: BLE001 - cancellation arrives as several types
@@ -162,22 +174,32 @@ class TaskWorkflow:
 
     async def _run(self) -> TaskResult:
         # Executions started before the tool loop existed replay the single-turn path below.
-        self._agent = workflow.patched(AGENT_LOOP_PATCH)
+        # A lean execution started after the tool loop and reply events existed: it needs neither
+        # of their markers (nor the search-attribute upsert each marker brings).
+        self._agent = self._lean or workflow.patched(AGENT_LOOP_PATCH)
+        # Without a slot to wait for, the first transitions are written together in one record.
+        merge = self._lean and self._input.concurrency_limit is None
+        first: list[RecordEventInput] = []
         if not self._started and self._input.follow_up is None and self._input.carried is None:
-            await self._record("task.created", TaskChanges())
-        if self._input.follow_up is not None and self._input.carried is None and workflow.patched(REPLY_EVENT_PATCH):
-            await self._record_follow_up()
+            first.append(self._event("task.created", TaskChanges()))
+            if not merge:
+                await self._write(first)
+                first = []
+        if self._input.follow_up is not None and self._input.carried is None and self._replies_recorded():
+            first.append(self._follow_up_event())
+            if not merge:
+                await self._write(first)
+                first = []
         await self._acquire_slot()
+        self._status = TaskStatus.RUNNING.value
         if not self._started:
             self._started = True
-            self._status = TaskStatus.RUNNING.value
-            await self._record(
-                "task.started",
-                TaskChanges(status=self._status, started_at=iso(workflow.now()), clear_error=True),
+            first.append(
+                self._event("task.started", TaskChanges(status=self._status, started_at=iso(workflow.now()), clear_error=True))
             )
         else:
-            self._status = TaskStatus.RUNNING.value
-            await self._record(None, TaskChanges(status=self._status, clear_required_action=True))
+            first.append(self._event(None, TaskChanges(status=self._status, clear_required_action=True)))
+        await self._write(first)
 
         if self._agent:
             return await AgentLoop(self, self._input).run()
@@ -264,6 +286,7 @@ class TaskWorkflow:
         await self._record(
             "task.needs_input",
             TaskChanges(status=self._status, required_action=action, conversation=None if self._agent else self._messages),
+            release_slot=True,
         )
         # Freed only once needs_input is recorded (see run(): no reader may see too many running).
         await self._release_slot()
@@ -279,13 +302,13 @@ class TaskWorkflow:
         self._reply = None
         self._required_action = None
         self._status = TaskStatus.RUNNING.value
-        if workflow.patched(REPLY_EVENT_PATCH):
+        if self._replies_recorded():
             await self._record_reply(action, reply)
         return reply
 
-    async def _record_follow_up(self) -> None:
+    def _follow_up_event(self) -> RecordEventInput:
         inp = self._input
-        await self._record(
+        return self._event(
             MESSAGE_EVENT,
             TaskChanges(),
             details={"kind": "follow_up", "via": inp.follow_up_via or VIA_API, "from": inp.follow_up_sender,
@@ -354,28 +377,53 @@ class TaskWorkflow:
         # The tool loop's transcript is in the database already (finalize copies it).
         changes.conversation = None if self._agent else self._messages
         changes.progress = None
-        await self._record(event_type, changes)
+        await self._record(event_type, changes, release_slot=True)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
-    async def _record(self, event_type: str | None, changes: TaskChanges, details: dict | None = None) -> None:
+    async def _record(
+        self, event_type: str | None, changes: TaskChanges, details: dict | None = None, *, release_slot: bool = False
+    ) -> None:
+        await self._write([self._event(event_type, changes, details)], release_slot=release_slot)
+
+    def _event(self, event_type: str | None, changes: TaskChanges, details: dict | None = None) -> RecordEventInput:
         if changes.status:
             workflow.upsert_search_attributes([SA_STATUS.value_set(changes.status)])
         now = workflow.now()
         event_id = "evt_" + ulid(int(now.timestamp() * 1000), workflow.random().randbytes(10))
-        await workflow.execute_activity_method(
-            TaskActivities.record_event,
-            RecordEventInput(
-                task_id=self._input.task_id,
-                run_id=self._input.run_id,
-                event_id=event_id,
-                event_type=event_type,
-                changes=changes,
-                occurred_at=iso(now) or "",
-                details=details,
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+        return RecordEventInput(
+            task_id=self._input.task_id,
+            run_id=self._input.run_id,
+            event_id=event_id,
+            event_type=event_type,
+            changes=changes,
+            occurred_at=iso(now) or "",
+            details=details,
         )
+
+    async def _write(self, events: list[RecordEventInput], *, release_slot: bool = False) -> None:
+        """Writes the transitions to the database. ``release_slot``: the run ends or parks, so
+        its running slot is freed right after (by the same local activity on the patched path;
+        older executions signal afterwards, in ``_release_slot``)."""
+        if not self._lean:
+            for ev in events:
+                await workflow.execute_activity_method(
+                    TaskActivities.record_event, ev, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+                )
+            return
+        owner = None
+        if release_slot and self._input.concurrency_limit is not None:
+            owner = self._input.owner_id
+            self._holds_slot = False
+            self._release_sent = True
+        await workflow.execute_local_activity_method(
+            TaskActivities.record_events,
+            RecordEventsInput(task_id=self._input.task_id, events=events, release_slot_owner=owner),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=LOCAL_RECORD_RETRY,
+        )
+
+    def _replies_recorded(self) -> bool:
+        return self._lean or workflow.patched(REPLY_EVENT_PATCH)
 
     # ---- concurrency slots ----------------------------------------------------------------
 
@@ -384,23 +432,30 @@ class TaskWorkflow:
         if self._input.concurrency_limit is None or self._holds_slot:
             return
         self._slot_granted = False
-        await workflow.execute_activity_method(
-            TaskActivities.request_slot,
-            SlotRequestInput(
-                owner_id=self._input.owner_id,
-                limit=self._input.concurrency_limit,
-                task_id=self._input.task_id,
-                priority=self._input.priority,
-                requested_at=iso(workflow.now()) or "",
-            ),
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+        request = SlotRequestInput(
+            owner_id=self._input.owner_id,
+            limit=self._input.concurrency_limit,
+            task_id=self._input.task_id,
+            priority=self._input.priority,
+            requested_at=iso(workflow.now()) or "",
         )
+        if self._lean:
+            await workflow.execute_local_activity_method(
+                TaskActivities.request_slot, request, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=LOCAL_RECORD_RETRY
+            )
+        else:
+            await workflow.execute_activity_method(
+                TaskActivities.request_slot, request, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+            )
         await workflow.wait_condition(lambda: self._slot_granted)
         self._holds_slot = True
 
     async def _release_slot(self) -> None:
         if self._input.concurrency_limit is None:
+            return
+        if self._release_sent:
+            # The record that ended or parked the run freed the slot already.
+            self._release_sent = False
             return
         # Also withdraws a request still waiting in the queue (cancel while queued).
         self._holds_slot = False

@@ -194,6 +194,8 @@ class TaskChanges:
     git: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     artifacts: list[dict[str, Any]] | None = None
+    # Copy the run's transcript (agent_messages) into the conversation, in the same write.
+    conversation_from_run: bool = False
 
 
 @dataclass
@@ -212,6 +214,22 @@ class RecordEventInput:
 class RecordEventResult:
     seq: int | None
     recorded: bool
+
+
+@dataclass
+class RecordEventsInput:
+    """Transitions written by one local activity, in order (``created`` and ``started`` together
+    when no slot wait happens). With ``release_slot_owner`` the same activity then frees the
+    task's running slot, so the slot is never free before the record that ended or parked it."""
+
+    task_id: str
+    events: list[RecordEventInput]
+    release_slot_owner: str | None = None
+
+
+@dataclass
+class RecordEventsResult:
+    recorded: int
 
 
 @dataclass
@@ -367,6 +385,11 @@ class EmailResult:
 # ---- the coding agent (workflows/agent_loop.py, activities/agent.py, activities/workspace.py) ----
 
 AGENT_LOOP_PATCH = "agent-tool-loop-v1"
+# Leaner tasks: transitions are written by local activities (no activity round trip through the
+# server), the slot release rides on the record that ends or parks a run, and a task without a
+# codebase prepares its scratch workspace only when a tool first needs it. Older executions replay
+# the paths they started on.
+LEAN_TASK_PATCH = "lean-task-v1"
 # ApplicationError types of the agent's activities.
 WORKSPACE_ERROR = "WorkspaceError"  # the repository cannot be cloned or prepared (non-retryable)
 WORKSPACE_MISSING = "WorkspaceMissing"  # this worker no longer has the workspace: prepare it again

@@ -42,6 +42,7 @@ from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASKS = "/v1/automation/tasks"
 TEMPORAL = Path(sys.executable).parent / "temporal"
+FROZEN_PREFIX = "v0_"
 # Names given on the command line: write only these.
 ONLY: set[str] = set()
 
@@ -85,7 +86,9 @@ async def save(client: Client, workflow_id: str, name: str, run_id: str | None =
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
-        if not ONLY or _selected(old.stem):
+        # v0_* were recorded by earlier workflow code and are never rewritten: they prove that
+        # executions started on it still finish.
+        if not old.stem.startswith(FROZEN_PREFIX) and (not ONLY or _selected(old.stem)):
             old.unlink()
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
         os.environ["OPENAI_BASE_URL"] = openai_srv.base_url

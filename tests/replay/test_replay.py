@@ -34,6 +34,11 @@ EXPECTED = {
 }
 
 
+# Recorded before local-records-v1 (record_event as a full activity per transition, the slot
+# released by a signal from the workflow): tasks started on that code must still finish.
+EXPECTED |= {f"v0_{name}" for name in EXPECTED}
+
+
 def test_the_golden_set_is_complete():
     assert {p.stem for p in HISTORIES} == EXPECTED
 
