@@ -62,6 +62,9 @@ class Claim:
     # True when a crashed request's row was taken over: its resource may already exist.
     taken_over: bool = False
     response: StoredResponse | None = None
+    # CREATED only: the claim is younger than the lock timeout, so its request may still be
+    # between its commit and its workflow start.
+    recent: bool = False
     # Where the first use of the key went (for the mismatch message).
     first_method: str | None = None
     first_path: str | None = None
@@ -208,7 +211,8 @@ async def _existing(db: Database, scope: str, key: str, fp: str, lock_timeout: t
         if existing.state == "done":
             return Claim(Outcome.REPLAY, record_id=existing.id, response=_stored(existing))
         if existing.state == "created":
-            return Claim(Outcome.CREATED, record_id=existing.id, resource_seed=existing.resource_id)
+            recent = as_utc(existing.created_at) + lock_timeout > now
+            return Claim(Outcome.CREATED, record_id=existing.id, resource_seed=existing.resource_id, recent=recent)
         locked_until = as_utc(existing.locked_until)
         if locked_until is not None and locked_until > now:
             return Claim(Outcome.IN_FLIGHT, record_id=existing.id, resource_seed=existing.resource_id)

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core import idempotency
 from core.config import Settings
@@ -188,6 +189,16 @@ async def _start_or_undo(db: Database, client: Client, settings: Settings, task:
         raise StartFailed(str(err)) from err
 
 
+async def _workflow_exists(client: Client, task_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(task_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 def as_created(task: Task) -> Task:
     """The task as its create answered it: the row's creation fields, the rest as a new row has
     them. A replay of a keyed create answers with this, field for field the first response.
@@ -252,7 +263,11 @@ async def create_task_keyed(db: Database, client: Client, settings: Settings, ne
             await idempotency.forget(db, claim.record_id)
             continue
         # Made by an earlier request with this key, which may have died before its start.
-        if existing.status == "queued":
+        if existing.status == "queued" and not await _workflow_exists(client, existing.id):
+            if claim.recent:
+                # That request is still between its commit and its start (CONTRACT: 409 while
+                # the first is in flight); after the lock timeout a retry finishes its job.
+                return KeyedCreate(None, claim=idempotency.Claim(idempotency.Outcome.IN_FLIGHT, record_id=claim.record_id))
             inp = task_input(existing, concurrency_limit=new.concurrency_limit, request_id=existing.request_id)
             try:
                 await start_task_workflow(client, settings, inp, reuse_existing=True)

@@ -364,6 +364,17 @@ async def test_crash_between_the_commit_and_the_start_is_finished_by_the_retry(s
         stack.db, scope, key, "POST", TASKS, store.fingerprint("POST", TASKS, body), seed, (_INSERT_TASK, _row_values(row))
     )
     assert claim.outcome is store.Outcome.PROCEED
+    # Within the lock timeout the first request may still be starting the workflow: wait.
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_key_in_use", r.text
+    async with stack.db.session() as s:
+        await s.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == claim.record_id)
+            .values(created_at=utcnow() - timedelta(minutes=10))
+        )
+        await s.commit()
+    # After it, the retry finishes the dead request's job with the same task.
     r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
     assert r.status_code == 201, r.text
     assert r.json()["task_id"] == row.id and r.headers["idempotent-replayed"] == "true"
