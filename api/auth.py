@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 
 from api.errors import Problem
 from core.accounts import TIER_CONCURRENCY, TIER_RATE_LIMITS, TIERS  # noqa: F401 - re-exported
@@ -76,6 +76,17 @@ def unauthenticated(detail: str = "send a valid API key or access token as 'Auth
     return Problem(401, "unauthenticated", detail, headers={"WWW-Authenticate": challenge})
 
 
+# Built once: a statement constructed per request costs more CPU (coercion, cache-key generation)
+# than running it. Both take their values as bound parameters.
+_KEY_LOOKUP = (
+    select(ApiKey.id, ApiKey.scopes, ApiKey.revoked_at, ApiKey.last_used_at, User.id, User.email, User.tier)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)
+_KEY_TABLE = ApiKey.__table__
+_TOUCH_KEY = _KEY_TABLE.update().where(_KEY_TABLE.c.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+
+
 class Authenticator:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -97,14 +108,10 @@ class Authenticator:
         raise unauthenticated("the access token is not valid, expired or revoked")
 
     async def _api_key(self, token: str) -> Principal | None:
-        # Plain columns over one connection, no ORM objects: this runs on every request.
-        query = (
-            select(ApiKey.id, ApiKey.scopes, ApiKey.revoked_at, ApiKey.last_used_at, User.id, User.email, User.tier)
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.key_hash == hash_token(token))
-        )
+        # Plain columns over one connection, no ORM objects: this runs on every request. No cache
+        # in front of it: a revoked key must stop working at once, on every API process.
         async with self.db.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_KEY_LOOKUP, {"key_hash": hash_token(token)})).first()
         if row is None:
             return None
         key_id, scopes, revoked_at, last_used_at, user_id, email, tier = row
@@ -113,9 +120,8 @@ class Authenticator:
         now = utcnow()
         last = as_utc(last_used_at)
         if last is None or now - last > LAST_USED_RESOLUTION:
-            async with self.db.write_session() as s:
-                await s.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
-                await s.commit()
+            async with self.db.write_connection() as conn:
+                await conn.execute(_TOUCH_KEY, {"key_id": key_id, "now": now})
         return Principal(
             user_id=user_id,
             email=email,

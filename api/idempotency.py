@@ -19,6 +19,12 @@
   expires after ``core.idempotency.LOCK_TIMEOUT``) creates the same task id, and
   ``core.taskservice.create_task`` starts its workflow with USE_EXISTING instead of making a
   second task.
+* ``POST /v1/automation/tasks`` (marked :func:`claims_in_route`) goes further: the key is claimed
+  in the transaction that inserts the task row (:func:`core.taskservice.create_task_keyed`), and
+  no response is stored; a retry finds the row, makes sure its workflow runs and answers with
+  the task as created. So a keyed create costs one transaction, as an unkeyed one does, and a
+  request that dies before the commit leaves nothing behind. Concurrent requests with the key
+  never see it in flight there: they wait for that transaction, then replay.
 
 * Secrets are never stored: a route whose response carries one (a new API key, client secret or
   webhook secret) calls :func:`shown_once`, which marks the response ``Cache-Control: no-store``
@@ -46,6 +52,7 @@ from api.auth import Principal
 from api.errors import Problem, problem_body, PROBLEM_JSON
 from api.state import AppState
 from core import idempotency as store
+from core.taskservice import IdempotentKey
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +79,52 @@ class IdempotencyContext:
         self.record_id: int | None = None
         self.resource_seed: str | None = None
         self.resource_reserved = False
+        # Set for a route that claims the key itself (:func:`claims_in_route`); ``used`` once it did.
+        self.deferred: IdempotentKey | None = None
+        self.used = False
 
     async def reserved_resource_id(self, prefix: str) -> str:
         """What routes call as ``request.state.reserved_resource_id(prefix)``."""
         assert self.resource_seed is not None
         self.resource_reserved = True
         return store.resource_id(self.resource_seed, prefix)
+
+
+IN_ROUTE_ATTR = "__idempotency_claimed_in_route__"
+
+
+def claims_in_route(endpoint):
+    """Marks an endpoint that claims its Idempotency-Key itself, in the transaction that stores
+    what it creates (``POST /v1/automation/tasks``: :func:`core.taskservice.create_task_keyed`).
+
+    For such a route the key is not claimed on authentication: the request's key, scope and
+    fingerprint wait in ``request.state.idempotent_key`` (an :class:`IdempotencyContext`), the
+    route passes them on and sets ``used``. If the route answers without having used them (a
+    refusal such as ``422 unknown_model``), the middleware claims the key then and stores that
+    answer as usual, or answers as the key's earlier use says (replay, reuse, in flight).
+    """
+    setattr(endpoint, IN_ROUTE_ATTR, True)
+    return endpoint
+
+
+def refuse(claim: store.Claim) -> None:
+    """Raises what a claim that is not ours means for the caller: a replay, or a problem."""
+    if claim.outcome is store.Outcome.REPLAY:
+        assert claim.response is not None
+        raise IdempotentReplay(claim.response)
+    if claim.outcome is store.Outcome.MISMATCH:
+        raise Problem(422, "idempotency_key_reused", _reused_detail(claim))
+    raise Problem(409, "idempotency_key_in_use", IN_USE_DETAIL, headers={"Retry-After": "1"})
+
+
+IN_USE_DETAIL = "a request with this Idempotency-Key is still being processed; retry after it has finished"
+
+
+def _reused_detail(claim: store.Claim) -> str:
+    return (
+        f"this Idempotency-Key was already used for a different request ({claim.first_method} {claim.first_path} "
+        "with another body); use a new key for a new request"
+    )
 
 
 def shown_once(request: Request, response: Response, redacted: dict[str, object]) -> None:
@@ -173,6 +220,33 @@ class IdempotencyMiddleware:
 
         async def _send(message: Message) -> None:
             nonlocal held, finished
+            if ctx.record_id is None and ctx.deferred is not None and not ctx.used:
+                # A route that claims its key itself answered without doing so: claim it now.
+                if message["type"] == "http.response.start":
+                    if not self._storable(scope, message["status"]):
+                        ctx.used = True  # nothing to claim: the key stays free
+                        await send(message)
+                        return
+                    held = message
+                    return
+                if message["type"] == "http.response.body" and held is not None:
+                    chunks.append(message.get("body", b""))
+                    if message.get("more_body", False):
+                        return
+                    ctx.used = True
+                    body = b"".join(chunks)
+                    late = await self._late_claim(ctx)
+                    if late is not None:
+                        finished = True
+                        await send(late[0])
+                        await send(late[1])
+                        return
+                    if ctx.record_id is not None:
+                        await self._finish(scope, ctx, held, body)
+                    finished = True
+                    await send(held)
+                    await send({"type": "http.response.body", "body": body})
+                    return
             if ctx.record_id is None:
                 await send(message)
                 return
@@ -197,11 +271,45 @@ class IdempotencyMiddleware:
                 # The request died before answering (an error escaped, or the client left).
                 await asyncio.shield(self._release(ctx))
 
+    @staticmethod
+    def _storable(scope: Scope, status: int) -> bool:
+        return not (status >= 500 or status in NOT_STORED or scope.get("state", {}).get("request_invalid"))
+
+    async def _late_claim(self, ctx: IdempotencyContext) -> tuple[Message, Message] | None:
+        """Claims a deferred key after its route answered; None when this request now holds it,
+        else the answer the key's earlier use calls for instead of the route's."""
+        key = ctx.deferred
+        assert key is not None
+        claim = await store.claim(
+            self.state.db, key.scope, key.key, key.method, key.path, key.fingerprint, lock_timeout=key.lock_timeout
+        )
+        if claim.outcome is store.Outcome.PROCEED:
+            ctx.record_id = claim.record_id
+            ctx.resource_seed = claim.resource_seed
+            ctx.resource_reserved = claim.taken_over
+            return None
+        if claim.outcome is store.Outcome.CREATED:
+            # An earlier request with the same body created its task; this one was refused before
+            # creating anything (the catalog changed, say): its own answer, not stored.
+            return None
+        if claim.outcome is store.Outcome.REPLAY:
+            assert claim.response is not None
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in claim.response.headers.items()]
+            headers.append((REPLAYED_HEADER.lower().encode(), b"true"))
+            headers.append((b"content-length", str(len(claim.response.body)).encode()))
+            start = {"type": "http.response.start", "status": claim.response.status, "headers": headers}
+            return start, {"type": "http.response.body", "body": claim.response.body}
+        if claim.outcome is store.Outcome.MISMATCH:
+            return _problem_message(422, "idempotency_key_reused", _reused_detail(claim))
+        start, body = _problem_message(409, "idempotency_key_in_use", IN_USE_DETAIL)
+        start["headers"].append((b"retry-after", b"1"))
+        return start, body
+
     async def _finish(self, scope: Scope, ctx: IdempotencyContext, start: Message, body: bytes) -> None:
         status = start["status"]
         record_id = ctx.record_id
         assert record_id is not None
-        if status >= 500 or status in NOT_STORED or scope.get("state", {}).get("request_invalid"):
+        if not self._storable(scope, status):
             await self._release(ctx)
             return
         headers = store.header_subset(start.get("headers", []), NOT_REPLAYED)
@@ -253,14 +361,15 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
     if request.url.query:
         path = f"{path}?{request.url.query}"
     fp = store.fingerprint(request.method, path, body)
+    lock_timeout = timedelta(seconds=state.settings.idempotency_lock_seconds)
+    if getattr(request.scope.get("endpoint"), IN_ROUTE_ATTR, False):
+        # The route claims the key in the transaction that stores what it creates.
+        ctx.deferred = IdempotentKey(caller_scope(principal), ctx.key, request.method, path, fp, lock_timeout)
+        request.state.idempotent_key = ctx
+        _maybe_purge(state)
+        return
     claim = await store.claim(
-        state.db,
-        caller_scope(principal),
-        ctx.key,
-        request.method,
-        path,
-        fp,
-        lock_timeout=timedelta(seconds=state.settings.idempotency_lock_seconds),
+        state.db, caller_scope(principal), ctx.key, request.method, path, fp, lock_timeout=lock_timeout
     )
     if claim.outcome is store.Outcome.PROCEED:
         _maybe_purge(state)
@@ -269,22 +378,7 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
         ctx.resource_reserved = claim.taken_over
         request.state.reserved_resource_id = ctx.reserved_resource_id
         return
-    if claim.outcome is store.Outcome.REPLAY:
-        assert claim.response is not None
-        raise IdempotentReplay(claim.response)
-    if claim.outcome is store.Outcome.MISMATCH:
-        raise Problem(
-            422,
-            "idempotency_key_reused",
-            f"this Idempotency-Key was already used for a different request ({claim.first_method} {claim.first_path} "
-            "with another body); use a new key for a new request",
-        )
-    raise Problem(
-        409,
-        "idempotency_key_in_use",
-        "a request with this Idempotency-Key is still being processed; retry after it has finished",
-        headers={"Retry-After": "1"},
-    )
+    refuse(claim)
 
 
 async def _replay(_request: Request, exc: IdempotentReplay) -> Response:

@@ -54,6 +54,10 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--gets", type=int, default=1000)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--profile", type=Path, default=None,
+        help="after the measured rounds, one more API round under py-spy (--gil, raw format) written here",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ct-bench-"))
@@ -76,12 +80,11 @@ async def main() -> None:
         user = await create_user(db, f"bench-{uuid.uuid4().hex[:6]}@example.com", tier="enterprise")
         _row, key = await create_api_key(db, user.id)
         await db.dispose()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+        api_proc = subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        procs.append(api_proc)
         wait_port(api_port)
         client = await connect(settings)
         headers = {"Authorization": f"Bearer {key}"}
@@ -110,13 +113,23 @@ async def main() -> None:
             await run_concurrent(50, args.concurrency, api_create)
 
             raw_rates, api_rates, raw_lat, api_lat = [], [], [], []
+            # CPU seconds per side, by process: (Temporal server, API, this load generator).
+            pids = (procs[0].pid, api_proc.pid, os.getpid())
+            raw_cpu, api_cpu = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
             for _ in range(args.rounds):
+                before = [cpu_seconds(p) for p in pids]
                 rate, lat = await run_concurrent(args.n, args.concurrency, raw_start)
+                raw_cpu = [t + cpu_seconds(p) - b for t, p, b in zip(raw_cpu, pids, before)]
                 raw_rates.append(rate)
                 raw_lat += lat
+                before = [cpu_seconds(p) for p in pids]
                 rate, lat = await run_concurrent(args.n, args.concurrency, api_create)
+                api_cpu = [t + cpu_seconds(p) - b for t, p, b in zip(api_cpu, pids, before)]
                 api_rates.append(rate)
                 api_lat += lat
+
+            if args.profile is not None:
+                await profile_round(api_proc.pid, args.profile, lambda: run_concurrent(args.n, args.concurrency, api_create))
 
             get_lat: list[float] = []
             ids = created[-200:]
@@ -134,13 +147,15 @@ async def main() -> None:
     finally:
         stop_procs(reversed(procs))
 
+    per = args.n * args.rounds / 1000  # CPU seconds -> ms per create
+    raw_ms, api_ms = [c / per for c in raw_cpu], [c / per for c in api_cpu]
     raw_med, api_med = statistics.median(raw_rates), statistics.median(api_rates)
     ratio = api_med / raw_med
     cmd = f".venv/bin/python bench/create_throughput.py --n {args.n} --concurrency {args.concurrency} --rounds {args.rounds}"
     table = "\n".join(
         [
             BEGIN,
-            "## Task creation throughput and GET latency (issue: foundation)",
+            "## Task creation throughput and GET latency (issues: foundation, 12)",
             "",
             f"Command: `{cmd}` (one Temporal dev server with SQLite+WAL, API under uvicorn, no worker; "
             f"{args.rounds} alternating rounds of {args.n} creates at concurrency {args.concurrency}; "
@@ -151,8 +166,13 @@ async def main() -> None:
             f"| throughput (median of rounds), creates/s | {raw_med:.0f} | {api_med:.0f} |",
             f"| rounds, creates/s | {', '.join(f'{r:.0f}' for r in raw_rates)} | {', '.join(f'{r:.0f}' for r in api_rates)} |",
             f"| latency p50 / p99, ms | {pct(raw_lat, 50):.1f} / {pct(raw_lat, 99):.1f} | {pct(api_lat, 50):.1f} / {pct(api_lat, 99):.1f} |",
+            f"| CPU per create, ms: Temporal server | {raw_ms[0]:.2f} | {api_ms[0]:.2f} |",
+            f"| CPU per create, ms: API process | – | {api_ms[1]:.2f} |",
+            f"| CPU per create, ms: load generator (raw: Temporal client; API: HTTP client) | {raw_ms[2]:.2f} | {api_ms[2]:.2f} |",
+            f"| CPU per create, ms: total | {sum(raw_ms):.2f} | {sum(api_ms):.2f} |",
             "",
-            f"**Ratio API / raw: {ratio:.2f}** (target ≥ 0.9).",
+            f"**Ratio API / raw: {ratio:.2f}** (target ≥ 0.8). CPU per create, raw total / API total: "
+            f"{sum(raw_ms) / sum(api_ms):.2f}.",
             "",
             f"`GET /v1/automation/tasks/{{id}}` with no worker running: p50 {pct(get_serial, 50):.1f} ms, "
             f"p99 {pct(get_serial, 99):.1f} ms sequential; p50 {pct(get_lat, 50):.1f} ms, p99 {pct(get_lat, 99):.1f} ms "
@@ -163,6 +183,30 @@ async def main() -> None:
     print(table)
     if not args.no_write:
         write_section(table, BEGIN, END)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def profile_round(pid: int, out: Path, round_) -> None:
+    """Runs one round while py-spy samples the API process (only threads holding the GIL, so
+    threads waiting on a queue or a socket do not count), then stops py-spy so it writes ``out``."""
+    import signal
+
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--gil", "--rate", "250",
+         "--format", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)
+    try:
+        await round_()
+    finally:
+        spy.send_signal(signal.SIGINT)
+        await asyncio.to_thread(spy.wait, 30)
 
 
 if __name__ == "__main__":

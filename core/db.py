@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.config import Settings
 
@@ -54,6 +54,21 @@ class Database:
         async with self._write_lock:
             async with self.sessionmaker() as s:
                 yield s
+
+    @asynccontextmanager
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection in a transaction, committed on a clean exit, rolled back on an error
+        (serialised per process on SQLite, like :meth:`write_session`).
+
+        For hot-path writes of plain Core statements: no ORM session, unit of work or identity map.
+        """
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock:
+            async with self.engine.begin() as conn:
+                yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -8,20 +8,23 @@ it, so the work it repeats is the same work. The reservation costs no extra writ
 stores a random ULID in ``resource_id`` and a created resource's id is that ULID under the
 resource's prefix (``task_<ulid>``), the same for every request that holds the row. Finished rows keep the first response for
 :data:`RETENTION` (at least 24 h, as the contract requires) and are replayed.
+
+A create can do with one write instead (:func:`claim_with_row`): the claim is inserted in the
+transaction that inserts the created row, with ``state = "created"``, and the response is rebuilt
+from that row when the key comes back. On SQLite, key writes go through the database's in-process
+write queue (:meth:`core.db.Database.write_connection`), so concurrent keyed requests wait in
+memory rather than in SQLite's busy handler, which sleeps up to 100 ms a turn.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import enum
 import hashlib
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Database
@@ -40,6 +43,7 @@ class Outcome(enum.Enum):
     REPLAY = "replay"  # a finished response with the same fingerprint exists
     IN_FLIGHT = "in_flight"  # another request with this key is running
     MISMATCH = "mismatch"  # the key was used for a different request
+    CREATED = "created"  # the key's request stored its resource with the claim: answer from it
 
 
 @dataclass
@@ -58,27 +62,12 @@ class Claim:
     # True when a crashed request's row was taken over: its resource may already exist.
     taken_over: bool = False
     response: StoredResponse | None = None
+    # CREATED only: the claim is younger than the lock timeout, so its request may still be
+    # between its commit and its workflow start.
+    recent: bool = False
     # Where the first use of the key went (for the mismatch message).
     first_method: str | None = None
     first_path: str | None = None
-
-
-_SQLITE_WRITE_LOCKS: "weakref.WeakKeyDictionary[Database, asyncio.Lock]" = weakref.WeakKeyDictionary()
-
-
-def _writing(db: Database):
-    """On SQLite, queues this process's key writes in memory instead of in SQLite's busy handler.
-
-    SQLite has one writer at a time and its busy handler retries by sleeping (up to 100 ms a
-    turn), so concurrent keyed requests would otherwise wait far longer than the writes take.
-    PostgreSQL writes these rows concurrently; nothing is serialised there.
-    """
-    if not db.is_sqlite:
-        return contextlib.nullcontext()
-    lock = _SQLITE_WRITE_LOCKS.get(db)
-    if lock is None:
-        lock = _SQLITE_WRITE_LOCKS[db] = asyncio.Lock()
-    return lock
 
 
 async def _relaxed_commit(db: Database, conn) -> None:
@@ -112,79 +101,136 @@ def _stored(row: IdempotencyRecord) -> StoredResponse:
     )
 
 
+_TABLE = IdempotencyRecord.__table__
+# Built once, values bound per call: constructing these per request costs more CPU than running them.
+_INSERT_CLAIM = _TABLE.insert().returning(_TABLE.c.id)
+_COMPLETE = _TABLE.update().where(_TABLE.c.id == bindparam("record_id"))
+
+
+def _claim_values(
+    scope: str, key: str, method: str, path: str, fp: str, seed: str, lock_timeout: timedelta | None
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "scope": scope,
+        "key": key,
+        "method": method,
+        "path": path[:500],
+        "fingerprint": fp,
+        # "created": stored together with its resource (claim_with_row), which is the response.
+        "state": "in_flight" if lock_timeout is not None else "created",
+        "resource_id": seed,
+        "created_at": now,
+        "locked_until": now + lock_timeout if lock_timeout is not None else None,
+        "expires_at": now + RETENTION,
+    }
+
+
 async def claim(
     db: Database, scope: str, key: str, method: str, path: str, fp: str, *, lock_timeout: timedelta = LOCK_TIMEOUT
 ) -> Claim:
     """Takes the key for this request, or says why not (replay, in flight, reused)."""
     for _ in range(3):
-        now = utcnow()
         seed = ulid()
         try:
             # A bare connection, not an ORM session: this runs on every keyed POST.
-            async with _writing(db), db.engine.begin() as conn:
+            async with db.write_connection() as conn:
                 await _relaxed_commit(db, conn)
                 record_id = (
-                    await conn.execute(
-                        insert(IdempotencyRecord)
-                        .values(
-                            scope=scope,
-                            key=key,
-                            method=method,
-                            path=path[:500],
-                            fingerprint=fp,
-                            state="in_flight",
-                            resource_id=seed,
-                            created_at=now,
-                            locked_until=now + lock_timeout,
-                            expires_at=now + RETENTION,
-                        )
-                        .returning(IdempotencyRecord.id)
-                    )
+                    await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, lock_timeout))
                 ).scalar_one()
             return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
         except IntegrityError:
             pass
-        async with db.session() as s:
-            existing = (
-                await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
-            ).scalar_one_or_none()
-            if existing is None:
-                continue  # deleted meanwhile (released or expired): try the insert again
-            now = utcnow()
-            if as_utc(existing.expires_at) <= now:
-                await s.execute(
-                    delete(IdempotencyRecord)
-                    .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now)
-                    # The loaded row (naive datetimes on SQLite) must not be evaluated in Python.
-                    .execution_options(synchronize_session=False)
-                )
-                await s.commit()
-                continue
-            if existing.fingerprint != fp:
-                return Claim(Outcome.MISMATCH, first_method=existing.method, first_path=existing.path)
-            if existing.state == "done":
-                return Claim(Outcome.REPLAY, record_id=existing.id, response=_stored(existing))
-            locked_until = as_utc(existing.locked_until)
-            if locked_until is not None and locked_until > now:
-                return Claim(Outcome.IN_FLIGHT, record_id=existing.id)
-            # The holder crashed or gave up: take the lock over, unless another retry just did.
-            taken = await s.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == existing.id,
-                    IdempotencyRecord.state == "in_flight",
-                    IdempotencyRecord.locked_until == existing.locked_until,
-                )
-                .values(locked_until=now + lock_timeout)
+        found = await _existing(db, scope, key, fp, lock_timeout)
+        if found is not None:
+            return found
+    return Claim(Outcome.IN_FLIGHT)
+
+
+async def claim_with_row(
+    db: Database,
+    scope: str,
+    key: str,
+    method: str,
+    path: str,
+    fp: str,
+    seed: str,
+    row: tuple[Any, dict[str, Any]],
+    *,
+    lock_timeout: timedelta = LOCK_TIMEOUT,
+) -> Claim:
+    """Takes the key and inserts the resource it creates (``row``: an insert statement and its
+    values, the resource's id derived from ``seed``) in one transaction.
+
+    Either both are stored or neither is, so a key whose row is committed always has its resource:
+    a retry finds the resource and answers from it (nothing else has to be written for the
+    response), and a request that dies before the commit leaves the key as good as new. The
+    result is a :class:`Claim` as from :func:`claim`, where ``PROCEED`` with ``taken_over`` False
+    means both rows were written by this call and ``CREATED`` that an earlier request's were.
+    Such a claim is never locked (``state = "created"``): its request needs nothing more stored.
+    """
+    statement, values = row
+    for _ in range(3):
+        try:
+            async with db.write_connection() as conn:
+                record_id = (
+                    await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, None))
+                ).scalar_one()
+                await conn.execute(statement, values)
+            return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
+        except IntegrityError:
+            pass
+        found = await _existing(db, scope, key, fp, lock_timeout)
+        if found is not None:
+            return found
+    return Claim(Outcome.IN_FLIGHT)
+
+
+async def _existing(db: Database, scope: str, key: str, fp: str, lock_timeout: timedelta) -> Claim | None:
+    """What an existing row for the key means for this request; None when it is gone (deleted
+    meanwhile, or expired and deleted here), so the caller inserts again."""
+    async with db.session() as s:
+        existing = (
+            await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
+        ).scalar_one_or_none()
+        if existing is None:
+            return None  # deleted meanwhile (released or expired): try the insert again
+        now = utcnow()
+        if as_utc(existing.expires_at) <= now:
+            await s.execute(
+                delete(IdempotencyRecord)
+                .where(IdempotencyRecord.id == existing.id, IdempotencyRecord.expires_at <= now)
+                # The loaded row (naive datetimes on SQLite) must not be evaluated in Python.
                 .execution_options(synchronize_session=False)
             )
             await s.commit()
-            if taken.rowcount == 1:
-                return Claim(
-                    Outcome.PROCEED, record_id=existing.id, resource_seed=existing.resource_id or ulid(), taken_over=True
-                )
-            return Claim(Outcome.IN_FLIGHT, record_id=existing.id)
-    return Claim(Outcome.IN_FLIGHT)
+            return None
+        if existing.fingerprint != fp:
+            return Claim(Outcome.MISMATCH, first_method=existing.method, first_path=existing.path)
+        if existing.state == "done":
+            return Claim(Outcome.REPLAY, record_id=existing.id, response=_stored(existing))
+        if existing.state == "created":
+            recent = as_utc(existing.created_at) + lock_timeout > now
+            return Claim(Outcome.CREATED, record_id=existing.id, resource_seed=existing.resource_id, recent=recent)
+        locked_until = as_utc(existing.locked_until)
+        if locked_until is not None and locked_until > now:
+            return Claim(Outcome.IN_FLIGHT, record_id=existing.id, resource_seed=existing.resource_id)
+        # The holder crashed or gave up: take the lock over, unless another retry just did.
+        taken = await s.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == existing.id,
+                IdempotencyRecord.state == "in_flight",
+                IdempotencyRecord.locked_until == existing.locked_until,
+            )
+            .values(locked_until=now + lock_timeout)
+            .execution_options(synchronize_session=False)
+        )
+        await s.commit()
+        if taken.rowcount == 1:
+            return Claim(Outcome.PROCEED, record_id=existing.id, resource_seed=existing.resource_id or ulid(), taken_over=True)
+        return Claim(Outcome.IN_FLIGHT, record_id=existing.id, resource_seed=existing.resource_id)
 
 
 def resource_id(seed: str, prefix: str) -> str:
@@ -194,19 +240,25 @@ def resource_id(seed: str, prefix: str) -> str:
 
 async def complete(db: Database, record_id: int, response: StoredResponse) -> None:
     """Stores the first response; later requests with the key replay it."""
-    async with _writing(db), db.engine.begin() as conn:
+    async with db.write_connection() as conn:
         await _relaxed_commit(db, conn)
         await conn.execute(
-            update(IdempotencyRecord)
-            .where(IdempotencyRecord.id == record_id)
-            .values(
-                state="done",
-                response_status=response.status,
-                response_body=response.body.decode("utf-8", errors="replace"),
-                response_headers=response.headers,
-                locked_until=None,
-            )
+            _COMPLETE,
+            {
+                "record_id": record_id,
+                "state": "done",
+                "response_status": response.status,
+                "response_body": response.body.decode("utf-8", errors="replace"),
+                "response_headers": response.headers,
+                "locked_until": None,
+            },
         )
+
+
+async def forget(db: Database, record_id: int) -> None:
+    """Deletes a key's row (a ``created`` claim whose resource is gone), so the key is new again."""
+    async with db.write_connection() as conn:
+        await conn.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
 
 
 async def release(db: Database, record_id: int, *, resource_reserved: bool) -> None:

@@ -28,7 +28,7 @@ from core.errors import ServiceError
 from core.ids import as_utc, parse_iso
 from core.models import Codebase, Task
 from core.netguard import UnsafeURL, validate_webhook_url
-from core.taskservice import NewTask, StartFailed, create_task
+from core.taskservice import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
 from workflows.types import TERMINAL_STATUSES
 
 WAIT_POLL_INTERVAL = 0.1
@@ -129,6 +129,16 @@ async def start_task(db: Database, client: Client, settings: Settings, new: NewT
     await check_new_task(db, settings, new)
     try:
         return await create_task(db, client, settings, new, task_id=task_id)
+    except StartFailed as err:
+        raise ServiceError(503, "temporal_unavailable", f"the task could not be started: {err}") from None
+
+
+async def start_task_keyed(db: Database, client: Client, settings: Settings, new: NewTask, key: IdempotentKey) -> KeyedCreate:
+    """:func:`start_task` under an Idempotency-Key: the key's claim and the task row in one
+    transaction (see :func:`core.taskservice.create_task_keyed`)."""
+    await check_new_task(db, settings, new)
+    try:
+        return await create_task_keyed(db, client, settings, new, key)
     except StartFailed as err:
         raise ServiceError(503, "temporal_unavailable", f"the task could not be started: {err}") from None
 

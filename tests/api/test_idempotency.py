@@ -112,12 +112,20 @@ async def test_stored_record_lasts_24_hours(stack, user):
     first_id = first.json()["task_id"]
     async with stack.db.session() as s:
         row = (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).scalar_one()
-    assert row.state == "done" and row.response_status == 201
+    # A create stores its claim with the task row, in one transaction, and nothing else: the
+    # replay is rebuilt from the task row.
+    assert row.state == "created" and row.response_body is None and row.locked_until is None
     assert row.scope.startswith(user.user_id)
     lifetime = row.expires_at - row.created_at
     assert lifetime >= timedelta(hours=24)
-    # The task id was reserved in the row before the task existed.
     assert first_id == f"task_{row.resource_id}"
+    # Other routes store the first response.
+    key2 = str(uuid.uuid4())
+    r = await stack.http.post(f"{TASKS}/{first_id}/messages", content=json.dumps({"message": "more"}).encode(),
+                              headers=_headers(user, key2))
+    async with stack.db.session() as s:
+        row2 = (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key2))).scalar_one()
+    assert row2.state == "done" and row2.response_status == r.status_code
 
 
 async def _race(http, user: UserCreds, n: int = 20) -> list:
@@ -319,3 +327,75 @@ def test_scope_is_the_user_and_the_integration():
     assert caller_scope(other_user) != caller_scope(key_a)
     long_client = Principal("usr_1", "a@example.com", "free", [], "oidc", client_id="x" * 300)
     assert len(caller_scope(long_client)) <= 100
+
+
+async def test_replay_is_rebuilt_from_the_task_row_as_first_answered(stack, user):
+    """A keyed create stores no response: the replay is the task as created, even once it ran."""
+    key = str(uuid.uuid4())
+    first = await stack.http.post(TASKS, content=_body(title="rebuilt"), headers=_headers(user, key))
+    assert first.status_code == 201, first.text
+    done = await wait_status(stack.http, first.json()["task_id"], user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+    again = await stack.http.post(TASKS, content=_body(title="rebuilt"), headers=_headers(user, key))
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    other = await stack.http.post(TASKS, content=_body(title="not the same"), headers=_headers(user, key))
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert await _task_count(stack.db, user.user_id) == 1
+
+
+async def test_crash_between_the_commit_and_the_start_is_finished_by_the_retry(stack, user):
+    """The claim and the task row were committed, then the process died before the start."""
+    from api.idempotency import caller_scope
+    from api.auth import Principal
+    from core.ids import ulid
+    from core.taskservice import _INSERT_TASK, NewTask, _new_row, _row_values
+
+    key = str(uuid.uuid4())
+    body = _body(title="committed then crashed")
+    async with stack.db.session() as s:
+        key_id = (await s.execute(select(ApiKey.id).where(ApiKey.user_id == user.user_id))).scalar_one()
+    scope = caller_scope(Principal(user.user_id, user.email, "enterprise", [], "api_key", credential_id=key_id))
+    seed = ulid()
+    new = NewTask(owner_id=user.user_id, title="committed then crashed", description="Summarize this", model="demo")
+    row = _new_row(f"task_{seed}", new, run_id=f"run_{seed}")
+    claim = await store.claim_with_row(
+        stack.db, scope, key, "POST", TASKS, store.fingerprint("POST", TASKS, body), seed, (_INSERT_TASK, _row_values(row))
+    )
+    assert claim.outcome is store.Outcome.PROCEED
+    # Within the lock timeout the first request may still be starting the workflow: wait.
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 409 and r.json()["code"] == "idempotency_key_in_use", r.text
+    async with stack.db.session() as s:
+        await s.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == claim.record_id)
+            .values(created_at=utcnow() - timedelta(minutes=10))
+        )
+        await s.commit()
+    # After it, the retry finishes the dead request's job with the same task.
+    r = await stack.http.post(TASKS, content=body, headers=_headers(user, key))
+    assert r.status_code == 201, r.text
+    assert r.json()["task_id"] == row.id and r.headers["idempotent-replayed"] == "true"
+    done = await wait_status(stack.http, row.id, user.headers, {"completed", "failed"})
+    assert done["status"] == "completed"
+    assert await _task_count(stack.db, user.user_id) == 1
+
+
+async def test_a_failed_start_leaves_neither_task_nor_key(stack, user, monkeypatch):
+    from core import taskservice
+
+    async def down(*_a, **_k):
+        raise RuntimeError("temporal is down")
+
+    key = str(uuid.uuid4())
+    monkeypatch.setattr(taskservice, "start_task_workflow", down)
+    r = await stack.http.post(TASKS, content=_body(title="no start"), headers=_headers(user, key))
+    assert r.status_code == 503 and r.json()["code"] == "temporal_unavailable"
+    assert await _task_count(stack.db, user.user_id) == 0
+    async with stack.db.session() as s:
+        assert (await s.execute(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).first() is None
+    monkeypatch.undo()
+    r = await stack.http.post(TASKS, content=_body(title="no start"), headers=_headers(user, key))
+    assert r.status_code == 201 and "idempotent-replayed" not in r.headers

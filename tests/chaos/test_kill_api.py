@@ -3,8 +3,8 @@ request with its ``Idempotency-Key`` on the other API process: exactly one task 
 them complete.
 
 To be sure the requests are really mid-flight when the process dies, Temporal is frozen
-(SIGSTOP) while they arrive: each request has claimed its key and reserved its task id, and its
-workflow start hangs. Temporal is thawed and the API killed at the same moment, so some starts
+(SIGSTOP) while they arrive: each request has committed its key's claim together with its task
+row, and its workflow start hangs. Temporal is thawed and the API killed at the same moment, so some starts
 may reach the server just before the process dies and some not; the retries must cope with both.
 """
 
@@ -67,7 +67,8 @@ async def test_api_killed_mid_request_idempotent_retry_makes_one_task(cluster, m
             while len(await claimed_keys(db, keys)) < IN_FLIGHT:
                 assert loop.time() < deadline, "the requests never claimed their keys"
                 await asyncio.sleep(0.05)
-            assert set((await claimed_keys(db, keys)).values()) == {"in_flight"}
+            # Each claim was committed with its task row ("created"); the workflow starts hang.
+            assert set((await claimed_keys(db, keys)).values()) == {"created"}
         finally:
             os.kill(temporal_pid, signal.SIGCONT)
         await asyncio.to_thread(api1.kill9)

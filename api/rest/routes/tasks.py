@@ -19,6 +19,7 @@ from api.deps import (
     TemporalClient,
 )
 from api.errors import problem_responses
+from api.idempotency import REPLAYED_HEADER, claims_in_route, refuse
 from api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
 from api.streamcap import stream_slots
 from core import taskops
@@ -58,11 +59,23 @@ async def check_codebase(state, codebase_id: str, user_id: str) -> None:
     await taskops.check_codebase(state.db, codebase_id, user_id)
 
 
-async def start_new_task(request: Request, state, client, new: NewTask) -> Task:
+async def start_new_task(request: Request, state, client, new: NewTask, response: Response | None = None) -> Task:
     """Checks, creates and starts the task; 503 if Temporal cannot take it.
 
-    With an Idempotency-Key the task id was reserved before, so a retry reuses it.
+    With an Idempotency-Key the task id was reserved before, so a retry reuses it. A route marked
+    :func:`api.idempotency.claims_in_route` claims the key here instead, in the transaction that
+    stores the task row; a retry then answers from that row (``Idempotent-Replayed: true``).
     """
+    ctx = getattr(request.state, "idempotent_key", None)
+    if ctx is not None and ctx.deferred is not None and response is not None:
+        ctx.used = True
+        outcome = await taskops.start_task_keyed(state.db, client, state.settings, new, ctx.deferred)
+        if outcome.task is None:
+            assert outcome.claim is not None
+            refuse(outcome.claim)
+        if outcome.replayed:
+            response.headers[REPLAYED_HEADER] = "true"
+        return outcome.task
     reserved = getattr(request.state, "reserved_resource_id", None)
     task_id = await reserved("task") if reserved is not None else None
     return await taskops.start_task(state.db, client, state.settings, new, task_id=task_id)
@@ -76,6 +89,7 @@ async def start_new_task(request: Request, state, client, new: NewTask) -> Task:
     summary="Create a task",
     responses=problem_responses(401, 403, 409, 422, 429, 503),
 )
+@claims_in_route
 async def create(
     body: TaskCreate,
     request: Request,
@@ -106,7 +120,7 @@ async def create(
         request_id=getattr(request.state, "request_id", None),
         max_turns=body.max_turns or settings.agent_max_turns,
     )
-    task = await start_new_task(request, state, client, new)
+    task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"
     return to_public(task)
 
