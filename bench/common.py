@@ -59,6 +59,21 @@ def start_temporal(port: int, db_file: Path) -> subprocess.Popen:
     )
 
 
+async def wait_namespace(client, timeout: float = 60) -> None:
+    """Waits until the dev server serves the client's namespace (its port opens a little before)."""
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+            return
+        except Exception:  # noqa: BLE001 - not yet registered
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 def stop_procs(procs: Iterable[subprocess.Popen], timeout: float = 15) -> None:
     """Terminates the processes in the order given, killing any that outlive ``timeout`` seconds."""
     for p in procs:

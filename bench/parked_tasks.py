@@ -36,6 +36,7 @@ from bench.common import (  # noqa: E402
     run_concurrent,
     start_temporal,
     stop_procs,
+    wait_namespace,
     wait_port,
     write_section,
 )
@@ -124,6 +125,7 @@ async def main() -> None:
         )
         procs.append(worker)
         client = await connect(settings)
+        await wait_namespace(client)
         await asyncio.sleep(2)
         rss_idle, _ = rss_mb(worker.pid)
 

@@ -44,7 +44,7 @@ from temporalio.worker import Worker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, start_temporal, stop_procs, wait_port, write_section  # noqa: E402
+from bench.common import free_port, start_temporal, stop_procs, wait_namespace, wait_port, write_section  # noqa: E402
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
@@ -137,6 +137,7 @@ class Stack:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(self.api_port)
         self.client = await connect(self.settings)
+        await wait_namespace(self.client)
         self.meter = CpuMeter(self)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.api_port}", limits=limits, timeout=120)
