@@ -14,7 +14,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
+
+from temporalio import activity, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
@@ -23,6 +26,20 @@ DOC = ROOT / "docs" / "performance.md"
 PRODUCTION_END = "<!-- production:end -->"
 # What a missing docs/performance.md starts with before the first section is appended.
 NEW_DOC = "# Performance\n\nMeasured on the project's 2-core machines; every figure names the command that produced it.\n"
+
+
+@activity.defn(name="bench_noop")
+async def bench_noop(i: int) -> int:
+    return i
+
+
+@workflow.defn(name="BenchOneActivity", sandboxed=False)
+class BenchOneActivity:
+    """The ceiling the benchmarks compare with: a bare workflow running one no-op activity."""
+
+    @workflow.run
+    async def run(self, i: int) -> int:
+        return await workflow.execute_activity(bench_noop, i, start_to_close_timeout=timedelta(seconds=30))
 
 
 def free_port() -> int:

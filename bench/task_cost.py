@@ -32,11 +32,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Worker
@@ -44,7 +42,16 @@ from temporalio.worker import Worker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, start_temporal, stop_procs, wait_namespace, wait_port, write_section  # noqa: E402
+from bench.common import (  # noqa: E402
+    BenchOneActivity,
+    bench_noop,
+    free_port,
+    start_temporal,
+    stop_procs,
+    wait_namespace,
+    wait_port,
+    write_section,
+)
 from core.accounts import create_api_key, create_user  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Database, migrate  # noqa: E402
@@ -58,18 +65,6 @@ BEGIN, END = "<!-- task-cost:begin -->", "<!-- task-cost:end -->"
 TASKS = "/v1/automation/tasks"
 HISTORIES = ROOT / "tests" / "replay" / "histories"
 FREE_TASKS_PER_USER = 15  # under the free tier's 60 requests/min, above its 5 running slots
-
-
-@activity.defn(name="bench_noop")
-async def bench_noop(i: int) -> int:
-    return i
-
-
-@workflow.defn(name="BenchOneActivity", sandboxed=False)
-class BenchOneActivity:
-    @workflow.run
-    async def run(self, i: int) -> int:
-        return await workflow.execute_activity(bench_noop, i, start_to_close_timeout=timedelta(seconds=30))
 
 
 def count_history(events: list) -> dict[str, int]:

@@ -29,17 +29,17 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select
-from temporalio import activity, workflow
 from temporalio.worker import Worker
 
-from bench.common import (
+from bench.common import (  # noqa: E402
+    BenchOneActivity,
+    bench_noop,
     free_port,
     pct,
     start_temporal,
@@ -60,18 +60,6 @@ from core.webhooks import create_delivery, start_delivery
 from tests.support.receiver import Receiver
 
 BEGIN, END = "<!-- webhook-latency:begin -->", "<!-- webhook-latency:end -->"
-
-
-@activity.defn(name="bench_noop")
-async def bench_noop(i: int) -> int:
-    return i
-
-
-@workflow.defn(name="BenchOneActivity", sandboxed=False)
-class BenchOneActivity:
-    @workflow.run
-    async def run(self, i: int) -> int:
-        return await workflow.execute_activity(bench_noop, i, start_to_close_timeout=timedelta(seconds=30))
 
 
 async def main() -> None:

@@ -130,16 +130,25 @@ async def claim(
     db: Database, scope: str, key: str, method: str, path: str, fp: str, *, lock_timeout: timedelta = LOCK_TIMEOUT
 ) -> Claim:
     """Takes the key for this request, or says why not (replay, in flight, reused)."""
-    for _ in range(3):
+
+    async def insert() -> Claim:
         seed = ulid()
+        # A bare connection, not an ORM session: this runs on every keyed POST.
+        async with db.write_connection() as conn:
+            await _relaxed_commit(db, conn)
+            record_id = (
+                await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, lock_timeout))
+            ).scalar_one()
+        return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
+
+    return await _insert_or_existing(db, scope, key, fp, lock_timeout, insert)
+
+
+async def _insert_or_existing(db: Database, scope: str, key: str, fp: str, lock_timeout: timedelta, insert) -> Claim:
+    """``insert()`` the key's row; when another request's row is there, what it means for this one."""
+    for _ in range(3):
         try:
-            # A bare connection, not an ORM session: this runs on every keyed POST.
-            async with db.write_connection() as conn:
-                await _relaxed_commit(db, conn)
-                record_id = (
-                    await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, lock_timeout))
-                ).scalar_one()
-            return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
+            return await insert()
         except IntegrityError:
             pass
         found = await _existing(db, scope, key, fp, lock_timeout)
@@ -171,20 +180,16 @@ async def claim_with_row(
     Such a claim is never locked (``state = "created"``): its request needs nothing more stored.
     """
     statement, values = row
-    for _ in range(3):
-        try:
-            async with db.write_connection() as conn:
-                record_id = (
-                    await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, None))
-                ).scalar_one()
-                await conn.execute(statement, values)
-            return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
-        except IntegrityError:
-            pass
-        found = await _existing(db, scope, key, fp, lock_timeout)
-        if found is not None:
-            return found
-    return Claim(Outcome.IN_FLIGHT)
+
+    async def insert() -> Claim:
+        async with db.write_connection() as conn:
+            record_id = (
+                await conn.execute(_INSERT_CLAIM, _claim_values(scope, key, method, path, fp, seed, None))
+            ).scalar_one()
+            await conn.execute(statement, values)
+        return Claim(Outcome.PROCEED, record_id=record_id, resource_seed=seed)
+
+    return await _insert_or_existing(db, scope, key, fp, lock_timeout, insert)
 
 
 async def _existing(db: Database, scope: str, key: str, fp: str, lock_timeout: timedelta) -> Claim | None:
