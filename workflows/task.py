@@ -275,7 +275,7 @@ class TaskWorkflow:
     async def _ask(self, turn: RunAgentResult) -> str:
         """Parks the task in needs_input until a reply arrives (no worker slot held meanwhile)."""
         action = RequiredAction(
-            id="act_" + ulid(int(workflow.now().timestamp() * 1000), workflow.random().randbytes(10)),
+            id=self._new_id("act_"),
             kind="question",
             prompt=turn.question or "",
             asked_at=iso(workflow.now()) or "",
@@ -389,7 +389,7 @@ class TaskWorkflow:
         if changes.status:
             workflow.upsert_search_attributes([SA_STATUS.value_set(changes.status)])
         now = workflow.now()
-        event_id = "evt_" + ulid(int(now.timestamp() * 1000), workflow.random().randbytes(10))
+        event_id = self._new_id("evt_")
         return RecordEventInput(
             task_id=self._input.task_id,
             run_id=self._input.run_id,
@@ -414,6 +414,7 @@ class TaskWorkflow:
         if release_slot and self._input.concurrency_limit is not None:
             owner = self._input.owner_id
             self._holds_slot = False
+            self._slot_granted = False
             self._release_sent = True
         await workflow.execute_local_activity_method(
             TaskActivities.record_events,
@@ -421,6 +422,14 @@ class TaskWorkflow:
             start_to_close_timeout=RECORD_TIMEOUT,
             retry_policy=LOCAL_RECORD_RETRY,
         )
+
+    def _new_id(self, prefix: str) -> str:
+        """An event or action id, the same on every replay. A lean execution writes before its
+        workflow task completes (local activities), so a timed-out workflow task that runs again
+        must make the same ids; its time part is therefore the run's start, not workflow.now()
+        (the start of whichever attempt of the workflow task is running)."""
+        when = workflow.info().start_time if self._lean else workflow.now()
+        return prefix + ulid(int(when.timestamp() * 1000), workflow.random().randbytes(10))
 
     def _replies_recorded(self) -> bool:
         return self._lean or workflow.patched(REPLY_EVENT_PATCH)
@@ -431,7 +440,8 @@ class TaskWorkflow:
         """Waits (status queued) until the owner's concurrency workflow grants a running slot."""
         if self._input.concurrency_limit is None or self._holds_slot:
             return
-        self._slot_granted = False
+        # Not reset here: a workflow task that timed out and runs again may see the grant (a
+        # signal in its history) before it reaches this point. It is reset when the slot goes.
         request = SlotRequestInput(
             owner_id=self._input.owner_id,
             limit=self._input.concurrency_limit,
@@ -459,6 +469,7 @@ class TaskWorkflow:
             return
         # Also withdraws a request still waiting in the queue (cancel while queued).
         self._holds_slot = False
+        self._slot_granted = False
         handle = workflow.get_external_workflow_handle_for(
             ConcurrencyWorkflow.run, concurrency_workflow_id(self._input.owner_id)
         )
