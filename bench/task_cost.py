@@ -319,7 +319,7 @@ async def measure_histories(stack: Stack, rx: Receiver) -> dict[str, dict[str, i
 COLUMNS = ("events", "workflow_tasks", "activities", "local_activities", "upserts", "signals_sent", "signals_received")
 BEFORE = {
     "demo, unlimited user": "task_demo_completed",
-    "a question answered (unlimited)": "task_ask_reply_completed",
+    "a question answered (free tier)": "task_ask_reply_completed",
     "a follow-up message (its new run)": "task_followup_second_run",
 }
 
