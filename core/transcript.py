@@ -39,29 +39,31 @@ async def write_messages(db: Database, task_id: str, run_id: str, entries: list[
         await s.commit()
 
 
-async def read_messages(db: Database, run_id: str, before_seq: int | None = None) -> list[ChatMessage]:
-    """The run's transcript in order; with ``before_seq`` only what precedes that seq (a retried
-    model turn must not see the answer an earlier attempt of it already wrote)."""
+def _transcript(run_id: str, before_seq: int | None = None):
     query = select(AgentMessage.message).where(AgentMessage.run_id == run_id)
     if before_seq is not None:
         query = query.where(AgentMessage.seq < before_seq)
+    return query.order_by(AgentMessage.seq)
+
+
+async def read_messages(db: Database, run_id: str, before_seq: int | None = None) -> list[ChatMessage]:
+    """The run's transcript in order; with ``before_seq`` only what precedes that seq (a retried
+    model turn must not see the answer an earlier attempt of it already wrote)."""
     async with db.session() as s:
-        rows = await s.execute(query.order_by(AgentMessage.seq))
+        rows = await s.execute(_transcript(run_id, before_seq))
         return [message_from_dict(m) for m in rows.scalars()]
 
 
 async def run_conversation(session, run_id: str) -> list[dict]:
     """The run's transcript as ``tasks.conversation`` holds it, read in the caller's session."""
-    rows = await session.execute(
-        select(AgentMessage.message).where(AgentMessage.run_id == run_id).order_by(AgentMessage.seq)
-    )
+    rows = await session.execute(_transcript(run_id))
     return [asdict(message_from_dict(m)) for m in rows.scalars()]
 
 
 async def save_as_conversation(db: Database, task_id: str, run_id: str) -> int:
     """Copies the run's transcript into ``tasks.conversation``; returns the message count."""
-    messages = await read_messages(db, run_id)
     async with db.write_session() as s:
-        await s.execute(update(Task).where(Task.id == task_id).values(conversation=[asdict(m) for m in messages]))
+        conversation = await run_conversation(s, run_id)
+        await s.execute(update(Task).where(Task.id == task_id).values(conversation=conversation))
         await s.commit()
-    return len(messages)
+    return len(conversation)
