@@ -182,14 +182,12 @@ class TaskWorkflow:
         first: list[RecordEventInput] = []
         if not self._started and self._input.follow_up is None and self._input.carried is None:
             first.append(self._event("task.created", TaskChanges()))
-            if not merge:
-                await self._write(first)
-                first = []
+        # (A follow-up run is never a first run: at most one of the two events is made.)
         if self._input.follow_up is not None and self._input.carried is None and self._replies_recorded():
             first.append(self._follow_up_event())
-            if not merge:
-                await self._write(first)
-                first = []
+        if first and not merge:
+            await self._write(first)
+            first = []
         await self._acquire_slot()
         self._status = TaskStatus.RUNNING.value
         if not self._started:
