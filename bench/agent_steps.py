@@ -30,10 +30,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
 from tests.conftest import make_settings, running_stack  # noqa: E402
-from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
+from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 

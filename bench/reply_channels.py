@@ -43,13 +43,13 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from bench.common import free_port, pct, start_temporal, stop_procs, wait_port, write_section  # noqa: E402
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.inbound_smtp import start_server  # noqa: E402
-from core.models import TaskEvent  # noqa: E402
-from core.replytokens import reply_address  # noqa: E402
-from core.temporal import connect  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.replies.inbound_smtp import start_server  # noqa: E402
+from codetether.core.models import TaskEvent  # noqa: E402
+from codetether.replies.tokens import reply_address  # noqa: E402
+from codetether.core.temporal import connect  # noqa: E402
 
 BEGIN, END = "<!-- reply-channels:begin -->", "<!-- reply-channels:end -->"
 OWNER = "bench-owner@example.com"
@@ -83,8 +83,8 @@ async def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
 
-    from api.app import create_app
-    from worker import build_worker
+    from codetether.api.app import create_app
+    from codetether.worker import build_worker
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="ct-replybench-"))

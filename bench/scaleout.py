@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.common import PRODUCTION_END, pct, write_section  # noqa: E402
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.models import Task  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.core.models import Task  # noqa: E402
 from tests.production.pg import fresh_database  # noqa: E402
 from tests.production.procs import Cluster  # noqa: E402
 from tests.production.run_postgres import REDIS_URL, check_redis  # noqa: E402

@@ -6,7 +6,7 @@ Starts the API under uvicorn in a subprocess (``codetether api``, SQLite+WAL in 
 and, for phase 2, its own Temporal dev server and worker process. Two phases:
 
 1. ``--streams`` SSE clients, each following its own task, while this process appends
-   ``--events`` events to those tasks through the worker's own :class:`core.events.EventRecorder`
+   ``--events`` events to those tasks through the worker's own :class:`codetether.tasks.events.EventRecorder`
    at random 10–60 ms intervals. Latency = the client's arrival time minus the moment the event's
    transaction committed (same process, same monotonic clock). This is the path the API adds.
 2. ``--tasks`` real demo tasks (Temporal + worker), each followed by an SSE stream opened right
@@ -44,14 +44,14 @@ from bench.common import (  # noqa: E402
     wait_port,
     write_section,
 )
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.events import EventRecorder  # noqa: E402
-from core.eventstream import POLL_INTERVAL  # noqa: E402
-from core.ids import new_id, parse_iso, utcnow  # noqa: E402
-from core.models import Task  # noqa: E402
-from workflows.types import TaskChanges  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.tasks.events import EventRecorder  # noqa: E402
+from codetether.tasks.eventstream import POLL_INTERVAL  # noqa: E402
+from codetether.core.ids import new_id, parse_iso, utcnow  # noqa: E402
+from codetether.core.models import Task  # noqa: E402
+from codetether.tasks.contracts import TaskChanges
 
 BEGIN, END = "<!-- sse-latency:begin -->", "<!-- sse-latency:end -->"
 
@@ -180,7 +180,7 @@ async def main() -> None:
     try:
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "api", "--port", str(api_port)],
+                [sys.executable, "-m", "codetether.cli", "api", "--port", str(api_port)],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         )
@@ -197,7 +197,7 @@ async def main() -> None:
                 wait_port(t_port)
                 procs.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", "core.cli", "worker"],
+                        [sys.executable, "-m", "codetether.cli", "worker"],
                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     )
                 )
@@ -216,7 +216,7 @@ async def main() -> None:
         f"{time.strftime('%Y-%m-%d', time.gmtime())} on the shared 2-core machine while other work ran).",
         "",
         f"The API learns about new events by polling `tasks.last_seq` of every followed task in one query "
-        f"every {POLL_INTERVAL * 1000:.0f} ms per API process (`core/eventstream.py`), however many clients listen.",
+        f"every {POLL_INTERVAL * 1000:.0f} ms per API process (`codetether/tasks/eventstream.py`), however many clients listen.",
         "",
         "| path | events | p50 ms | p90 ms | p99 ms | max ms |",
         "| --- | --- | --- | --- | --- | --- |",

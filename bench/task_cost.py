@@ -52,14 +52,14 @@ from bench.common import (  # noqa: E402
     wait_port,
     write_section,
 )
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from core.models import WebhookDelivery  # noqa: E402
-from core.temporal import connect  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.core.models import WebhookDelivery  # noqa: E402
+from codetether.core.temporal import connect  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
-from workflows.concurrency import concurrency_workflow_id  # noqa: E402
-from workflows.delivery import delivery_workflow_id  # noqa: E402
+from codetether.concurrency.workflow import concurrency_workflow_id  # noqa: E402
+from codetether.webhooks.workflow import delivery_workflow_id  # noqa: E402
 
 BEGIN, END = "<!-- task-cost:begin -->", "<!-- task-cost:end -->"
 TASKS = "/v1/automation/tasks"
@@ -128,7 +128,7 @@ class Stack:
         self.db = Database.from_settings(self.settings)
         for cmd in (["worker"], ["api", "--port", str(self.api_port)]):
             self.procs.append(subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
-                [sys.executable, "-m", "core.cli", *cmd], env=self.env(), cwd=ROOT,
+                [sys.executable, "-m", "codetether.cli", *cmd], env=self.env(), cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(self.api_port)
         self.client = await connect(self.settings)

@@ -47,16 +47,16 @@ from bench.common import (  # noqa: E402
     wait_port,
     write_section,
 )
-from core import jsoncompact
-from core.accounts import create_user
-from core.config import Settings
-from core.db import Database, migrate
-from core.ids import as_utc, iso, new_id, parse_iso, utcnow
-from core.models import WebhookDelivery, WebhookSubscription
-from core.signing import generate_secret
-from core.taskservice import NewTask, create_task
-from core.temporal import connect
-from core.webhooks import create_delivery, start_delivery
+from codetether.core import jsoncompact
+from codetether.accounts.service import create_user
+from codetether.core.config import Settings
+from codetether.core.db import Database, migrate
+from codetether.core.ids import as_utc, iso, new_id, parse_iso, utcnow
+from codetether.core.models import WebhookDelivery, WebhookSubscription
+from codetether.webhooks.signing import generate_secret
+from codetether.tasks.launch import NewTask, create_task
+from codetether.core.temporal import connect
+from codetether.webhooks.routing import create_delivery, start_delivery
 from tests.support.receiver import Receiver
 
 BEGIN, END = "<!-- webhook-latency:begin -->", "<!-- webhook-latency:end -->"
@@ -96,7 +96,7 @@ async def main() -> None:
         )
         procs.append(
             subprocess.Popen(  # noqa: ASYNC220 - started once, before any measurement
-                [sys.executable, "-m", "core.cli", "worker"], env=env, cwd=ROOT,
+                [sys.executable, "-m", "codetether.cli", "worker"], env=env, cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         )
         client = await connect(settings)

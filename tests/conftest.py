@@ -26,10 +26,10 @@ from temporalio.testing import WorkflowEnvironment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
-from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.config import Settings  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
+from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 
@@ -129,8 +129,8 @@ class running_stack:
         self.settings, self.client, self.db, self.with_worker = settings, client, db, worker
 
     async def __aenter__(self) -> Stack:
-        from api.app import create_app
-        from worker import build_worker
+        from codetether.api.app import create_app
+        from codetether.worker import build_worker
 
         self.http_client = httpx.AsyncClient()
         self.worker = None

@@ -60,7 +60,7 @@ async def test_demo_build_task_changes_a_file(agent_settings, stack, user, tmp_p
 
 
 async def test_continue_as_new_keeps_the_conversation(agent_settings, stack, user):
-    from workflows.agent_loop import TURNS_PER_EXECUTION
+    from codetether.agent.loop import TURNS_PER_EXECUTION
 
     steps = TURNS_PER_EXECUTION + 2
     prompt = "WRITE: n.txt :: 0\n" + "\n".join(f"READ: n.txt" for _ in range(steps - 1))

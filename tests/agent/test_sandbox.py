@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import Sandbox, SandboxUnavailable
-from activities.workspace_fs import ToolFailure, Workspace
-from core.config import Settings
+from codetether.agent.workspace.sandbox import Sandbox, SandboxUnavailable
+from codetether.agent.workspace.files import ToolFailure, Workspace
+from codetether.core.config import Settings
 from tests.conftest import wait_status
 
 pytestmark = pytest.mark.skipif(not Sandbox(Settings()).available, reason="bubblewrap is not installed")

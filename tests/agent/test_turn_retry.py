@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from activities.agent import AgentActivities
-from core.catalog import ModelCatalog
-from core.events import EventRecorder
-from core.ids import new_id
-from core.taskservice import NewTask, _new_row
-from core.transcript import read_messages, write_messages
-from workflows.types import ChatMessage, ModelTurnInput, ToolCall
+from codetether.agent.activities import AgentActivities
+from codetether.agent.catalog import ModelCatalog
+from codetether.tasks.events import EventRecorder
+from codetether.core.ids import new_id
+from codetether.tasks.launch import NewTask, _new_row
+from codetether.agent.transcript import read_messages, write_messages
+from codetether.agent.contracts import ChatMessage, ModelTurnInput, ToolCall
 
 
 async def test_a_retried_turn_does_not_see_its_own_earlier_answer(settings, db, user):

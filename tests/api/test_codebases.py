@@ -15,7 +15,7 @@ async def _cli(database_url: str, tmp_path, *args: str) -> tuple[int, str, str]:
     env = dict(os.environ, CODETETHER_DATABASE_URL=database_url, CODETETHER_DATA_DIR=str(tmp_path),
                CODETETHER_WEBHOOK_ALLOW_PRIVATE="true", CODETETHER_CODEBASE_ALLOW_LOCAL="true")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.cli", *args,
+        sys.executable, "-m", "codetether.cli", *args,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
@@ -93,7 +93,7 @@ async def test_cli_codebase_errors(database_url, tmp_path):
 async def test_codebase_crud_over_the_api(stack, make_user, db):
     from sqlalchemy import select
 
-    from core.models import Codebase
+    from codetether.core.models import Codebase
 
     stack.settings.codebase_key = "kT5sV0b1yQm1C3n2aB9qK8x7Zr4tW6pLhJ0dF2gS1eE="
     owner = await make_user()

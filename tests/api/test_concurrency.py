@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from core.ids import parse_iso
+from codetether.core.ids import parse_iso
 from tests.conftest import wait_status
-from workflows.concurrency import ConcurrencyWorkflow, concurrency_workflow_id
+from codetether.concurrency.workflow import ConcurrencyWorkflow, concurrency_workflow_id
 
 TASKS = "/v1/automation/tasks"
 
@@ -114,7 +114,7 @@ async def test_a_tier_upgrade_opens_slots_for_the_queue(stack, make_user):
     """Five slow tasks fill a free user's slots; after an upgrade to pro a sixth starts at once."""
     from sqlalchemy import update
 
-    from core.models import User
+    from codetether.core.models import User
 
     user = await make_user("free")
     first = [await _create(stack.http, user, f"slow {i}", "SLEEP: 8") for i in range(5)]

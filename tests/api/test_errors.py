@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from core.logging import request_id_var
-from core.models import Task
+from codetether.core.logging import request_id_var
+from codetether.core.models import Task
 from tests.conftest import running_stack
 
 PROBLEM = "application/problem+json"
@@ -107,7 +107,7 @@ async def test_unexpected_errors_are_500_problems_without_internals(api, user, c
         seen["request_id"] = request_id_var.get()
         raise RuntimeError("secret internals at /srv/app.py line 42")
 
-    api.app.add_api_route("/v1/test-boom", boom, methods=["GET"])
+    codetether.api.app.add_api_route("/v1/test-boom", boom, methods=["GET"])
     with caplog.at_level(logging.ERROR):
         r = await api.http.get("/v1/test-boom", headers={**user.headers, "X-Request-ID": "boom-1"})
     body = assert_problem(r, 500, "internal_error")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from core.models import TaskEvent
+from codetether.core.models import TaskEvent
 from tests.conftest import wait_status
 from tests.support.live_api import LiveServer
 from tests.support.sse import iter_sse, parse_sse_text

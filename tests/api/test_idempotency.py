@@ -13,12 +13,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from api.deps import CurrentPrincipal
-from core import idempotency as store
-from core.accounts import create_api_key, create_user
-from core.db import Database, migrate
-from core.ids import utcnow
-from core.models import ApiKey, IdempotencyRecord, Task
+from codetether.api.deps import CurrentPrincipal
+from codetether.api.edge import idempotency_store as store
+from codetether.accounts.service import create_api_key, create_user
+from codetether.core.db import Database, migrate
+from codetether.core.ids import utcnow
+from codetether.core.models import ApiKey, IdempotencyRecord, Task
 from tests.conftest import UserCreds, make_settings, running_stack, wait_status
 
 TASKS = "/v1/automation/tasks"
@@ -200,8 +200,8 @@ async def _claimed_then_crashed(db: Database, user: UserCreds, key: str, body: b
     async with db.session() as s:
         key_id = (await s.execute(select(ApiKey.id).where(ApiKey.user_id == user.user_id))).scalar_one()
     fp = store.fingerprint("POST", TASKS, body)
-    from api.auth import Principal
-    from api.idempotency import caller_scope
+    from codetether.api.auth import Principal
+    from codetether.api.edge.idempotency import caller_scope
 
     scope = caller_scope(Principal(user.user_id, user.email, "enterprise", [], "api_key", credential_id=key_id))
     claim = await store.claim(db, scope, key, "POST", TASKS, fp)
@@ -239,7 +239,7 @@ async def test_in_flight_is_409_and_a_crashed_request_is_finished_by_the_retry(s
 
 async def test_crash_after_the_workflow_started_reuses_it(stack, user):
     """The first attempt wrote the task row and started the workflow, then died before answering."""
-    from core.taskservice import NewTask, create_task
+    from codetether.tasks.launch import NewTask, create_task
 
     key = str(uuid.uuid4())
     body = _body(title="started then crashed")
@@ -311,8 +311,8 @@ async def test_server_errors_give_the_key_back(stack, user):
 
 
 def test_scope_is_the_user_and_the_integration():
-    from api.auth import Principal
-    from api.idempotency import caller_scope
+    from codetether.api.auth import Principal
+    from codetether.api.edge.idempotency import caller_scope
 
     def oauth(token_id: str, client: str = "cli_zapier") -> Principal:
         return Principal("usr_1", "a@example.com", "free", [], "oauth", credential_id=token_id, client_id=client)
@@ -347,10 +347,10 @@ async def test_replay_is_rebuilt_from_the_task_row_as_first_answered(stack, user
 
 async def test_crash_between_the_commit_and_the_start_is_finished_by_the_retry(stack, user):
     """The claim and the task row were committed, then the process died before the start."""
-    from api.idempotency import caller_scope
-    from api.auth import Principal
-    from core.ids import ulid
-    from core.taskservice import _INSERT_TASK, NewTask, _new_row, _row_values
+    from codetether.api.edge.idempotency import caller_scope
+    from codetether.api.auth import Principal
+    from codetether.core.ids import ulid
+    from codetether.tasks.launch import _INSERT_TASK, NewTask, _new_row, _row_values
 
     key = str(uuid.uuid4())
     body = _body(title="committed then crashed")
@@ -384,7 +384,7 @@ async def test_crash_between_the_commit_and_the_start_is_finished_by_the_retry(s
 
 
 async def test_a_failed_start_leaves_neither_task_nor_key(stack, user, monkeypatch):
-    from core import taskservice
+    from codetether.tasks import launch as taskservice
 
     async def down(*_a, **_k):
         raise RuntimeError("temporal is down")

@@ -21,7 +21,7 @@ import textwrap
 import httpx
 import pytest
 
-from core.accounts import create_api_key, create_user
+from codetether.accounts.service import create_api_key, create_user
 from tests.conftest import BIN, ROOT, make_settings
 
 CONTRACT_ROUTES = {
@@ -74,7 +74,7 @@ class LiveApi:
 @pytest.fixture(scope="module")
 async def live(temporal_env, temporal_address, database_url, db, tmp_path_factory):
     """`codetether api` as its own process, and a worker on the same task queue."""
-    from worker import build_worker
+    from codetether.worker import build_worker
 
     tmp = tmp_path_factory.mktemp("live-api")
     settings = make_settings(temporal_address, database_url, tmp)
@@ -96,7 +96,7 @@ async def live(temporal_env, temporal_address, database_url, db, tmp_path_factor
     log_path = tmp / "api.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "codetether.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp,
         env=env,
         stdout=log,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from api.ratelimit import IP_LIMIT_PER_MINUTE, UNLIMITED_HEADER_VALUE
+from codetether.api.edge.ratelimit import IP_LIMIT_PER_MINUTE, UNLIMITED_HEADER_VALUE
 from tests.conftest import make_settings, running_stack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -14,9 +14,9 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from google.protobuf.duration_pb2 import Duration
 
-from core.temporal import connect, missing_search_attributes, register_search_attributes_if_allowed
+from codetether.core.temporal import connect, missing_search_attributes, register_search_attributes_if_allowed
 from tests.conftest import make_settings
-from workflows.types import SEARCH_ATTRIBUTES
+from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ async def _fresh_namespace(client: Client) -> str:
 
 
 def _app(settings, db, client=None):
-    from api.app import create_app
+    from codetether.api.app import create_app
 
     app = create_app(settings, db=db, temporal_client=client)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=30)

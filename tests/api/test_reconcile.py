@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from core.models import Task, TaskEvent
-from core.reconcile import reconcile_orphans
-from core.taskservice import NewTask, _new_row
+from codetether.core.models import Task, TaskEvent
+from codetether.tasks.reconcile import reconcile_orphans
+from codetether.tasks.launch import NewTask, _new_row
 from tests.conftest import running_stack, wait_status
 
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
-from core.ids import iso, new_id, parse_iso
-from core.models import Codebase
+from codetether.core.ids import iso, new_id, parse_iso
+from codetether.core.models import Codebase
 from tests.conftest import running_stack, wait_status
 
 TASKS = "/v1/automation/tasks"
@@ -347,8 +347,8 @@ async def test_concurrent_creates_get_distinct_ids(api, user):
 
 async def test_pagination_keeps_tasks_created_in_the_same_millisecond(api, user, db):
     # Concurrent creates can share a millisecond; the cursor must still neither skip nor repeat.
-    from core.ids import utcnow
-    from core.models import Task
+    from codetether.core.ids import utcnow
+    from codetether.core.models import Task
 
     base = utcnow().replace(microsecond=123000)
     rows = []

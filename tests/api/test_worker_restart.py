@@ -8,7 +8,7 @@ import asyncio
 import httpx
 
 from tests.conftest import running_stack, wait_status
-from worker import build_worker
+from codetether.worker import build_worker
 
 TERMINAL = {"completed", "failed", "cancelled"}
 

@@ -12,10 +12,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 
-from core.config import Settings
-from core.db import Database
-from core.models import Task, TaskEvent
-from core.temporal import connect
+from codetether.core.config import Settings
+from codetether.core.db import Database
+from codetether.core.models import Task, TaskEvent
+from codetether.core.temporal import connect
 from tests.production.procs import Cluster, unexpected_stderr
 
 TERMINAL = {"completed", "failed", "cancelled"}

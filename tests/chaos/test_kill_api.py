@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from core.models import IdempotencyRecord
+from codetether.core.models import IdempotencyRecord
 from tests.chaos.conftest import assert_no_loss_no_duplicates, wait_task
 
 pytestmark = pytest.mark.chaos

@@ -22,8 +22,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from core.accounts import create_user
-from core.db import Database, migrate
+from codetether.accounts.service import create_user
+from codetether.core.db import Database, migrate
 from tests.conftest import ROOT, make_settings, running_stack
 from tests.support.live_api import LiveServer
 
@@ -53,7 +53,7 @@ class Console:
             env = {**os.environ, "CODETETHER_DATABASE_URL": self.settings.database_url,
                    "CODETETHER_DATA_DIR": str(self.settings.data_dir)}
             proc = await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-m", "core.cli", "users", "create", email, "--tier", tier,
+                subprocess.run, [sys.executable, "-m", "codetether.cli", "users", "create", email, "--tier", tier,
                                  "--password-stdin"],
                 input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
             )

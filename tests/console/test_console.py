@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.oauth_clients import create_oauth_client
 from tests.console.conftest import (
     LOCKOUT_SECONDS,
     MAX_FAILURES,

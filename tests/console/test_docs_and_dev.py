@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.accounts import create_api_key
+from codetether.accounts.service import create_api_key
 from tests.console.conftest import ROOT, needs_chromium, shot
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
@@ -38,7 +38,7 @@ async def _loopback_only(context) -> list[str]:
 
 async def test_docs_render_offline_and_authorize_with_an_api_key(console):
     email = await console.user()
-    from core.accounts import get_user_by_email
+    from codetether.accounts.service import get_user_by_email
 
     user = await get_user_by_email(console.db, email)
     _row, key = await create_api_key(console.db, user.id)
@@ -90,7 +90,7 @@ async def test_dev_prints_a_one_time_console_sign_in_link(console, tmp_path):
     api, temporal, ui = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODETETHER_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "dev", "--api-port", str(api), "--temporal-port", str(temporal),
+        [sys.executable, "-m", "codetether.cli", "dev", "--api-port", str(api), "--temporal-port", str(temporal),
          "--ui-port", str(ui), "--data-dir", str(tmp_path / "data")],
         cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,

@@ -71,7 +71,7 @@ class SsoIssuer(FakeIssuer):
 
 
 async def test_single_sign_on_through_the_oidc_issuer(console, temporal_address, tmp_path):
-    from api.app import create_app
+    from codetether.api.app import create_app
 
     issuer = SsoIssuer()
     await issuer.start()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from core.accounts import get_user_by_email
+from codetether.accounts.service import get_user_by_email
 from tests.conftest import make_settings
 from tests.console.conftest import PASSWORD, needs_chromium, shot
 from tests.notifications.test_email import Inbox, _free_port
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, needs_chromium]
 async def test_open_signup_verifies_the_email_before_the_account_exists(console, temporal_address, tmp_path):
     from aiosmtpd.controller import Controller
 
-    from api.app import create_app
+    from codetether.api.app import create_app
 
     inbox = Inbox()
     inbox.loop = asyncio.get_running_loop()

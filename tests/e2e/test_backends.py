@@ -10,8 +10,8 @@ import json
 
 from tests.conftest import wait_status
 from tests.support.providers import anthropic_server, openai_server, provider_env, provider_stack  # noqa: F401
-from workflows.task import TaskWorkflow
-from workflows.types import ProvideInputInput
+from codetether.tasks.workflow import TaskWorkflow
+from codetether.tasks.contracts import ProvideInputInput
 
 TASKS = "/v1/automation/tasks"
 

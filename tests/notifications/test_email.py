@@ -14,10 +14,10 @@ import pytest_asyncio
 from aiosmtpd.controller import Controller
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.email_notify import EmailNotifier, email_workflow_id
-from core.models import Task, TaskEvent
+from codetether.notifications.activities import EmailNotifier, email_workflow_id
+from codetether.core.models import Task, TaskEvent
 from tests.conftest import make_settings, running_stack, wait_status
-from workflows.types import EmailResult
+from codetether.notifications.contracts import EmailResult
 
 MAIL_TIMEOUT = 90
 NOTIFY = {"task.needs_input", "task.completed", "task.failed", "task.cancelled"}
@@ -230,7 +230,7 @@ async def test_notify_email_refused_without_smtp(stack, user):
 
 
 def test_smtp_url_parsing():
-    from core.config import Settings
+    from codetether.core.config import Settings
 
     s = Settings(smtp_url="smtp+starttls://mailer%40acme.com:p%40ss@smtp.acme.com")
     assert (s.smtp.host, s.smtp.port, s.smtp.security) == ("smtp.acme.com", 587, "starttls")

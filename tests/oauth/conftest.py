@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest_asyncio
 
-from core.accounts import create_api_key, create_user
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.service import create_api_key, create_user
+from codetether.accounts.oauth_clients import create_oauth_client
 from tests.conftest import running_stack
 
 PASSWORD = "correct horse battery staple"

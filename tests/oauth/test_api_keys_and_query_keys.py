@@ -60,7 +60,7 @@ async def test_api_keys_lifecycle_and_immediate_revocation(api, person):
 
 
 async def test_oauth_tokens_are_never_taken_from_the_query_string(query_key_api, db, person):
-    from core.oauth_clients import create_oauth_client
+    from codetether.accounts.oauth_clients import create_oauth_client
     from tests.oauth.conftest import REDIRECT
 
     client = await create_oauth_client(db, name="q", redirect_uris=[REDIRECT], owner_email=person.email)

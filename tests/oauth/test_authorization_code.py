@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core.ids import utcnow
-from core.models import OAuthAuthorizationCode
-from core.security import hash_token
+from codetether.core.ids import utcnow
+from codetether.core.models import OAuthAuthorizationCode
+from codetether.accounts.credentials import hash_token
 from tests.conftest import make_settings
 from tests.oauth.conftest import (
     REDIRECT,

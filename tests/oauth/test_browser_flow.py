@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.oauth_clients import create_oauth_client
 from tests.conftest import make_settings
 from tests.oauth.conftest import PASSWORD, pkce_pair
 
@@ -74,7 +74,7 @@ async def _serve(app) -> tuple[uvicorn.Server, asyncio.Task, str]:
 async def test_code_flow_with_pkce_in_a_real_browser(settings, temporal_env, db, person):
     from playwright.async_api import async_playwright
 
-    from api.app import create_app
+    from codetether.api.app import create_app
 
     app = create_app(settings, db=db, temporal_client=temporal_env.client)
     server, task, base = await _serve(app)

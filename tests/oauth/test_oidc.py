@@ -13,7 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 
-from core.models import User
+from codetether.core.models import User
 from tests.conftest import make_settings, running_stack
 
 

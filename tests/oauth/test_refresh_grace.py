@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from core.config import Settings
-from core.ids import utcnow
-from core.models import OAuthToken
-from core.security import hash_token
+from codetether.core.config import Settings
+from codetether.core.ids import utcnow
+from codetether.core.models import OAuthToken
+from codetether.accounts.credentials import hash_token
 from tests.oauth.conftest import REDIRECT, basic, get_code, pkce_pair, query_of
 
 GRACE = 30  # the default of CODETETHER_OAUTH_REFRESH_GRACE_SECONDS

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 import uuid
 
-from core.accounts import create_api_key, create_user
-from core.oauth_clients import create_oauth_client
-from core.security import ALL_SCOPES, FIRST_PARTY_SCOPES, OAUTH_SCOPES
+from codetether.accounts.service import create_api_key, create_user
+from codetether.accounts.oauth_clients import create_oauth_client
+from codetether.accounts.credentials import ALL_SCOPES, FIRST_PARTY_SCOPES, OAUTH_SCOPES
 from tests.oauth.conftest import REDIRECT, basic
 
 ANY = "any"

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.oauth_clients import create_oauth_client
 from tests.oauth.conftest import REDIRECT, basic, get_code, pkce_pair
 
 
@@ -160,7 +160,7 @@ async def test_register_clients_over_the_api(api, person, make_user):
 
 async def test_cli_registers_clients(database_url, db, person, tmp_path):
     env = {**os.environ, "CODETETHER_DATABASE_URL": database_url, "CODETETHER_DATA_DIR": str(tmp_path)}
-    cmd = [sys.executable, "-m", "core.cli", "oauth-clients", "create", "--name", "Zapier",
+    cmd = [sys.executable, "-m", "codetether.cli", "oauth-clients", "create", "--name", "Zapier",
            "--redirect-uri", "https://zapier.com/dashboard/auth/oauth/return/App1CLIAPI/", "--owner", person.email]
     out = await asyncio.to_thread(subprocess.run, cmd, check=False, env=env, capture_output=True, text=True,
                                   timeout=120)

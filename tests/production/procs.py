@@ -157,7 +157,7 @@ class Cluster:
         return proc
 
     def start_temporal(self, timeout: float = 60) -> Proc:
-        from core.temporal import dev_server_search_attribute_args
+        from codetether.core.temporal import dev_server_search_attribute_args
 
         ui_port = free_port()
         self.temporal = self._spawn(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.logging import JsonFormatter, _ContextFilter
+from codetether.core.logging import JsonFormatter, _ContextFilter
 from tests.conftest import running_stack, wait_status
 from tests.production.procs import free_port
 
@@ -61,7 +61,7 @@ async def test_metrics_count_requests_and_tasks(stack, user):
 
 
 async def test_worker_exports_temporal_sdk_metrics(settings, temporal_env, db, user):
-    from worker import run_worker
+    from codetether.worker import run_worker
 
     port = free_port()
     wsettings = settings.model_copy(update={"worker_metrics_port": port})
@@ -115,7 +115,7 @@ async def test_json_logs_carry_request_and_task_ids(stack, user):
     lines = [json.loads(line) for line in buf.getvalue().splitlines() if line.strip()]
     access = [l for l in lines if l.get("logger") == "codetether.access" and l.get("request_id") == "req-logs-1"]
     assert access and access[0]["message"].startswith("POST /v1/automation/tasks 201"), lines[:10]
-    activity_lines = [l for l in lines if l.get("logger") == "core.telemetry" and l.get("task_id") == task_id]
+    activity_lines = [l for l in lines if l.get("logger") == "codetether.core.telemetry" and l.get("task_id") == task_id]
     assert activity_lines, lines[:10]
     assert {"time", "level", "logger", "message"} <= set(activity_lines[0])
 
@@ -127,7 +127,7 @@ async def test_opentelemetry_tracing_through_temporal_interceptor(settings, temp
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from core.temporal import connect
+    from codetether.core.temporal import connect
 
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()

@@ -93,7 +93,7 @@ async def test_api_keys_and_cli_admin_on_the_same_database(stack, user, database
     # The admin CLI writes to the same database the API reads.
     env = {"CODETETHER_DATABASE_URL": database_url, "CODETETHER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.cli", "keys", "create", "--user", user.email, "--scopes", "tasks:read",
+        sys.executable, "-m", "codetether.cli", "keys", "create", "--user", user.email, "--scopes", "tasks:read",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from core.accounts import create_api_key, create_user
-from core.db import Database, migrate
+from codetether.accounts.service import create_api_key, create_user
+from codetether.core.db import Database, migrate
 from tests.chaos.conftest import temporal_client, wait_task
 from tests.production.pg import fresh_database
 from tests.production.procs import Cluster

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from temporalio.service import TLSConfig
 
-from core.config import Settings
-from core.telemetry import client_interceptors
-from core.temporal import tls_config
+from codetether.core.config import Settings
+from codetether.core.telemetry import client_interceptors
+from codetether.core.temporal import tls_config
 
 
 def test_plain_connection_by_default():

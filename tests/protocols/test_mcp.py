@@ -21,7 +21,7 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from core.accounts import create_user
+from codetether.accounts.service import create_user
 from tests.oauth.conftest import PASSWORD, sign_in_and_consent
 
 pytestmark = pytest.mark.e2e

@@ -30,14 +30,14 @@ from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from core.accounts import create_api_key, create_user  # noqa: E402
-from core.db import Database, migrate  # noqa: E402
+from codetether.accounts.service import create_api_key, create_user  # noqa: E402
+from codetether.core.db import Database, migrate  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
-from workflows.delivery import delivery_workflow_id  # noqa: E402
+from codetether.webhooks.workflow import delivery_workflow_id  # noqa: E402
 from tests.conftest import make_settings, running_stack  # noqa: E402
 from tests.support.openai_server import OpenAIServer  # noqa: E402
-from workflows.concurrency import concurrency_workflow_id  # noqa: E402
-from workflows.types import SEARCH_ATTRIBUTES  # noqa: E402
+from codetether.concurrency.workflow import concurrency_workflow_id  # noqa: E402
+from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASKS = "/v1/automation/tasks"

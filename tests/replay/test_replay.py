@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker import all_workflows
+from codetether.worker import all_workflows
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 EXPECTED = {

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 
-from core.replytokens import reply_address
+from codetether.replies.tokens import reply_address
 from tests.conftest import make_settings, running_stack
 from tests.notifications.test_email import Inbox, _free_port
 
@@ -93,7 +93,7 @@ async def question_address(stack, task_id: str, nth: int = 0) -> str:
     """The Reply-To address of the task's ``nth`` question email (it names that event's seq)."""
     from sqlalchemy import select
 
-    from core.models import TaskEvent
+    from codetether.core.models import TaskEvent
 
     async with stack.db.session() as s:
         seqs = (await s.execute(select(TaskEvent.seq).where(

@@ -199,7 +199,7 @@ async def test_wrong_sender_forged_token_auto_reply_and_oversize_do_nothing(mail
 
 
 def test_reply_parser_keeps_only_the_new_text():
-    from core.inbound_email import new_text
+    from codetether.replies.inbound_email import new_text
 
     assert new_text("Green.\n\nOn Mon, Jan 5, 2026 at 9:00 AM Bot <b@x.io> wrote:\n> Which color?\n") == "Green."
     assert new_text("Green.\n\n-- \nOlive Owner\nExample Corp\n") == "Green."

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from core.replytokens import reply_address
+from codetether.replies.tokens import reply_address
 from tests.conftest import running_stack, wait_status
 from tests.replies.conftest import (
     INBOUND_DOMAIN,
@@ -51,7 +51,7 @@ async def test_mailgun_and_postmark_webhooks_check_their_signatures(mail_stack, 
     async with stack.db.session() as s:
         from sqlalchemy import select
 
-        from core.models import TaskEvent
+        from codetether.core.models import TaskEvent
 
         for t in (first, second):
             seq = (await s.execute(select(TaskEvent.seq).where(
@@ -142,7 +142,7 @@ async def test_a_reply_to_a_replaced_question_is_refused(mail_stack, user, caplo
 async def test_a_reply_while_the_agent_works_waits_for_its_next_turn(mail_stack, user):
     from sqlalchemy import select
 
-    from core.models import TaskEvent
+    from codetether.core.models import TaskEvent
 
     stack, _inbox = mail_stack
     task = await _create(stack, user, prompt="Paint it")

@@ -9,7 +9,7 @@ from datetime import UTC
 
 import pytest
 
-from core.replytokens import link_expiry, sign_email, sign_link
+from codetether.replies.tokens import link_expiry, sign_email, sign_link
 from tests.conftest import wait_status
 from tests.replies.conftest import PUBLIC_URL, link_path
 from tests.support.providers import (  # noqa: F401

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import stat
 
-from core.cli import ensure_reply_secret
-from core.config import Settings
-from core.ids import new_id
-from core.replytokens import (
+from codetether.cli import ensure_reply_secret
+from codetether.core.config import Settings
+from codetether.core.ids import new_id
+from codetether.replies.tokens import (
     reply_address,
     sign_email,
     sign_link,

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import uuid
 
-from core.accounts import create_api_key, create_user
-from core.oauth_clients import create_oauth_client
+from codetether.accounts.service import create_api_key, create_user
+from codetether.accounts.oauth_clients import create_oauth_client
 from tests.oauth.conftest import (  # noqa: F401 - fixtures
     PASSWORD,
     REDIRECT,
@@ -131,7 +131,7 @@ async def test_account_manage_key_creates_keys_and_defaults_to_its_scopes(api, d
 
 def _cli(args: list[str], data_dir, database_url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CODETETHER_DATA_DIR": str(data_dir), "CODETETHER_DATABASE_URL": database_url}
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "codetether.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 

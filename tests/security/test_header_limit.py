@@ -36,7 +36,7 @@ def api_process(tmp_path_factory):
         # Nothing listens there: the header check must not need Temporal.
         "CODETETHER_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "codetether.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from core.config import Settings
-from core.logging import escape_controls, setup_logging
+from codetether.core.config import Settings
+from codetether.core.logging import escape_controls, setup_logging
 
 
 @pytest.fixture

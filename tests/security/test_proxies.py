@@ -50,7 +50,7 @@ async def test_a_client_cannot_pick_its_own_address_through_a_trusted_proxy(temp
 
 
 async def _signin_cookie(settings, temporal_env, db, headers: dict[str, str]) -> str:
-    from core.oauth_clients import create_oauth_client
+    from codetether.accounts.oauth_clients import create_oauth_client
 
     client = await create_oauth_client(db, name="cookie check", redirect_uris=[REDIRECT], public=False)
     async with running_stack(settings, temporal_env.client, db, worker=False) as s:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from core.repourls import InvalidRepositoryURL, check_repository_url, git_base_env, git_command, parse_repository_url
+from codetether.codebases.repourls import InvalidRepositoryURL, check_repository_url, git_base_env, git_command, parse_repository_url
 
 HOSTILE = [
     "ext::sh -c touch% /tmp/pwned",
@@ -113,14 +113,14 @@ async def test_the_cli_refuses_hostile_urls(database_url, tmp_path, make_user):
     env.pop("CODETETHER_CODEBASE_ALLOW_LOCAL", None)
     for url in ("ext::sh -c touch% /tmp/pwned", "--upload-pack=touch /tmp/pwned", "file:///etc", "https://169.254.169.254/x"):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "core.cli", "codebases", "create", "--user", owner.email, "--name", "x",
+            sys.executable, "-m", "codetether.cli", "codebases", "create", "--user", owner.email, "--name", "x",
             f"--repository-url={url}", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 1, (url, out, err)
         assert b"error:" in err and not out.strip()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.cli", "codebases", "list", "--user", owner.email,
+        sys.executable, "-m", "codetether.cli", "codebases", "list", "--user", owner.email,
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, _ = await proc.communicate()

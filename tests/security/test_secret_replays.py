@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.models import IdempotencyRecord
+from codetether.core.models import IdempotencyRecord
 from tests.oauth.conftest import REDIRECT
 
 CASES = [

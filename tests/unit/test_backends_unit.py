@@ -8,17 +8,17 @@ import json
 
 import pytest
 
-from activities.backends.anthropic import TOOLS as ANTHROPIC_TOOLS
-from activities.backends.anthropic import AnthropicBackend, to_anthropic
-from activities.backends.base import ASK_USER_TOOL, MAX_TOOL_STEPS, ProviderError, ask_user_call, classify_status
-from activities.backends.factory import backend_for
-from activities.backends.demo import DemoBackend
-from activities.backends.openai import TOOLS as OPENAI_TOOLS
-from activities.backends.openai import OpenAIBackend, to_openai
-from core.catalog import ModelSpec
+from codetether.agent.backends.anthropic import TOOLS as ANTHROPIC_TOOLS
+from codetether.agent.backends.anthropic import AnthropicBackend, to_anthropic
+from codetether.agent.backends.base import ASK_USER_TOOL, MAX_TOOL_STEPS, ProviderError, ask_user_call, classify_status
+from codetether.agent.backends.factory import backend_for
+from codetether.agent.backends.demo import DemoBackend
+from codetether.agent.backends.openai import TOOLS as OPENAI_TOOLS
+from codetether.agent.backends.openai import OpenAIBackend, to_openai
+from codetether.agent.catalog import ModelSpec
 from tests.support.anthropic_server import AnthropicServer
 from tests.support.openai_server import OpenAIServer
-from workflows.types import ChatMessage, ToolCall
+from codetether.agent.contracts import ChatMessage, ToolCall
 
 CONVERSATION = [
     ChatMessage(role="system", content="You are helpful."),
@@ -123,7 +123,7 @@ def test_backend_for():
 
 
 async def test_demo_backend_answers_asks_and_fails(monkeypatch):
-    monkeypatch.setattr("activities.backends.demo.WORD_DELAY", 0)
+    monkeypatch.setattr("codetether.agent.backends.demo.WORD_DELAY", 0)
     demo = DemoBackend()
     s = spec("demo")
     first = [ChatMessage(role="system", content="sys"), ChatMessage(role="user", content="Title\n\nthree more words")]

@@ -1,5 +1,5 @@
-"""core.catalog: the built-in mapping, models files, aliases, credentials → availability, the
-default model; and core.ids (prefixed ULIDs, ISO 8601 times)."""
+"""codetether.agent.catalog: the built-in mapping, models files, aliases, credentials → availability, the
+default model; and codetether.core.ids (prefixed ULIDs, ISO 8601 times)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import DEMO_MODEL, ModelCatalog
-from core.config import Settings
-from core.ids import as_utc, iso, new_id, parse_iso, ulid
+from codetether.agent.catalog import DEMO_MODEL, ModelCatalog
+from codetether.core.config import Settings
+from codetether.core.ids import as_utc, iso, new_id, parse_iso, ulid
 
 PUBLIC_MODELS = {
     "claude-sonnet-4", "claude-opus", "claude-haiku", "gpt-4o", "gpt-4.1", "gemini-2.5-pro",
@@ -28,7 +28,7 @@ def clean_env(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     # provider_env also reads a .env in the working directory: use an empty one.
     monkeypatch.chdir(tmp_path)
-    from core.config import reset_settings_cache
+    from codetether.core.config import reset_settings_cache
 
     reset_settings_cache()
     yield monkeypatch

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.config import Settings
+from codetether.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,9 +149,10 @@ def test_dockerfile_is_slim_non_root_one_entrypoint():
     ignore = (ROOT / ".dockerignore").read_text().split()
     for must in (".git", ".venv", ".env", ".data"):
         assert must in ignore
-    # Everything the package needs is copied into the build stage.
-    for path in ("core", "api", "workflows", "activities", "migrations", "worker.py", "pyproject.toml"):
+    # Everything the package needs is copied into the build stage, and installs come from the lockfile.
+    for path in ("codetether", "worker.py", "pyproject.toml", "uv.lock"):
         assert re.search(rf"^COPY .*\b{re.escape(path)}\b", text, re.M), path
+    assert re.search(r"uv sync --frozen", text)
 
 
 def test_deploy_doc_documents_every_setting():

@@ -1,4 +1,4 @@
-"""core.jsoncompact against JavaScript itself: ``JSON.stringify(JSON.parse(body))`` must give
+"""codetether.core.jsoncompact against JavaScript itself: ``JSON.stringify(JSON.parse(body))`` must give
 back our bytes exactly (the n8n Code-node check). Node runs once over all cases when present;
 the expected strings below are what Node printed, so the unit tests also run without it."""
 
@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from core.jsoncompact import dumps, js_number
+from codetether.core.jsoncompact import dumps, js_number
 
 CASES = [
     None,

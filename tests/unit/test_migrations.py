@@ -1,5 +1,5 @@
 """Alembic migrations: empty → heads → base → heads on SQLite and on PostgreSQL, and the models
-in core/models.py agree with what the migrations build (autogenerate finds no difference)."""
+in codetether/core/models.py agree with what the migrations build (autogenerate finds no difference)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from core.db import alembic_config, downgrade, migrate
-from core.models import Base
+from codetether.core.db import alembic_config, downgrade, migrate
+from codetether.core.models import Base
 from tests.production.pg import fresh_database
 
 

@@ -3,8 +3,8 @@ model streaming hundreds of tokens a second does not flood the event log (or web
 
 from __future__ import annotations
 
-import activities.tasks as task_activities
-from activities.tasks import ProgressReporter
+import codetether.tasks.activities as task_activities
+from codetether.tasks.activities import ProgressReporter
 
 
 class CountingRecorder:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
+from codetether.core.config import Settings
 from tests.conftest import make_settings
 
 SHORT_SCHEDULE = "0.2,0.2,0.2"

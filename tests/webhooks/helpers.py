@@ -1,4 +1,4 @@
-"""Independent signature checks (recomputed here, not with core.signing) and API polling helpers."""
+"""Independent signature checks (recomputed here, not with codetether.webhooks.signing) and API polling helpers."""
 
 from __future__ import annotations
 

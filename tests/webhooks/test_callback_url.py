@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core.ids import utcnow
-from core.models import WebhookSubscription
+from codetether.core.ids import utcnow
+from codetether.core.models import WebhookSubscription
 from tests.conftest import wait_status
 from tests.support.receiver import Receiver
 from tests.webhooks.helpers import assert_signed, wait_deliveries, wait_webhook

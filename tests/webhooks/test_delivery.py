@@ -185,8 +185,8 @@ async def test_fan_out_again_never_duplicates(stack, make_user):
     workflow (started once), nothing sent twice."""
     from sqlalchemy import func, select
 
-    from core.models import Task, TaskEvent, WebhookDelivery
-    from core.webhooks import fan_out, start_delivery
+    from codetether.core.models import Task, TaskEvent, WebhookDelivery
+    from codetether.webhooks.routing import fan_out, start_delivery
 
     user = await make_user(scopes=ALL_SCOPES)
     async with Receiver() as rx:

@@ -15,13 +15,13 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.webhooks import WebhookActivities
-from core import jsoncompact
-from core.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Settings
-from core.ids import new_id
-from core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from core.signing import generate_secret
-from core.webhooks import create_delivery
+from codetether.webhooks.activities import WebhookActivities
+from codetether.core import jsoncompact
+from codetether.core.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE, Settings
+from codetether.core.ids import new_id
+from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from codetether.webhooks.signing import generate_secret
+from codetether.webhooks.routing import create_delivery
 from tests.conftest import (
     make_settings,
     running_stack,
@@ -31,9 +31,9 @@ from tests.conftest import (
 from tests.support.receiver import Receiver, Reply
 from tests.webhooks.helpers import assert_signed, wait_deliveries
 from tests.webhooks.test_delivery import ALL_SCOPES, subscribe
-from worker import build_worker
-from workflows.delivery import DeliveryWorkflow
-from workflows.types import DeliveryInput
+from codetether.worker import build_worker
+from codetether.webhooks.workflow import DeliveryWorkflow
+from codetether.webhooks.contracts import DeliveryInput
 
 
 async def test_receiver_down_across_worker_restart_loses_nothing(
@@ -114,7 +114,7 @@ async def _failing_delivery(db, url: str) -> tuple[WebhookSubscription, WebhookD
 
 
 async def _user(db) -> str:
-    from core.accounts import create_user
+    from codetether.accounts.service import create_user
 
     user = await create_user(db, f"ts-{uuid.uuid4().hex[:8]}@example.com", tier="enterprise")
     return user.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.netguard import (
+from codetether.core.netguard import (
     UnsafeURL,
     is_public_address,
     validate_webhook_url,
@@ -111,7 +111,7 @@ async def test_connect_time_guard_blocks_dns_rebinding():
 async def test_guard_connects_to_the_checked_address_with_original_host(monkeypatch):
     """The guard connects to the address it resolved and checked, and the request keeps the URL's
     host name (Host header; SNI for https). Loopback is let through by the check only here."""
-    import core.netguard as ng
+    import codetether.core.netguard as ng
 
     monkeypatch.setattr(ng, "is_public_address", lambda ip: True)
 

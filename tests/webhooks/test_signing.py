@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.webhooks import parse_retry_after
-from core import jsoncompact
-from core.signing import (
+from codetether.webhooks.activities import parse_retry_after
+from codetether.core import jsoncompact
+from codetether.webhooks.signing import (
     SignatureError,
     generate_secret,
     signed_headers,

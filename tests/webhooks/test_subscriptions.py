@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from core.ids import new_id
-from core.models import WebhookSubscription
-from core.signing import generate_secret
+from codetether.core.ids import new_id
+from codetether.core.models import WebhookSubscription
+from codetether.webhooks.signing import generate_secret
 from tests.conftest import running_stack, wait_status
 from tests.support.receiver import Receiver
 from tests.webhooks.helpers import expected_v1, wait_deliveries

@@ -20,15 +20,15 @@ from temporalio.client import WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from core import conversation
-from core.accounts import create_user
-from core.events import list_events
-from core.models import Task
-from core.taskservice import NewTask, create_task
+from codetether.tasks import conversation
+from codetether.accounts.service import create_user
+from codetether.tasks.events import list_events
+from codetether.core.models import Task
+from codetether.tasks.launch import NewTask, create_task
 from tests.conftest import make_settings, temporal_test_server
-from worker import build_worker
-from workflows.task import TaskWorkflow
-from workflows.types import SEARCH_ATTRIBUTES
+from codetether.worker import build_worker
+from codetether.tasks.workflow import TaskWorkflow
+from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 
 
 @pytest_asyncio.fixture

@@ -8,11 +8,11 @@ from collections import Counter
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 
-from core.events import EventRecorder, NewEvent
-from core.models import TaskEvent
-from core.taskservice import NewTask, create_task
+from codetether.tasks.events import EventRecorder, NewEvent
+from codetether.core.models import TaskEvent
+from codetether.tasks.launch import NewTask, create_task
 from tests.conftest import wait_status
-from workflows.types import TaskChanges
+from codetether.tasks.contracts import TaskChanges
 
 TASKS = "/v1/automation/tasks"
 

@@ -1,1 +1,0 @@
-"""Temporal activities: the agent turn, event recording, concurrency slots, webhook delivery."""

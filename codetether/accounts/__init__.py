@@ -1,0 +1,1 @@
+"""Accounts: users, API keys, password sign-in, console sessions, OAuth clients and grants, usage."""

@@ -1,0 +1,82 @@
+"""Users and API keys: the operations behind ``codetether users/keys`` and ``/v1/api-keys``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from codetether.core.db import Database
+from codetether.core.ids import new_id, utcnow
+from codetether.core.models import ApiKey, User
+from codetether.accounts.credentials import ALL_SCOPES, generate_api_key, hash_password, hash_token, key_display_prefix
+
+# Requests per minute and tasks running at once, per tier (None: unlimited).
+TIER_RATE_LIMITS: dict[str, int | None] = {"free": 60, "pro": 300, "enterprise": None}
+TIER_CONCURRENCY: dict[str, int | None] = {"free": 5, "pro": 25, "enterprise": None}
+TIERS = tuple(TIER_RATE_LIMITS)
+
+
+class AccountError(ValueError):
+    pass
+
+
+async def create_user(db: Database, email: str, *, tier: str = "free", password: str | None = None) -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AccountError(f"{email!r} is not an email address")
+    if tier not in TIERS:
+        raise AccountError(f"tier must be one of {', '.join(TIERS)}")
+    async with db.session() as s:
+        if (await s.execute(select(User).where(User.email == email))).scalar_one_or_none() is not None:
+            raise AccountError(f"a user {email} already exists")
+        user = User(
+            id=new_id("usr"),
+            email=email,
+            tier=tier,
+            password_hash=hash_password(password) if password else None,
+        )
+        s.add(user)
+        await s.commit()
+        return user
+
+
+async def get_user_by_email(db: Database, email: str) -> User | None:
+    async with db.session() as s:
+        return (await s.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
+
+
+async def create_api_key(
+    db: Database, user_id: str, *, name: str = "default", scopes: list[str] | None = None
+) -> tuple[ApiKey, str]:
+    """Returns the stored key row and the key itself (shown once, never stored)."""
+    secret = generate_api_key()
+    row = ApiKey(
+        id=new_id("key"),
+        user_id=user_id,
+        name=name,
+        prefix=key_display_prefix(secret),
+        key_hash=hash_token(secret),
+        scopes=list(scopes if scopes is not None else ALL_SCOPES),
+        created_at=utcnow(),
+    )
+    async with db.session() as s:
+        s.add(row)
+        await s.commit()
+    return row, secret
+
+
+async def list_api_keys(db: Database, user_id: str) -> list[ApiKey]:
+    async with db.session() as s:
+        rows = await s.execute(
+            select(ApiKey).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at.desc())
+        )
+        return list(rows.scalars())
+
+
+async def revoke_api_key(db: Database, user_id: str, key_id: str) -> bool:
+    async with db.session() as s:
+        key = await s.get(ApiKey, key_id)
+        if key is None or key.user_id != user_id or key.revoked_at is not None:
+            return False
+        key.revoked_at = utcnow()
+        await s.commit()
+        return True

@@ -1,0 +1,125 @@
+"""Password sign-in with per-account and per-IP throttling and lockout.
+
+The one authority on "may this email and password sign in", used by the console sign-in
+(``codetether/api/console/auth.py``) and the OAuth sign-in page (``codetether/api/oauth/routes.py``). Failures are
+counted in ``signin_failures`` under ``account:<email>`` and ``ip:<address>``; once either
+reaches its limit (``CODETETHER_SIGNIN_MAX_FAILURES`` / ``..._IP_MAX_FAILURES`` within
+``..._FAILURE_WINDOW_SECONDS``) it is locked for ``CODETETHER_SIGNIN_LOCKOUT_SECONDS``, and while
+locked even the right password is refused without being checked. A success clears the account's
+count. Being in the database, the counts hold across API processes and restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from codetether.core.config import Settings
+from codetether.core.db import Database
+from codetether.core.errors import ServiceError
+from codetether.core.ids import as_utc, utcnow
+from codetether.core.models import SignInFailure, User
+from codetether.accounts.credentials import hash_password, verify_password
+
+log = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "invalid_credentials"
+SIGNIN_LOCKED = "signin_locked"
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Checked when the email is unknown, so a wrong email costs as long as a wrong password.
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _keys(email: str, ip: str | None) -> list[tuple[str, str]]:
+    keys = [("account", f"account:{email}")]
+    if ip:
+        keys.append(("ip", f"ip:{ip}"))
+    return keys
+
+
+def locked_error(until: datetime) -> ServiceError:
+    seconds = max(1, math.ceil((until - utcnow()).total_seconds()))
+    minutes = max(1, math.ceil(seconds / 60))
+    return ServiceError(
+        429, SIGNIN_LOCKED,
+        f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class SignInGuard:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.limits = {"account": settings.signin_max_failures, "ip": settings.signin_ip_max_failures}
+        self.window = timedelta(seconds=settings.signin_failure_window_seconds)
+        self.lockout = timedelta(seconds=settings.signin_lockout_seconds)
+
+    async def locked_until(self, email: str, ip: str | None) -> datetime | None:
+        keys = [k for _kind, k in _keys(email, ip)]
+        async with self.db.session() as s:
+            rows = (await s.execute(select(SignInFailure).where(SignInFailure.key.in_(keys)))).scalars().all()
+        now = utcnow()
+        locks = [as_utc(r.locked_until) for r in rows if r.locked_until is not None and as_utc(r.locked_until) > now]
+        return max(locks) if locks else None
+
+    async def record_failure(self, email: str, ip: str | None) -> datetime | None:
+        """Counts a failure; returns the lock's end if this failure locked the account or the IP."""
+        locked: datetime | None = None
+        now = utcnow()
+        for kind, key in _keys(email, ip):
+            for _ in range(3):
+                try:
+                    async with self.db.write_session() as s:
+                        row = await s.get(SignInFailure, key, with_for_update=True)
+                        if row is None:
+                            row = SignInFailure(key=key, failures=0, first_failed_at=now)
+                            s.add(row)
+                        expired_lock = row.locked_until is not None and as_utc(row.locked_until) <= now
+                        if expired_lock or as_utc(row.first_failed_at) + self.window < now:
+                            row.failures, row.first_failed_at, row.locked_until = 0, now, None
+                        row.failures += 1
+                        if row.failures >= self.limits[kind] and row.locked_until is None:
+                            row.locked_until = now + self.lockout
+                            locked = max(locked or row.locked_until, row.locked_until)
+                            log.warning("sign-in locked for %s after %d failures", kind, row.failures)
+                        await s.commit()
+                    break
+                except IntegrityError:  # a concurrent failure inserted the row first
+                    continue
+        return locked
+
+    async def clear(self, email: str) -> None:
+        async with self.db.write_session() as s:
+            await s.execute(delete(SignInFailure).where(SignInFailure.key == f"account:{email}"))
+            await s.commit()
+
+
+async def authenticate_password(db: Database, settings: Settings, email: str, password: str,
+                                ip: str | None) -> User:
+    """The user for ``email``/``password``, or a :class:`ServiceError` (401 wrong, 429 locked)."""
+    guard = SignInGuard(db, settings)
+    email = (email or "").strip().lower()
+    until = await guard.locked_until(email, ip)
+    if until is not None:
+        raise locked_error(until)
+    async with db.session() as s:
+        user = (await s.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+    ok = await asyncio.to_thread(verify_password, stored, password or "")
+    if user is None or not user.password_hash or not ok:
+        until = await guard.record_failure(email, ip)
+        if until is not None:
+            raise locked_error(until)
+        raise ServiceError(401, INVALID_CREDENTIALS, "The email or password is not correct.")
+    await guard.clear(email)
+    return user

@@ -1,0 +1,94 @@
+"""The agent loop's model turn: one model call with the agent type's tools offered.
+
+Runs on the shared task queue (any worker). It writes the messages the workflow adds, reads the
+run's transcript from the database (so the conversation never travels through Temporal), calls the
+backend and writes the assistant's message at the sequence number the workflow gave it. Built by
+``codetether/worker.py``; driven by ``codetether/agent/loop.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from codetether.agent.backends.base import AgentBackend, ProviderError
+from codetether.agent.backends.factory import preload
+from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
+from codetether.agent.tools import tools_for
+from codetether.agent.catalog import ModelCatalog
+from codetether.core.config import Settings
+from codetether.core.db import Database
+from codetether.tasks.events import EventRecorder
+from codetether.agent.transcript import read_messages, write_messages
+from codetether.agent.contracts import (
+    TOKEN_BUDGET_EXCEEDED,
+    AgentErrorCode,
+    ChatMessage,
+    ModelTurnInput,
+    ModelTurnResult,
+)
+
+
+class AgentActivities:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        recorder: EventRecorder,
+        catalog: ModelCatalog,
+        http_client: httpx.AsyncClient,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.recorder = recorder
+        self.catalog = catalog
+        self.http_client = http_client
+        self._backends: dict[str, AgentBackend] = {}
+        preload()
+
+    def _backend(self, kind: str) -> AgentBackend:
+        return cached_backend(self._backends, kind, self.http_client)
+
+    @activity.defn
+    async def model_turn(self, inp: ModelTurnInput) -> ModelTurnResult:
+        attempt = activity.info().attempt
+        spec = available_model(self.catalog, inp.model, attempt)
+        if inp.tokens_used >= self.settings.agent_token_budget:
+            raise ApplicationError(
+                f"the task used {inp.tokens_used} tokens, its budget is {self.settings.agent_token_budget}",
+                {"code": AgentErrorCode.TOKEN_BUDGET, "attempt": attempt},
+                type=TOKEN_BUDGET_EXCEEDED,
+                non_retryable=True,
+            )
+        reporter = ProgressReporter(self.recorder, inp.task_id, inp.run_id)
+        beat = asyncio.create_task(_heartbeat_forever())
+        try:
+            await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
+            messages = await read_messages(self.db, inp.run_id, before_seq=inp.seq)
+            done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
+        except ProviderError as err:
+            raise provider_failure(err, attempt) from None
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        calls = list(done.tool_calls)
+        for i, call in enumerate(calls):
+            if not call.id:
+                call.id = f"call_{inp.seq}_{i}"
+        await write_messages(
+            self.db, inp.task_id, inp.run_id, [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls))]
+        )
+        return ModelTurnResult(
+            kind="tools" if calls else "final",
+            text=done.text,
+            tool_calls=calls,
+            input_tokens=done.input_tokens,
+            output_tokens=done.output_tokens,
+            attempt=attempt,
+        )

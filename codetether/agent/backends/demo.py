@@ -1,0 +1,167 @@
+"""The built-in ``demo`` model: deterministic, offline, and documented as a demonstration.
+
+It is not a language model. It answers with a fixed template so the whole pipeline (queueing,
+progress, needs_input, webhooks) can be tried without credentials. A few line commands in the
+prompt exercise the paths a real model would take:
+
+- ``ASK: <question>``: calls ``ask_user`` with that question (once per conversation turn);
+- ``SLEEP: <seconds>``: works that long before answering (at most 3600 s), for trying cancel;
+- ``FAIL: <message>``: fails the task as a provider refusal would.
+
+In the agent loop (:meth:`DemoBackend.complete`) these lines of the task's description call the
+tools, one per turn, in the order written, then the demo answers with what the tools said:
+
+- ``READ: <path>``, ``GLOB: <pattern>``, ``GREP: <regex>``
+- ``WRITE: <path> :: <content>`` (``\\n`` in the content is a line break)
+- ``EDIT: <path> :: <old text> :: <new text>``
+- ``BASH: <command>``
+- ``TODO: <item>`` (todowrite with that item in progress)
+- ``ASK: <question>`` (ask_user)
+- ``TOOL: <name> <JSON arguments>`` (any tool by name, e.g. one the agent type is not offered)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+from codetether.agent.backends.base import ASK_USER_TOOL, Completion, ProgressFn, ProviderError, TurnOutcome, estimate_tokens
+from codetether.agent.catalog import ModelSpec
+from codetether.agent.contracts import ChatMessage, ToolCall
+
+_CMD = re.compile(r"^\s*(ASK|SLEEP|FAIL)\s*:\s*(.*?)\s*$", re.MULTILINE | re.IGNORECASE)
+_TOOL_CMD = re.compile(
+    r"^\s*(READ|GLOB|GREP|WRITE|EDIT|BASH|TODO|ASK|TOOL|SLEEP|FAIL)\s*:\s?(.*?)\s*$", re.MULTILINE
+)
+WORD_DELAY = 0.01
+
+
+class DemoBackend:
+    def __init__(self, **_deps) -> None:
+        pass
+
+    async def run_turn(self, spec: ModelSpec, messages: list[ChatMessage], progress: ProgressFn) -> TurnOutcome:
+        last = messages[-1]
+        if last.role == "tool":
+            text = f"Thanks, noted: {last.content.strip()}. " + self._answer(messages)
+            return await self._stream(text, progress)
+
+        commands = {m.group(1).upper(): m.group(2) for m in _CMD.finditer(last.content)}
+        if "FAIL" in commands:
+            raise ProviderError(commands["FAIL"] or "demo failure requested", status=400, retryable=False)
+        if "SLEEP" in commands:
+            seconds = min(float(commands["SLEEP"] or 0), 3600.0)
+            await progress(f"working for {seconds:g} s", 0)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            while (left := end - loop.time()) > 0:
+                await asyncio.sleep(min(0.2, left))
+        if "ASK" in commands:
+            call_id = f"call_demo_{len(messages)}"
+            question = commands["ASK"] or "Could you tell me more?"
+            await progress("asking a question", None)
+            assistant = ChatMessage(
+                role="assistant",
+                content="",
+                tool_calls=[ToolCall(id=call_id, name=ASK_USER_TOOL, arguments={"question": question})],
+            )
+            return TurnOutcome(new_messages=[assistant], question=question, tool_call_id=call_id)
+        return await self._stream(self._answer(messages), progress)
+
+    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
+        # The commands come from the latest user message that has any; the assistant messages with
+        # tool calls since then say how many were done.
+        start = max((i for i, m in enumerate(messages) if m.role == "user" and _TOOL_CMD.search(m.content)), default=None)
+        sent = sum(len(m.content) for m in messages)
+        if start is not None:
+            commands = [(m.group(1), m.group(2)) for m in _TOOL_CMD.finditer(messages[start].content)]
+            done = sum(1 for m in messages[start + 1 :] if m.role == "assistant" and m.tool_calls)
+            steps = [c for c in commands if c[0] not in ("SLEEP", "FAIL")]
+            if done == 0:
+                for verb, arg in commands:
+                    if verb == "FAIL":
+                        raise ProviderError(arg or "demo failure requested", status=400, retryable=False)
+                    if verb == "SLEEP":
+                        seconds = min(float(arg or 0), 3600.0)
+                        await progress(f"working for {seconds:g} s", 0)
+                        loop = asyncio.get_running_loop()
+                        end = loop.time() + seconds
+                        while (left := end - loop.time()) > 0:
+                            await asyncio.sleep(min(0.2, left))
+            if done < len(steps):
+                verb, arg = steps[done]
+                call = _tool_call(verb, arg, done + 1)
+                if call is not None:
+                    name, args = call
+                    await progress(f"calling {name}", None)
+                    return Completion(
+                        text="",
+                        tool_calls=[ToolCall(id=f"call_demo_{len(messages)}", name=name, arguments=args)],
+                        input_tokens=estimate_tokens("x" * sent),
+                        output_tokens=estimate_tokens(json.dumps(args)),
+                    )
+            asks = {c.id for m in messages[start + 1 :] if m.role == "assistant" for c in m.tool_calls if c.name == ASK_USER_TOOL}
+            results = [m for m in messages[start + 1 :] if m.role == "tool" and m.tool_call_id not in asks]
+            if results:
+                last = results[-1].content.strip()
+                text = (
+                    f"Demo agent finished: {len(results)} tool call(s). Last tool result: {last[:400]} "
+                    "This answer comes from CodeTether's offline demonstration model, not a language model."
+                )
+                await self._stream(text, progress)
+                return Completion(text=text, input_tokens=estimate_tokens("x" * sent), output_tokens=estimate_tokens(text))
+        text = self._answer(messages)
+        if messages and messages[-1].role == "tool":
+            text = f"Thanks, noted: {messages[-1].content.strip()}. " + text
+        await self._stream(text, progress)
+        return Completion(text=text, input_tokens=estimate_tokens("x" * sent), output_tokens=estimate_tokens(text))
+
+    @staticmethod
+    def _answer(messages: list[ChatMessage]) -> str:
+        user_turns = [m for m in messages if m.role == "user"]
+        first = user_turns[0].content if user_turns else ""
+        title = first.splitlines()[0] if first else "task"
+        words = sum(len(m.content.split()) for m in user_turns)
+        follow = f" This is follow-up message {len(user_turns) - 1}." if len(user_turns) > 1 else ""
+        return (
+            f'Demo result for "{title}": received {words} words in {len(user_turns)} message(s).{follow} '
+            "This answer comes from CodeTether's offline demonstration model, not a language model; "
+            "configure a provider for real answers."
+        )
+
+    @staticmethod
+    async def _stream(text: str, progress: ProgressFn) -> TurnOutcome:
+        words = text.split(" ")
+        for i in range(0, len(words), 8):
+            await asyncio.sleep(WORD_DELAY)
+            await progress(f"writing ({min(i + 8, len(words))}/{len(words)} words)", int(100 * min(i + 8, len(words)) / len(words)))
+        return TurnOutcome(new_messages=[ChatMessage(role="assistant", content=text)], text=text)
+
+
+def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:
+    parts = [p.replace("\\n", "\n") for p in arg.split(" :: ")]
+    if verb == "READ":
+        return "read", {"filePath": arg}
+    if verb == "GLOB":
+        return "glob", {"pattern": arg}
+    if verb == "GREP":
+        return "grep", {"pattern": arg}
+    if verb == "WRITE" and len(parts) >= 2:
+        return "write", {"filePath": parts[0], "content": " :: ".join(parts[1:])}
+    if verb == "EDIT" and len(parts) >= 3:
+        return "edit", {"filePath": parts[0], "oldString": parts[1], "newString": parts[2]}
+    if verb == "BASH":
+        return "bash", {"command": arg.replace("\\n", "\n"), "description": "demo command"}
+    if verb == "TODO":
+        return "todowrite", {"todos": [{"content": arg, "status": "in_progress", "priority": "medium", "id": str(n)}]}
+    if verb == "ASK":
+        return ASK_USER_TOOL, {"question": arg or "Could you tell me more?"}
+    if verb == "TOOL":
+        name, _, raw = arg.partition(" ")
+        try:
+            args = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError:
+            args = {}
+        return name, args if isinstance(args, dict) else {}
+    return None

@@ -1,0 +1,184 @@
+"""Dataclasses the agent's workflow code and activities exchange: messages, tool calls, model
+turns, workspaces and the loop's carried state. Pure data, safe in the workflow sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+# ApplicationError types raised by the model-turn activities (Temporal matches non-retryable types by name).
+PROVIDER_CLIENT_ERROR = "ProviderClientError"
+PROVIDER_TRANSIENT_ERROR = "ProviderTransientError"
+MODEL_NOT_CONFIGURED = "ModelNotConfigured"
+# ApplicationError types of the agent's activities.
+WORKSPACE_ERROR = "WorkspaceError"  # the repository cannot be cloned or prepared (non-retryable)
+WORKSPACE_MISSING = "WorkspaceMissing"  # this worker no longer has the workspace: prepare it again
+TOKEN_BUDGET_EXCEEDED = "TokenBudgetExceeded"
+
+
+class AgentErrorCode:
+    MAX_TURNS = "max_turns_exceeded"
+    TOKEN_BUDGET = "token_budget_exceeded"
+    WORKSPACE = "workspace_unavailable"
+
+
+@dataclass
+class Usage:
+    turns: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class WorkspaceInfo:
+    # The task queue of the worker holding the workspace: every tool call goes there.
+    task_queue: str
+    path: str
+    base_commit: str | None = None
+    ref: str | None = None
+    # False for a scratch workspace (a task without codebase_id).
+    has_repository: bool = False
+
+
+@dataclass
+class PrepareWorkspaceInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    codebase_id: str | None
+    # Rebuild from a checkpoint (another worker took over): the base and the diff on top of it.
+    base_commit: str | None = None
+    checkpoint_id: str | None = None
+
+
+@dataclass
+class TranscriptEntry:
+    seq: int
+    message: ChatMessage
+
+
+@dataclass
+class ModelTurnInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    model: str
+    agent_type: str
+    # Messages the workflow adds before the turn (opening prompt, replies, refused calls).
+    append: list[TranscriptEntry] = field(default_factory=list)
+    # The seq of the assistant message this turn writes.
+    seq: int = 0
+    # Tokens the task has used so far (the worker refuses a turn past its token budget).
+    tokens_used: int = 0
+
+
+@dataclass
+class ModelTurnResult:
+    # "tools": the model called tools (run them, then another turn); "final": it answered.
+    kind: str
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    attempt: int = 1
+
+
+@dataclass
+class ToolCallInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    agent_type: str
+    workspace: WorkspaceInfo
+    call: ToolCall
+    # Where the result goes in the transcript.
+    seq: int
+
+
+@dataclass
+class ToolCallResult:
+    call_id: str
+    name: str
+    ok: bool
+    # One line for progress and history; the whole result is in the transcript.
+    summary: str
+    changed_files: bool = False
+    # The whole output when it was too large for the transcript.
+    artifact_id: str | None = None
+
+
+@dataclass
+class CheckpointInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    workspace: WorkspaceInfo
+
+
+@dataclass
+class CheckpointResult:
+    checkpoint_id: str | None
+    size: int = 0
+
+
+@dataclass
+class FinalizeInput:
+    task_id: str
+    run_id: str
+    owner_id: str
+    agent_type: str
+    codebase_id: str | None
+    workspace: WorkspaceInfo
+    final_text: str
+    # Whether to push/open a PR (only on success).
+    publish: bool = True
+
+
+@dataclass
+class FinalizeResult:
+    changes: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class CleanupInput:
+    task_id: str
+    path: str
+
+
+@dataclass
+class CleanupResult:
+    removed: bool
+
+
+@dataclass
+class AgentCarry:
+    """The agent loop's place, kept through continue-as-new (the transcript stays in the database)."""
+
+    seq: int
+    usage: Usage
+    workspace: WorkspaceInfo | None = None
+    checkpoint_id: str | None = None
+    # Messages not yet written to the transcript (they go with the next model turn).
+    append: list[TranscriptEntry] = field(default_factory=list)
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChatMessage:
+    """A provider-neutral chat message; backends translate to and from their wire formats."""
+
+    role: str  # "system" | "user" | "assistant" | "tool"
+    content: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None

@@ -1,0 +1,70 @@
+"""System prompts per agent type and the opening messages of a run (pure, sandbox-safe)."""
+
+from __future__ import annotations
+
+from codetether.agent.contracts import ChatMessage
+from codetether.tasks.contracts import TaskInput
+
+AGENT_TYPES = ("build", "plan", "general", "explore")
+
+_BASE = (
+    "You are a CodeTether agent working on a task submitted through an automation platform. "
+    "Answer with the finished result. If you cannot proceed without information only the person "
+    "who submitted the task has, call the ask_user tool with one clear question."
+)
+
+SYSTEM_PROMPTS: dict[str, str] = {
+    "general": _BASE,
+    "build": _BASE + " You are building: produce concrete, working output (code, text, data) rather than advice.",
+    "plan": _BASE + " You are planning: produce a step-by-step plan with risks and open questions; do not execute it.",
+    "explore": _BASE + " You are exploring: investigate, compare options and report findings with evidence.",
+}
+
+
+def user_prompt(title: str, description: str) -> str:
+    return f"{title}\n\n{description}" if description else title
+
+
+def initial_messages(inp: TaskInput) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=SYSTEM_PROMPTS.get(inp.agent_type, _BASE))]
+    history = [m for m in inp.history if m.role != "system"]
+    messages.extend(history)
+    if inp.follow_up is not None:
+        messages.append(ChatMessage(role="user", content=inp.follow_up))
+    else:
+        messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
+    return messages
+
+
+# ---- the tool loop (codetether/agent/loop.py) -----------------------------------------------------
+
+_AGENT_BASE = (
+    "You are a CodeTether agent working on code. You work in a git checkout of the task's codebase (or an empty "
+    "scratch folder when the task names none); paths are relative to its root. Use the tools to look "
+    "before you change anything, keep changes small and focused, and run the project's checks with bash "
+    "when there are any (bash has no network). When you are done, answer with a short summary of what you "
+    "did and why. Call ask_user only when you cannot finish without information the person has."
+)
+
+AGENT_PROMPTS: dict[str, str] = {
+    "build": _AGENT_BASE + " You are building: make the change the task asks for, end to end.",
+    "general": _AGENT_BASE,
+    "plan": (
+        _AGENT_BASE + " You are planning: do not change the code (the workspace is read-only). Investigate, "
+        "then write the plan with the write tool to plan.md (steps, files to touch, risks, open questions)."
+    ),
+    "explore": (
+        _AGENT_BASE + " You are exploring: the workspace is read-only. Investigate and answer with your "
+        "findings and the evidence (files and lines); your answer becomes findings.md."
+    ),
+}
+
+
+def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
+    messages = [ChatMessage(role="system", content=AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE))]
+    messages.extend(m for m in inp.history if m.role != "system")
+    if inp.follow_up is not None:
+        messages.append(ChatMessage(role="user", content=inp.follow_up))
+    else:
+        messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
+    return messages

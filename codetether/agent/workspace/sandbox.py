@@ -1,0 +1,173 @@
+"""The ``bash`` tool's sandbox: bubblewrap, one unprivileged uid per slot, no network.
+
+Each command runs as ``setpriv`` (to the slot's uid when the worker is root) → ``prlimit``
+(memory, processes, file size, CPU) → ``bwrap`` with every namespace unshared (own network
+namespace with only its own loopback), the root file system read-only, a private ``/tmp``, the
+workspace bound writable (read-only for plan/explore) and its ``.git`` read-only, a clean
+environment, ``--die-with-parent`` and ``--new-session``. A timeout or a cancellation kills the
+whole process group, so no child survives. See docs/agent.md "Sandbox".
+
+Without bubblewrap, :class:`Sandbox` refuses to run anything unless
+``CODETETHER_SANDBOX_ALLOW_UNSAFE`` is set (then commands run unconfined, which the worker logs
+at start-up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+
+from codetether.core.config import Settings
+from codetether.agent.workspace.binaries import bwrap_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_MS = 120_000
+MAX_TIMEOUT_MS = 600_000
+SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class SandboxUnavailable(Exception):
+    pass
+
+
+@dataclass
+class CommandOutcome:
+    output: bytes
+    exit_code: int | None
+    timed_out: bool
+
+
+class Sandbox:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bwrap = bwrap_path()
+        self.setpriv = shutil.which("setpriv")
+        self.prlimit = shutil.which("prlimit")
+        self.is_root = os.geteuid() == 0
+        self._free = asyncio.Queue()
+        for i in range(settings.sandbox_slots):
+            self._free.put_nowait(settings.sandbox_uid_base + i)
+
+    @property
+    def available(self) -> bool:
+        return self.bwrap is not None
+
+    def describe(self) -> str:
+        if self.available:
+            who = f"uids {self.settings.sandbox_uid_base}..{self.settings.sandbox_uid_base + self.settings.sandbox_slots - 1}" if self.is_root else "the worker's own (unprivileged) user"
+            return f"bash runs under bubblewrap ({self.bwrap}) as {who}, without network"
+        if self.settings.sandbox_allow_unsafe:
+            return "WARNING: bubblewrap is missing and CODETETHER_SANDBOX_ALLOW_UNSAFE is set: bash runs UNSANDBOXED"
+        return "bubblewrap is missing: the bash tool is refused (install bubblewrap, or set CODETETHER_SANDBOX_ALLOW_UNSAFE)"
+
+    def sandbox_uid(self) -> int | None:
+        """The uid that owns workspace files (the first slot's uid's group shares them), or None."""
+        return self.settings.sandbox_uid_base if (self.available and self.is_root) else None
+
+    def _argv(self, uid: int | None, workspace: str, workdir: str, command: str, *, read_only: bool) -> list[str]:
+        s = self.settings
+        limits = [
+            f"--as={s.sandbox_memory_bytes}",
+            f"--nproc={s.sandbox_max_processes}",
+            f"--fsize={s.sandbox_max_file_bytes}",
+            "--cpu=900",
+            "--core=0",
+        ]
+        argv: list[str] = []
+        if uid is not None and self.setpriv:
+            argv += [self.setpriv, f"--reuid={uid}", f"--regid={s.sandbox_uid_base}", "--clear-groups", "--"]
+        if self.prlimit:
+            argv += [self.prlimit, *limits, "--"]
+        if self.available:
+            git_dir = os.path.join(workspace, ".git")
+            argv += [
+                self.bwrap, "--new-session", "--die-with-parent", "--unshare-all", "--clearenv",
+                "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
+                "--setenv", "TERM", "dumb", "--setenv", "CI", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+                "--setenv", "GIT_CONFIG_COUNT", "1", "--setenv", "GIT_CONFIG_KEY_0", "safe.directory",
+                "--setenv", "GIT_CONFIG_VALUE_0", "*",
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            ]
+            parent = os.path.dirname(workspace.rstrip("/"))
+            if parent and parent != "/tmp" and not parent.startswith("/tmp/"):
+                # Other tasks' workspaces live beside this one: hide them.
+                argv += ["--tmpfs", parent]
+            argv += ["--ro-bind" if read_only else "--bind", workspace, workspace]
+            if os.path.isdir(git_dir):
+                argv += ["--ro-bind", git_dir, git_dir]
+            argv += ["--chdir", workdir, "--", "/bin/bash", "-c", "umask 0002\n" + command]
+        else:
+            argv += ["/bin/bash", "-c", command]
+        return argv
+
+    async def run(
+        self, workspace: str, workdir: str, command: str, *, timeout_ms: int | None, read_only: bool, max_output: int
+    ) -> CommandOutcome:
+        if not self.available and not self.settings.sandbox_allow_unsafe:
+            raise SandboxUnavailable(
+                "bash is disabled on this worker: bubblewrap is not installed (see docs/agent.md, Sandbox)"
+            )
+        timeout = min(max(int(timeout_ms or DEFAULT_TIMEOUT_MS), 1000), MAX_TIMEOUT_MS) / 1000
+        uid = await self._free.get() if self.is_root and self.available else None
+        try:
+            return await self._run(uid, workspace, workdir, command, timeout, read_only, max_output)
+        finally:
+            if uid is not None:
+                self._free.put_nowait(uid)
+
+    async def _run(self, uid, workspace, workdir, command, timeout, read_only, max_output) -> CommandOutcome:
+        env = {"PATH": SANDBOX_PATH, "HOME": "/tmp", "LANG": "C.UTF-8"}
+        proc = await asyncio.create_subprocess_exec(
+            *self._argv(uid, workspace, workdir, command, read_only=read_only),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=workdir if not self.available else "/",
+            env=env,
+            start_new_session=True,
+        )
+        chunks: list[bytes] = []
+        size = 0
+
+        async def _read() -> None:
+            nonlocal size
+            assert proc.stdout is not None
+            while True:
+                block = await proc.stdout.read(65536)
+                if not block:
+                    return
+                # Keep a little more than the cap so the caller can tell it was cut.
+                if size < max_output + 1:
+                    chunks.append(block[: max_output + 1 - size])
+                size += len(block)
+
+        reader = asyncio.create_task(_read())
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), timeout=timeout)
+            await proc.wait()
+        except asyncio.TimeoutError:
+            timed_out = True
+            _kill_group(proc.pid)
+            await proc.wait()
+        except BaseException:
+            # Cancelled (the task was cancelled): the whole process group goes at once.
+            _kill_group(proc.pid)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 2)
+            reader.cancel()
+            raise
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(reader, 2)
+        return CommandOutcome(output=b"".join(chunks), exit_code=None if timed_out else proc.returncode, timed_out=timed_out)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

@@ -1,0 +1,221 @@
+"""Console task pages: the filtered list (``/console/tasks``), the New Task form, and a task's
+page with its result, artifacts, live event log (an SSE stream of the same event log as
+``GET /v1/automation/tasks/{id}/events``), Cancel, the Answer box and follow-up messages.
+
+Every action calls the services the REST routes call (``codetether/tasks/service.py``,
+``codetether/tasks/launch.py``, ``codetether/tasks/conversation.py``); another user's task is 404.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from codetether.api.console.web import (
+    PAGE_HEADERS,
+    PREFIX,
+    ConsoleUser,
+    check_csrf,
+    fragment,
+    get_state,
+    log,
+    page,
+)
+from codetether.tasks import conversation
+from codetether.tasks import service as taskops
+from codetether.accounts.service import TIER_CONCURRENCY
+from codetether.tasks.conversation import ConversationError
+from codetether.core.errors import ServiceError
+from codetether.tasks.events import list_events
+from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
+from codetether.core.logging import request_id_var
+from codetether.core.models import Codebase
+from codetether.tasks.launch import NewTask
+from codetether.tasks.view import task_to_dict
+from codetether.tasks.contracts import TERMINAL_STATUSES
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+AGENT_TYPES = ("general", "build", "plan", "explore")
+PAGE_SIZE = 20
+KEEPALIVE_SECONDS = 15
+CONVERSATION_STATUS = {
+    conversation.TASK_NOT_WAITING: 409, conversation.STALE_REQUIRED_ACTION: 409, conversation.TASK_BUSY: 409,
+    conversation.WORKER_UNAVAILABLE: 503, conversation.TEMPORAL_UNAVAILABLE: 503,
+}
+
+
+async def _codebases(state, user_id: str) -> list[Codebase]:
+    async with state.db.session() as s:
+        rows = await s.execute(select(Codebase).where(Codebase.user_id == user_id).order_by(Codebase.name))
+        return list(rows.scalars())
+
+
+def _concurrency(user) -> int | None:
+    return TIER_CONCURRENCY.get(user.tier, 5)
+
+
+@router.get("/tasks", operation_id="consoleTasks")
+async def tasks_page(request: Request, user: ConsoleUser) -> Response:
+    state = get_state(request)
+    q = request.query_params
+    status = q.get("status") or None
+    filters = taskops.TaskFilter(statuses=taskops.parse_statuses(status), model=q.get("model") or None,
+                                 codebase_id=q.get("codebase_id") or None)
+    rows, next_cursor = await taskops.list_tasks(state.db, user.id, filters, limit=PAGE_SIZE,
+                                                 cursor=q.get("cursor") or None)
+    keep = {k: v for k, v in (("status", status), ("model", filters.model),
+                              ("codebase_id", filters.codebase_id)) if v}
+    return page(request, "tasks.html", {
+        "tasks": [task_to_dict(t) for t in rows], "next_cursor": next_cursor, "filters": keep,
+        "statuses": taskops.STATUSES, "models": [m.name for m in state.catalog.public_list()],
+        "codebases": await _codebases(state, user.id), "paged": bool(q.get("cursor")),
+    }, user=user)
+
+
+@router.get("/tasks/new", operation_id="consoleNewTaskPage")
+async def new_task_page(request: Request, user: ConsoleUser) -> Response:
+    return await _new_task_form(request, user, {})
+
+
+async def _new_task_form(request: Request, user, values: dict, error: ServiceError | None = None) -> Response:
+    state = get_state(request)
+    return page(request, "task_new.html", {
+        "values": values, "error": error, "agent_types": AGENT_TYPES,
+        "models": [m for m in state.catalog.public_list()], "default_model": state.catalog.default_model,
+        "codebases": await _codebases(state, user.id),
+    }, status=error.status if error else 200, user=user)
+
+
+@router.post("/tasks", operation_id="consoleCreateTask")
+async def create_task_action(request: Request, user: ConsoleUser) -> Response:
+    form = await request.form()
+    check_csrf(request, form)
+    state = get_state(request)
+    values = {k: str(form.get(k) or "").strip() for k in ("title", "description", "model", "agent_type",
+                                                          "priority", "codebase_id")}
+    try:
+        if not values["title"] or len(values["title"]) > 200:
+            raise ServiceError(422, "validation_error", "Give the task a title (1 to 200 characters).", field="title")
+        if not values["description"]:
+            raise ServiceError(422, "validation_error", "Describe what the agent should do.", field="description")
+        if values["agent_type"] and values["agent_type"] not in AGENT_TYPES:
+            raise ServiceError(422, "validation_error", "Unknown agent type.", field="agent_type")
+        try:
+            priority = int(values["priority"] or 0)
+        except ValueError:
+            raise ServiceError(422, "validation_error", "Priority must be a whole number.", field="priority") from None
+        spec = taskops.resolve_model(state.catalog, values["model"] or None)
+        client = await state.temporal()
+        new = NewTask(
+            owner_id=user.id, title=values["title"], description=values["description"],
+            agent_type=values["agent_type"] or "general", model=spec.name, priority=priority,
+            codebase_id=values["codebase_id"] or None, concurrency_limit=_concurrency(user),
+            request_id=request_id_var.get(),
+        )
+        task = await taskops.start_task(state.db, client, state.settings, new)
+    except ServiceError as err:
+        return await _new_task_form(request, user, values, err)
+    log.info("console: %s created task %s", user.id, task.id)
+    return RedirectResponse(f"{PREFIX}/tasks/{task.id}", status_code=303, headers=PAGE_HEADERS)
+
+
+async def _task_context(request: Request, user, task_id: str) -> dict:
+    state = get_state(request)
+    task = await taskops.load_task(state.db, task_id, user.id)
+    view = task_to_dict(task)
+    return {"task": view, "terminal": task.status in TERMINAL_STATUSES, "last_seq": task.last_seq}
+
+
+@router.get("/tasks/{task_id}", operation_id="consoleTask")
+async def task_page(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    state = get_state(request)
+    ctx = await _task_context(request, user, task_id)
+    events = await list_events(state.db, task_id, after=0, limit=1000)
+    ctx["events"] = [{"seq": e.seq, "type": e.type, "created_at": e.created_at} for e in events]
+    ctx["notice"] = request.query_params.get("notice")
+    return page(request, "task.html", ctx, user=user)
+
+
+@router.get("/tasks/{task_id}/panel", operation_id="consoleTaskPanel")
+async def task_panel(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    """The live part of the task page, fetched again by console.js after each event."""
+    return fragment(request, "_task_panel.html", await _task_context(request, user, task_id))
+
+
+def _watcher(state) -> TaskSeqWatcher:
+    # The same per-process watcher as the REST event stream (codetether/api/rest/routes/events.py).
+    watcher = state.extras.get("task_seq_watcher")
+    if watcher is None:
+        watcher = state.extras["task_seq_watcher"] = TaskSeqWatcher(state.db)
+    return watcher
+
+
+@router.get("/tasks/{task_id}/stream", operation_id="consoleTaskStream")
+async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    state = get_state(request)
+    task = await taskops.load_task(state.db, task_id, user.id)
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    start = int(raw) if raw.isdigit() else 0
+    if task.status in TERMINAL_STATUSES and task.last_seq <= start:
+        return Response(status_code=204)  # tells EventSource to stop reconnecting
+
+    async def stream():
+        async for event in follow_events(state.db, _watcher(state), task_id, start, idle_timeout=KEEPALIVE_SECONDS):
+            yield ServerSentEvent(data=event.body, id=str(event.seq), event=event.type)
+
+    return EventSourceResponse(stream(), ping=KEEPALIVE_SECONDS,
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _conversation_error(err: ConversationError) -> ServiceError:
+    return ServiceError(CONVERSATION_STATUS.get(err.code, 409), err.code, err.message)
+
+
+@router.post("/tasks/{task_id}/answer", operation_id="consoleAnswerTask")
+async def answer(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    form = await request.form()
+    check_csrf(request, form)
+    state = get_state(request)
+    message = str(form.get("message") or "").strip()
+    if not message:
+        raise ServiceError(422, "validation_error", "Write an answer first.", field="message")
+    task = await taskops.load_task(state.db, task_id, user.id)
+    try:
+        await conversation.provide_input(state.db, await state.temporal(), task, message,
+                                         str(form.get("required_action_id") or "") or None)
+    except ConversationError as err:
+        raise _conversation_error(err) from None
+    log.info("console: %s answered task %s", user.id, task_id)
+    return RedirectResponse(f"{PREFIX}/tasks/{task_id}", status_code=303, headers=PAGE_HEADERS)
+
+
+@router.post("/tasks/{task_id}/messages", operation_id="consoleTaskMessage")
+async def message(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    form = await request.form()
+    check_csrf(request, form)
+    state = get_state(request)
+    text = str(form.get("message") or "").strip()
+    if not text:
+        raise ServiceError(422, "validation_error", "Write a message first.", field="message")
+    task = await taskops.load_task(state.db, task_id, user.id)
+    try:
+        await conversation.send_message(state.db, await state.temporal(), state.settings, task, text,
+                                        concurrency_limit=_concurrency(user), request_id=request_id_var.get())
+    except ConversationError as err:
+        raise _conversation_error(err) from None
+    log.info("console: %s sent a message to task %s", user.id, task_id)
+    return RedirectResponse(f"{PREFIX}/tasks/{task_id}", status_code=303, headers=PAGE_HEADERS)
+
+
+@router.post("/tasks/{task_id}/cancel", operation_id="consoleCancelTask")
+async def cancel(request: Request, task_id: str, user: ConsoleUser) -> Response:
+    check_csrf(request, await request.form())
+    state = get_state(request)
+    outcome = await taskops.cancel_task(state.db, await state.temporal(), task_id, user.id)
+    confirmed = outcome.confirmed
+    log.info("console: %s cancelled task %s", user.id, task_id)
+    notice = "" if confirmed else "?notice=Cancellation+requested"
+    return RedirectResponse(f"{PREFIX}/tasks/{task_id}{notice}", status_code=303, headers=PAGE_HEADERS)

@@ -1,0 +1,406 @@
+"""``Idempotency-Key`` on every authenticated POST (Stripe's semantics, the IETF httpapi draft).
+
+* The key is scoped to the caller: the user and the integration it came through (the API key, or
+  the OAuth client, whose tokens change at every refresh), so two users (or two integrations of
+  one user) never collide, and a platform's retry after a token refresh still finds its key. POSTs without a bearer
+  principal (``/oauth/token``, ``/oauth/revoke``, ``/oauth/introspect``, the sign-in form) ignore
+  the header; they carry their own replay protection.
+* A key is 1..255 printable ASCII characters, else ``400 invalid_idempotency_key``. It is kept
+  24 hours (``expires_at``) with a fingerprint of the request (method, path, SHA-256 of the body).
+* The first request with a key claims it (an insert under a unique constraint, so exactly one of
+  many concurrent requests wins) and runs; its response (status, body, headers such as
+  ``Location``) is stored. The same key and the same request again replay that response with
+  ``Idempotent-Replayed: true``. The same key with another request: ``422
+  idempotency_key_reused``. While the first is still running: ``409 idempotency_key_in_use``.
+* Nothing is stored for responses that did not execute the endpoint or that failed on our side:
+  5xx, 401/403, 429 and request validation errors give the key back, so a retry runs afresh.
+* A route that creates something calls ``request.state.reserved_resource_id("task")``: the id is
+  reserved in the key's row (when the key is claimed, at no extra cost) before the resource exists, so a retry after a crash (the lock
+  expires after ``codetether.api.edge.idempotency_store.LOCK_TIMEOUT``) creates the same task id, and
+  ``codetether.tasks.launch.create_task`` starts its workflow with USE_EXISTING instead of making a
+  second task.
+* ``POST /v1/automation/tasks`` (marked :func:`claims_in_route`) goes further: the key is claimed
+  in the transaction that inserts the task row (:func:`codetether.tasks.launch.create_task_keyed`), and
+  no response is stored; a retry finds the row, makes sure its workflow runs and answers with
+  the task as created. So a keyed create costs one transaction, as an unkeyed one does, and a
+  request that dies before the commit leaves nothing behind. Concurrent requests with the key
+  never see it in flight there: they wait for that transaction, then replay.
+
+* Secrets are never stored: a route whose response carries one (a new API key, client secret or
+  webhook secret) calls :func:`shown_once`, which marks the response ``Cache-Control: no-store``
+  and names the fields to redact. The stored copy has them replaced (``null`` or a masked form)
+  plus a ``notice`` saying the secret was shown once, in the first response; a replay returns that.
+
+Installed by :func:`install` from ``codetether.api.app.EXTENSIONS``: a middleware that validates the header
+and records the response, and an ``on_authenticated`` hook that claims the key once the caller is
+known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from codetether.api.auth import Principal
+from codetether.api.edge.errors import Problem, problem_body, PROBLEM_JSON
+from codetether.api.state import AppState
+from codetether.api.edge import idempotency_store as store
+from codetether.tasks.launch import IdempotentKey
+
+log = logging.getLogger(__name__)
+
+HEADER = b"idempotency-key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
+STATE_KEY = "idempotency"
+SECRETS_KEY = "idempotency_secret_fields"
+SHOWN_ONCE_NOTICE = (
+    "This is a replay of an earlier request with the same Idempotency-Key. The secret was shown once, "
+    "in the first response, and is not stored; if it was lost, revoke this credential and create a new one."
+)
+# Response headers that describe this delivery rather than the result; never replayed.
+NOT_REPLAYED = frozenset(
+    {"x-request-id", "date", "server", "content-length", "transfer-encoding", "connection", "set-cookie", "retry-after"}
+)
+# Answers that did not execute the endpoint: the key is given back rather than stored.
+NOT_STORED = frozenset({401, 403, 429})
+
+
+class IdempotencyContext:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.record_id: int | None = None
+        self.resource_seed: str | None = None
+        self.resource_reserved = False
+        # Set for a route that claims the key itself (:func:`claims_in_route`); ``used`` once it did.
+        self.deferred: IdempotentKey | None = None
+        self.used = False
+
+    async def reserved_resource_id(self, prefix: str) -> str:
+        """What routes call as ``request.state.reserved_resource_id(prefix)``."""
+        assert self.resource_seed is not None
+        self.resource_reserved = True
+        return store.resource_id(self.resource_seed, prefix)
+
+
+IN_ROUTE_ATTR = "__idempotency_claimed_in_route__"
+
+
+def claims_in_route(endpoint):
+    """Marks an endpoint that claims its Idempotency-Key itself, in the transaction that stores
+    what it creates (``POST /v1/automation/tasks``: :func:`codetether.tasks.launch.create_task_keyed`).
+
+    For such a route the key is not claimed on authentication: the request's key, scope and
+    fingerprint wait in ``request.state.idempotent_key`` (an :class:`IdempotencyContext`), the
+    route passes them on and sets ``used``. If the route answers without having used them (a
+    refusal such as ``422 unknown_model``), the middleware claims the key then and stores that
+    answer as usual, or answers as the key's earlier use says (replay, reuse, in flight).
+    """
+    setattr(endpoint, IN_ROUTE_ATTR, True)
+    return endpoint
+
+
+def refuse(claim: store.Claim) -> None:
+    """Raises what a claim that is not ours means for the caller: a replay, or a problem."""
+    if claim.outcome is store.Outcome.REPLAY:
+        assert claim.response is not None
+        raise IdempotentReplay(claim.response)
+    if claim.outcome is store.Outcome.MISMATCH:
+        raise Problem(422, "idempotency_key_reused", _reused_detail(claim))
+    raise Problem(409, "idempotency_key_in_use", IN_USE_DETAIL, headers={"Retry-After": "1"})
+
+
+IN_USE_DETAIL = "a request with this Idempotency-Key is still being processed; retry after it has finished"
+
+
+def _reused_detail(claim: store.Claim) -> str:
+    return (
+        f"this Idempotency-Key was already used for a different request ({claim.first_method} {claim.first_path} "
+        "with another body); use a new key for a new request"
+    )
+
+
+def shown_once(request: Request, response: Response, redacted: dict[str, object]) -> None:
+    """Marks a response that carries a secret: never cached, and stored for replays without it.
+
+    ``redacted`` maps each top-level JSON field holding a secret to what a replay shows instead.
+    """
+    response.headers["Cache-Control"] = "no-store"
+    request.scope.setdefault("state", {})[SECRETS_KEY] = dict(redacted)
+
+
+def redact_body(body: bytes, redacted: dict[str, object]) -> bytes:
+    import json
+
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(doc, dict):
+        return body
+    for name, replacement in redacted.items():
+        if name in doc:
+            doc[name] = replacement
+    doc["notice"] = SHOWN_ONCE_NOTICE
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, stored: store.StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.stored = stored
+
+
+def caller_scope(principal: Principal) -> str:
+    """The user and the integration the call came through.
+
+    An API key is its own integration. An OAuth access token is not: it is replaced at every
+    refresh, and a platform retrying after a refresh must still find its key, so OAuth (and OIDC)
+    calls are scoped by the client they were issued to.
+    """
+    if principal.auth_method == "api_key":
+        integration = f"key:{principal.credential_id}"
+    else:
+        integration = f"{principal.auth_method}:{principal.client_id or '-'}"
+    scope = f"{principal.user_id}:{integration}"
+    if len(scope) > 100:
+        scope = f"{principal.user_id}:{hashlib.sha256(integration.encode()).hexdigest()[:40]}"
+    return scope
+
+
+def _problem_message(status: int, code: str, detail: str) -> tuple[Message, Message]:
+    import json
+
+    body = json.dumps(problem_body(status, code, detail)).encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class IdempotencyMiddleware:
+    """Validates the header, and stores (or gives back) the key when the response is complete."""
+
+    def __init__(self, app: ASGIApp, *, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        raw = next((v for k, v in scope.get("headers", []) if k == HEADER), None)
+        if raw is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw.decode("latin-1")
+        if len(key) > store.MAX_KEY_LENGTH or not _KEY_RE.match(key):
+            start, body = _problem_message(
+                400,
+                "invalid_idempotency_key",
+                f"Idempotency-Key must be 1 to {store.MAX_KEY_LENGTH} printable ASCII characters",
+            )
+            await send(start)
+            await send(body)
+            return
+        ctx = IdempotencyContext(key)
+        scope.setdefault("state", {})[STATE_KEY] = ctx
+        held: Message | None = None
+        chunks: list[bytes] = []
+        finished = False
+
+        async def _send(message: Message) -> None:
+            nonlocal held, finished
+            if ctx.record_id is None and ctx.deferred is not None and not ctx.used:
+                # A route that claims its key itself answered without doing so: claim it now.
+                if message["type"] == "http.response.start":
+                    if not self._storable(scope, message["status"]):
+                        ctx.used = True  # nothing to claim: the key stays free
+                        await send(message)
+                        return
+                    held = message
+                    return
+                if message["type"] == "http.response.body" and held is not None:
+                    chunks.append(message.get("body", b""))
+                    if message.get("more_body", False):
+                        return
+                    ctx.used = True
+                    body = b"".join(chunks)
+                    late = await self._late_claim(ctx)
+                    if late is not None:
+                        finished = True
+                        await send(late[0])
+                        await send(late[1])
+                        return
+                    if ctx.record_id is not None:
+                        await self._finish(scope, ctx, held, body)
+                    finished = True
+                    await send(held)
+                    await send({"type": "http.response.body", "body": body})
+                    return
+            if ctx.record_id is None:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                held = message
+                return
+            if message["type"] == "http.response.body" and held is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                await self._finish(scope, ctx, held, b"".join(chunks))
+                finished = True
+                await send(held)
+                await send({"type": "http.response.body", "body": b"".join(chunks)})
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            if ctx.record_id is not None and not finished:
+                # The request died before answering (an error escaped, or the client left).
+                await asyncio.shield(self._release(ctx))
+
+    @staticmethod
+    def _storable(scope: Scope, status: int) -> bool:
+        return not (status >= 500 or status in NOT_STORED or scope.get("state", {}).get("request_invalid"))
+
+    async def _late_claim(self, ctx: IdempotencyContext) -> tuple[Message, Message] | None:
+        """Claims a deferred key after its route answered; None when this request now holds it,
+        else the answer the key's earlier use calls for instead of the route's."""
+        key = ctx.deferred
+        assert key is not None
+        claim = await store.claim(
+            self.state.db, key.scope, key.key, key.method, key.path, key.fingerprint, lock_timeout=key.lock_timeout
+        )
+        if claim.outcome is store.Outcome.PROCEED:
+            ctx.record_id = claim.record_id
+            ctx.resource_seed = claim.resource_seed
+            ctx.resource_reserved = claim.taken_over
+            return None
+        if claim.outcome is store.Outcome.CREATED:
+            # An earlier request with the same body created its task; this one was refused before
+            # creating anything (the catalog changed, say): its own answer, not stored.
+            return None
+        if claim.outcome is store.Outcome.REPLAY:
+            assert claim.response is not None
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in claim.response.headers.items()]
+            headers.append((REPLAYED_HEADER.lower().encode(), b"true"))
+            headers.append((b"content-length", str(len(claim.response.body)).encode()))
+            start = {"type": "http.response.start", "status": claim.response.status, "headers": headers}
+            return start, {"type": "http.response.body", "body": claim.response.body}
+        if claim.outcome is store.Outcome.MISMATCH:
+            return _problem_message(422, "idempotency_key_reused", _reused_detail(claim))
+        start, body = _problem_message(409, "idempotency_key_in_use", IN_USE_DETAIL)
+        start["headers"].append((b"retry-after", b"1"))
+        return start, body
+
+    async def _finish(self, scope: Scope, ctx: IdempotencyContext, start: Message, body: bytes) -> None:
+        status = start["status"]
+        record_id = ctx.record_id
+        assert record_id is not None
+        if not self._storable(scope, status):
+            await self._release(ctx)
+            return
+        headers = store.header_subset(start.get("headers", []), NOT_REPLAYED)
+        redacted = scope.get("state", {}).get(SECRETS_KEY)
+        if redacted:
+            body = redact_body(body, redacted)
+            headers.pop("content-length", None)
+        try:
+            await store.complete(self.state.db, record_id, store.StoredResponse(status, body, headers))
+        except Exception:  # noqa: BLE001 - the response is still right; the key expires with its lock
+            log.exception("storing the idempotent response failed")
+
+    async def _release(self, ctx: IdempotencyContext) -> None:
+        assert ctx.record_id is not None
+        try:
+            await store.release(self.state.db, ctx.record_id, resource_reserved=ctx.resource_reserved)
+        except Exception:  # noqa: BLE001 - the lock expires on its own
+            log.exception("releasing an idempotency key failed")
+
+
+# Expired keys are replaced when reused; this sweep keeps the table from growing with keys that
+# never come back: every PURGE_EVERY-th claim of a process deletes rows past their 24 h.
+PURGE_EVERY = 500
+_purges: set[asyncio.Task] = set()
+
+
+def _maybe_purge(state: AppState) -> None:
+    count = state.extras["idempotency_claims"] = state.extras.get("idempotency_claims", 0) + 1
+    if count % PURGE_EVERY:
+        return
+
+    async def _purge() -> None:
+        try:
+            await store.purge_expired(state.db)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            log.exception("purging expired idempotency keys failed")
+
+    task = asyncio.create_task(_purge())
+    _purges.add(task)
+    task.add_done_callback(_purges.discard)
+
+
+async def _claim(state: AppState, request: Request, principal: Principal) -> None:
+    ctx: IdempotencyContext | None = request.scope.get("state", {}).get(STATE_KEY)
+    if ctx is None or ctx.record_id is not None:
+        return
+    body = await request.body()
+    path = request.url.path
+    if request.url.query:
+        path = f"{path}?{request.url.query}"
+    fp = store.fingerprint(request.method, path, body)
+    lock_timeout = timedelta(seconds=state.settings.idempotency_lock_seconds)
+    if getattr(request.scope.get("endpoint"), IN_ROUTE_ATTR, False):
+        # The route claims the key in the transaction that stores what it creates.
+        ctx.deferred = IdempotentKey(caller_scope(principal), ctx.key, request.method, path, fp, lock_timeout)
+        request.state.idempotent_key = ctx
+        _maybe_purge(state)
+        return
+    claim = await store.claim(
+        state.db, caller_scope(principal), ctx.key, request.method, path, fp, lock_timeout=lock_timeout
+    )
+    if claim.outcome is store.Outcome.PROCEED:
+        _maybe_purge(state)
+        ctx.record_id = claim.record_id
+        ctx.resource_seed = claim.resource_seed
+        ctx.resource_reserved = claim.taken_over
+        request.state.reserved_resource_id = ctx.reserved_resource_id
+        return
+    refuse(claim)
+
+
+async def _replay(_request: Request, exc: IdempotentReplay) -> Response:
+    headers = {k: v for k, v in exc.stored.headers.items() if k != "content-type"}
+    headers[REPLAYED_HEADER] = "true"
+    return Response(
+        content=exc.stored.body,
+        status_code=exc.stored.status,
+        headers=headers,
+        media_type=exc.stored.headers.get("content-type"),
+    )
+
+
+def install(app: FastAPI, state: AppState) -> None:
+    previous = state.on_authenticated
+
+    async def on_authenticated(request: Request, principal: Principal) -> None:
+        # Earlier hooks first: a rate-limited call must not claim the key.
+        if previous is not None:
+            await previous(request, principal)
+        await _claim(state, request, principal)
+
+    state.on_authenticated = on_authenticated
+    app.add_exception_handler(IdempotentReplay, _replay)
+    app.add_middleware(IdempotencyMiddleware, state=state)

@@ -1,0 +1,72 @@
+"""Mounts the MCP face at ``/mcp``: the official ``mcp`` SDK's Streamable HTTP transport.
+
+The SDK's session manager runs stateless (every POST is self-contained, so any API process can
+serve any call) for the app's lifetime (``AppState.lifespan_hooks``). :class:`MCPAuth` stands in
+front of it and authenticates per the MCP authorization spec: a ``ct_`` API key or an OAuth
+access token as ``Authorization: Bearer``, through the same authenticator, per-user rate limit
+and Idempotency-Key handling as REST (``codetether/api/protocol_auth.py``). Without valid credentials the
+answer is ``401`` with ``WWW-Authenticate: Bearer resource_metadata="…/.well-known/oauth-protected-resource"``
+(RFC 9728), which is how MCP hosts find the authorization server and register themselves
+(``codetether/api/oauth/registration.py``). The route is a plain Starlette route: the OpenAPI document does
+not change.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from codetether.api.edge.errors import Problem
+from codetether.api.mcp.server import build_server
+from codetether.api.oauth.registration import MCP_PATH
+from codetether.api.protocol_auth import authenticate
+from codetether.api.state import AppState
+
+
+class MCPAuth:
+    def __init__(self, state: AppState, session_manager) -> None:
+        self.state = state
+        self.session_manager = session_manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            await authenticate(request, self.state)
+        except Problem as problem:
+            await self._refuse(request, problem, send)
+            return
+        await self.session_manager.handle_request(scope, receive, send)
+
+    async def _refuse(self, request: Request, problem: Problem, send: Send) -> None:
+        base = (self.state.settings.public_url or str(request.base_url)).rstrip("/")
+        headers = {k.lower(): v for k, v in problem.headers.items()}
+        error = "invalid_token" if problem.status == 401 else problem.code
+        if problem.status == 401:
+            challenge = headers.get("www-authenticate", 'Bearer realm="codetether"')
+            headers["www-authenticate"] = f'{challenge}, resource_metadata="{base}/.well-known/oauth-protected-resource"'
+        body = json.dumps({"error": error, "error_description": problem.detail or problem.code,
+                           "code": problem.code}).encode()
+        headers["content-type"] = "application/json"
+        await send({"type": "http.response.start", "status": problem.status,
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI, state: AppState, version: str) -> None:
+    server = build_server(state, version)
+    # DNS-rebinding protection guards unauthenticated localhost servers; every call here needs a
+    # bearer credential a rebinding page cannot attach, and hosts behind a public URL must pass.
+    server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    manager = server.session_manager
+    state.extras["mcp_server"] = server
+    state.lifespan_hooks.append(manager.run)
+    app.router.routes.append(Route(MCP_PATH, MCPAuth(state, manager), methods=["GET", "POST", "DELETE"]))

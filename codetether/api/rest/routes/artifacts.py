@@ -1,0 +1,40 @@
+"""``GET /v1/automation/tasks/{task_id}/artifacts/{artifact_id}``: download what a task produced
+(its patch, plan.md, findings.md, whole tool outputs) — scope ``tasks:read``. Another user's task
+or artifact is 404; workspace checkpoints are internal and never served.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from codetether.api.deps import State, TasksRead
+from codetether.api.edge.errors import Problem, problem_responses
+from codetether.tasks.artifacts import CHECKPOINT_KIND
+from codetether.core.models import TaskArtifact
+
+router = APIRouter(prefix="/v1/automation", tags=["tasks"])
+
+
+@router.get(
+    "/tasks/{task_id}/artifacts/{artifact_id}",
+    operation_id="getTaskArtifact",
+    summary="Download a task artifact",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}, "application/octet-stream": {}}, "description": "The artifact"},
+               **problem_responses(401, 403, 404, 429)},
+)
+async def get_artifact(task_id: str, artifact_id: str, principal: TasksRead, state: State) -> Response:
+    async with state.db.session() as s:
+        row = await s.get(TaskArtifact, artifact_id)
+    if row is None or row.task_id != task_id or row.user_id != principal.user_id or row.kind == CHECKPOINT_KIND:
+        raise Problem(404, "artifact_not_found", f"no artifact {artifact_id!r} on task {task_id!r}")
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)[:200] or "artifact"
+    return Response(
+        content=row.content,
+        media_type=row.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "ETag": f'"{row.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

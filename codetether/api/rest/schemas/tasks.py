@@ -1,0 +1,203 @@
+"""REST schemas of the task API. They never travel into Temporal: routes map them explicitly."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from codetether.api.rest.schemas.safe import StoredText
+from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
+
+AgentType = Literal["build", "plan", "general", "explore"]
+TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
+TaskEventType = Literal[
+    "task.created", "task.started", "task.progress", "task.needs_input", "task.completed", "task.failed", "task.cancelled"
+]
+METADATA_LIMIT = 16 * 1024
+
+
+class TaskCreate(StoredText):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Analyze customer feedback",
+                    "description": "Summarize the main themes of this feedback: ...",
+                    "agent_type": "general",
+                    "model": "demo",
+                    "webhook_url": "https://example.com/hooks/codetether",
+                }
+            ]
+        },
+    )
+
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str | None = Field(default=None, max_length=100_000, description="The instructions for the agent.")
+    prompt: str | None = Field(default=None, max_length=100_000, description="Alias of description.")
+    agent_type: AgentType = "general"
+    model: str | None = Field(default=None, max_length=100, description="A name from GET /v1/automation/models.")
+    priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            f"Returned as given; at most 16 KiB of JSON, nested at most {MAX_DEPTH} levels, integers within "
+            "±(2^53 - 1), no NaN/Infinity, no NUL in strings."
+        ),
+    )
+    codebase_id: str | None = Field(default=None, max_length=40)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="Receives the task's webhook_events (default: needs_input and the final event)."
+    )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Receives exactly one POST: the task's terminal event (a resume URL, e.g. Zapier's or n8n's).",
+    )
+    webhook_events: list[TaskEventType] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=7,
+        description="Event types webhook_url receives; default task.needs_input and the three terminal events.",
+    )
+    webhook_secret: str | None = Field(default=None, min_length=8, max_length=300)
+    notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    input_timeout_seconds: float | None = Field(
+        default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
+    )
+    max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
+
+    @field_validator("webhook_url", "callback_url", mode="before")
+    @classmethod
+    def _blank_url(cls, v: Any) -> Any:
+        # Zapier and n8n send empty strings for optional fields the user left empty.
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("webhook_events")
+    @classmethod
+    def _dedupe_events(cls, v: list[str] | None) -> list[str] | None:
+        return list(dict.fromkeys(v)) if v is not None else None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("title must not be blank")
+        return v.strip()
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_size(cls, v: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_json(v, root="metadata")
+        except UnsafeJSON as err:
+            raise PydanticCustomError(err.code, "{message} at {path}", {"message": err.message, "path": err.path}) from None
+        if len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
+            raise ValueError("metadata must be at most 16 KiB of JSON")
+        return v
+
+    @model_validator(mode="after")
+    def _description_or_prompt(self) -> "TaskCreate":
+        if self.description is None and self.prompt is not None:
+            self.description = self.prompt
+        if self.description is None or not self.description.strip():
+            raise ValueError("description (or its alias prompt) is required")
+        return self
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class TaskProgress(BaseModel):
+    message: str
+    percent: int | None = None
+    updated_at: str
+
+
+class RequiredActionOut(BaseModel):
+    id: str
+    kind: Literal["question"]
+    prompt: str
+    asked_at: str
+    reply_url: str | None = Field(
+        default=None,
+        description="A signed link (`/r/<token>`) that answers this one question without an API key; "
+        "single use, expiring. Null when the server has no reply secret configured.",
+    )
+
+
+class ChangedFile(BaseModel):
+    path: str
+    status: Literal["added", "modified", "deleted", "renamed"]
+    additions: int
+    deletions: int
+
+
+class TaskChangesOut(BaseModel):
+    files: list[ChangedFile]
+    additions: int
+    deletions: int
+
+
+class TaskGit(BaseModel):
+    base_commit: str | None
+    branch: str | None
+    commit: str | None
+    pushed: bool
+    pr_url: str | None
+
+
+class ArtifactOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["patch", "plan", "findings", "output", "file"]
+    size: int
+    sha256: str
+    url: str
+
+
+class TaskUsage(BaseModel):
+    turns: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+class TaskPublic(BaseModel):
+    task_id: str
+    run_id: str
+    title: str
+    description: str
+    agent_type: str
+    model: str
+    priority: int
+    metadata: dict[str, Any]
+    codebase_id: str | None
+    status: TaskStatusName
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    runtime_seconds: float | None
+    result: str | None
+    result_summary: str | None
+    error: TaskError | None
+    retry_count: int
+    progress: TaskProgress | None
+    required_action: RequiredActionOut | None
+    webhook_url: str | None
+    callback_url: str | None
+    changes: TaskChangesOut | None = None
+    git: TaskGit | None = None
+    artifacts: list[ArtifactOut] | None = None
+    usage: TaskUsage | None = None
+
+
+class TaskList(BaseModel):
+    data: list[TaskPublic]
+    next_cursor: str | None

@@ -1,0 +1,1 @@
+"""Codebases: the repositories tasks work on, their URL rules and sealed credentials."""

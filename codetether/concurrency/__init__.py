@@ -1,0 +1,1 @@
+"""The per-user concurrency workflow (running-task limits) and its contracts."""

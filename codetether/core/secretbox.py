@@ -1,0 +1,52 @@
+"""Encryption at rest for codebase credentials (``cryptography``'s Fernet: AES-128-CBC + HMAC).
+
+The key is ``CODETETHER_CODEBASE_KEY`` (``Fernet.generate_key()`` output); ``codetether dev``
+generates one into the data dir. Without a key, credentials cannot be stored (422) and a worker
+cannot use stored ones (the task fails with ``credentials_unavailable``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from codetether.core.config import Settings
+
+KEY_FILE = "codebase.key"
+
+
+class SecretBoxUnavailable(Exception):
+    """No key configured, or the stored value was sealed with another key."""
+
+
+def _fernet(settings: Settings) -> Fernet:
+    if not settings.codebase_key:
+        raise SecretBoxUnavailable("CODETETHER_CODEBASE_KEY is not set, so credentials cannot be stored")
+    try:
+        return Fernet(settings.codebase_key.encode())
+    except (ValueError, TypeError):
+        raise SecretBoxUnavailable("CODETETHER_CODEBASE_KEY is not a valid Fernet key") from None
+
+
+def seal(settings: Settings, value: dict) -> str:
+    return _fernet(settings).encrypt(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+def unseal(settings: Settings, token: str) -> dict:
+    try:
+        return json.loads(_fernet(settings).decrypt(token.encode()))
+    except InvalidToken:
+        raise SecretBoxUnavailable("the stored credentials were sealed with another key") from None
+
+
+def ensure_key_file(data_dir: Path) -> str:
+    """The data dir's key, generated on first use (``codetether dev``)."""
+    path = data_dir / KEY_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    key = Fernet.generate_key().decode()
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key

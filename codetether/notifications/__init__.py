@@ -1,0 +1,1 @@
+"""Notification email: the email workflow, its activities and contracts."""

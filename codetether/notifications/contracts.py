@@ -1,0 +1,24 @@
+"""Dataclasses of notification email: the email workflow's input and result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+EMAIL_SENT = "sent"
+EMAIL_SKIPPED = "skipped"  # the task or event is gone, or the task no longer has notify_email
+
+
+@dataclass
+class EmailInput:
+    event_id: str
+    task_id: str
+
+
+@dataclass
+class EmailResult:
+    event_id: str
+    outcome: str
+    recipient: str | None = None

@@ -1,0 +1,56 @@
+"""Dataclasses of webhook delivery: the delivery workflow's input and result, one attempt's input
+and outcome, and the delivery and attempt status names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+# Delivery statuses as the deliveries endpoint shows them.
+DELIVERY_PENDING = "pending"
+DELIVERY_DELIVERED = "delivered"
+DELIVERY_FAILED = "failed"
+DELIVERY_CANCELLED = "cancelled"
+
+# Outcomes of one HTTP attempt.
+ATTEMPT_DELIVERED = "delivered"  # 2xx in time
+ATTEMPT_RETRY = "retry"  # failed; another attempt follows after next_delay seconds
+ATTEMPT_GONE = "gone"  # 410: the destination asked to be removed
+ATTEMPT_EXHAUSTED = "exhausted"  # failed and it was the last attempt
+ATTEMPT_SKIPPED = "skipped"  # the subscription was disabled or deleted meanwhile
+
+
+@dataclass
+class DeliveryInput:
+    delivery_id: str
+    # Seconds between attempts (CODETETHER_WEBHOOK_RETRY_SCHEDULE when the delivery was created):
+    # len(schedule) + 1 attempts in all.
+    schedule: list[float]
+    # Fraction of each wait drawn at random in [-jitter, +jitter] so retries of many deliveries
+    # spread out instead of arriving at a recovering receiver together.
+    jitter: float = 0.1
+
+
+@dataclass
+class DeliveryResult:
+    delivery_id: str
+    status: str
+    attempts: int
+
+
+@dataclass
+class DeliveryAttemptInput:
+    delivery_id: str
+    attempt: int
+    # How long the workflow plans to wait before the next attempt; None on the last attempt.
+    planned_delay: float | None
+
+
+@dataclass
+class DeliveryAttemptResult:
+    outcome: str
+    status_code: int | None = None
+    # Seconds until the next attempt (planned delay, or longer when Retry-After asks for it).
+    next_delay: float | None = None
