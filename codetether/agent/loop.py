@@ -14,7 +14,7 @@ The transcript lives in the database: this loop only hands out sequence numbers.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from codetether.tasks.contracts import (
         ErrorCode,
+        InputTimeout,
         RunAgentResult,
         TaskCarryOver,
         TaskChanges,
@@ -57,9 +58,6 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
-
-if TYPE_CHECKING:
-    from codetether.tasks.workflow import TaskWorkflow
 
 DEFAULT_MAX_TURNS = 50
 # Turns in one execution before a fresh history (continue-as-new) even if the server does not ask.
@@ -104,8 +102,28 @@ def _moved(err: ActivityError) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == WORKSPACE_MISSING
 
 
+class TaskRun(Protocol):
+    """What the loop uses of the task workflow that runs it (``TaskWorkflow``): its counters and
+    the waits and records that belong to the task. A protocol, so this module does not import the
+    workflow that imports it."""
+
+    _lean: bool
+    _pending: list[str]
+    _turns: int
+    _retry_count: int
+    _status: str
+
+    async def _ask(self, turn: RunAgentResult) -> str: ...
+
+    async def _resume_after_answer(self) -> None: ...
+
+    async def _finish(self, event_type: str, changes: TaskChanges) -> None: ...
+
+    async def _release_slot(self) -> None: ...
+
+
 class AgentLoop:
-    def __init__(self, wf: "TaskWorkflow", inp: TaskInput) -> None:
+    def __init__(self, wf: TaskRun, inp: TaskInput) -> None:
         self.wf = wf
         self.inp = inp
         carry = inp.carried.agent if inp.carried is not None else None
@@ -189,8 +207,6 @@ class AgentLoop:
 
     async def _call(self, call: ToolCall, seq: int) -> bool | None:
         """Runs one tool call; True if it may have changed files, None if the task must end."""
-        from codetether.tasks.workflow import InputTimeout
-
         if call.name == ASK_USER:
             question = str((call.arguments or {}).get("question") or "Could you give me more details?")
             try:

@@ -1,11 +1,23 @@
 """Dataclasses of the per-user concurrency workflow: slot requests, grants, releases and its
-snapshot query."""
+snapshot query; and the names by which other code reaches it (and it reaches a task) without
+importing a workflow class."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+# The concurrency workflow's type and its signals (as recorded in histories: never rename).
+CONCURRENCY_WORKFLOW = "ConcurrencyWorkflow"
+REQUEST_SLOT_SIGNAL = "request_slot"
+RELEASE_SLOT_SIGNAL = "release_slot"
+# The signal a slot holder receives when its slot is granted (``TaskWorkflow.grant_slot``).
+GRANT_SLOT_SIGNAL = "grant_slot"
+
+
+def concurrency_workflow_id(owner_id: str) -> str:
+    return f"concurrency-{owner_id}"
 
 
 @dataclass

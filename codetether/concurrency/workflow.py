@@ -2,8 +2,9 @@
 
 Task workflows ask it for a slot (signal-with-start from the ``request_slot`` activity) and wait,
 status ``queued``, holding no worker slot. It grants slots while fewer than ``limit`` are held,
-highest ``priority`` first and oldest first within a priority, by signalling
-``TaskWorkflow.grant_slot``. A task releases its slot when it ends or parks in ``needs_input``.
+highest ``priority`` first and oldest first within a priority, by signalling ``grant_slot`` to
+the requester's workflow id (by name: this module knows no task workflow). A task releases its
+slot when it ends or parks in ``needs_input``.
 The workflow ends when nobody holds or waits, and starts afresh (continue-as-new) before its
 history grows large.
 """
@@ -16,12 +17,17 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from codetether.concurrency.contracts import (
+        CONCURRENCY_WORKFLOW,
+        GRANT_SLOT_SIGNAL,
+        RELEASE_SLOT_SIGNAL,
+        REQUEST_SLOT_SIGNAL,
         ConcurrencyInput,
         ConcurrencyResult,
         ConcurrencySnapshot,
         SlotGrant,
         SlotRelease,
         SlotRequest,
+        concurrency_workflow_id,  # noqa: F401 - re-exported for tests and tools
     )
 
 # Keep the workflow open briefly when idle so bursts do not start and end it for every task.
@@ -29,11 +35,7 @@ IDLE_LINGER = timedelta(seconds=30)
 EVENTS_BEFORE_CONTINUE_AS_NEW = 2000
 
 
-def concurrency_workflow_id(owner_id: str) -> str:
-    return f"concurrency-{owner_id}"
-
-
-@workflow.defn
+@workflow.defn(name=CONCURRENCY_WORKFLOW)
 class ConcurrencyWorkflow:
     @workflow.init
     def __init__(self, inp: ConcurrencyInput) -> None:
@@ -44,7 +46,7 @@ class ConcurrencyWorkflow:
         self._events = 0
         self._granted = 0
 
-    @workflow.signal
+    @workflow.signal(name=REQUEST_SLOT_SIGNAL)
     def request_slot(self, req: SlotRequest) -> None:
         self._events += 1
         if req.limit is not None:
@@ -54,7 +56,7 @@ class ConcurrencyWorkflow:
             return
         self._waiting.append(req)
 
-    @workflow.signal
+    @workflow.signal(name=RELEASE_SLOT_SIGNAL)
     def release_slot(self, rel: SlotRelease) -> None:
         self._events += 1
         self._holders = [h for h in self._holders if h != rel.task_id]
@@ -81,16 +83,14 @@ class ConcurrencyWorkflow:
 
     @workflow.run
     async def run(self, inp: ConcurrencyInput) -> ConcurrencyResult:
-        from codetether.tasks.workflow import TaskWorkflow
-
         while True:
             while self._can_grant():
                 nxt = self._ordered_waiting()[0]
                 self._waiting.remove(nxt)
                 self._holders.append(nxt.task_id)
-                handle = workflow.get_external_workflow_handle_for(TaskWorkflow.run, nxt.task_id)
+                handle = workflow.get_external_workflow_handle(nxt.task_id)
                 try:
-                    await handle.signal(TaskWorkflow.grant_slot, SlotGrant(slot_owner=self._owner_id))
+                    await handle.signal(GRANT_SLOT_SIGNAL, SlotGrant(slot_owner=self._owner_id))
                     self._granted += 1
                 except Exception:  # noqa: BLE001 - the task closed meanwhile; its slot is free again
                     self._holders = [h for h in self._holders if h != nxt.task_id]

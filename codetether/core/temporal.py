@@ -23,7 +23,7 @@ from temporalio.converter import (
 
 from codetether.core.config import Settings
 from codetether.core.telemetry import client_interceptors
-from codetether.tasks.contracts import SEARCH_ATTRIBUTES
+from codetether.core.search_attributes import SEARCH_ATTRIBUTES
 
 
 # One cache of pydantic type adapters per process. The SDK builds a payload converter for every

@@ -33,7 +33,14 @@ from codetether.core.config import Settings, SmtpServer
 from codetether.core.db import Database
 from codetether.core.models import Task, TaskEvent
 from codetether.replies.tokens import reply_address
-from codetether.notifications.contracts import EMAIL_SENT, EMAIL_SKIPPED, EmailInput, EmailResult
+from codetether.notifications.contracts import (
+    EMAIL_SENT,
+    EMAIL_SKIPPED,
+    EMAIL_WORKFLOW,
+    EmailInput,
+    EmailResult,
+    email_workflow_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,6 @@ _VERB = {
     "task.failed": "failed",
     "task.cancelled": "was cancelled",
 }
-
-
-def email_workflow_id(event_id: str) -> str:
-    return f"email-{event_id}"
 
 
 class EmailNotifier:
@@ -68,12 +71,11 @@ class EmailNotifier:
             # API cannot send, and says so instead of pretending.
             log.warning("task %s wants email for %s but this worker has no CODETETHER_SMTP_URL", task.id, event.id)
             return
-        from codetether.notifications.workflow import EmailWorkflow
-
         try:
             await self.client.start_workflow(
-                EmailWorkflow.run,
+                EMAIL_WORKFLOW,
                 EmailInput(event_id=event.id, task_id=task.id),
+                result_type=EmailResult,
                 id=email_workflow_id(event.id),
                 task_queue=self.settings.temporal_task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -1,10 +1,18 @@
-"""Dataclasses of notification email: the email workflow's input and result."""
+"""Dataclasses of notification email: the email workflow's input and result, its type name and id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+
+# The email workflow's type (as recorded in histories: never rename) and its id for one event.
+EMAIL_WORKFLOW = "EmailWorkflow"
+
+
+def email_workflow_id(event_id: str) -> str:
+    return f"email-{event_id}"
 
 
 EMAIL_SENT = "sent"

@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from codetether.notifications.activities import EmailActivities
-    from codetether.notifications.contracts import EmailInput, EmailResult
+    from codetether.notifications.contracts import EMAIL_WORKFLOW, EmailInput, EmailResult
 
 # One SMTP conversation (socket timeout CODETETHER_SMTP_TIMEOUT_SECONDS, 30 s by default) plus the
 # database read before it.
@@ -30,7 +30,7 @@ SEND_RETRY_POLICY = RetryPolicy(
 )
 
 
-@workflow.defn
+@workflow.defn(name=EMAIL_WORKFLOW)
 class EmailWorkflow:
     @workflow.run
     async def run(self, inp: EmailInput) -> EmailResult:

@@ -24,7 +24,16 @@ from codetether.core.config import Settings
 from codetether.tasks.events import EventRecorder, NewEvent
 from codetether.core.ids import iso, new_id, utcnow
 from codetether.agent.contracts import MODEL_NOT_CONFIGURED, PROVIDER_CLIENT_ERROR, PROVIDER_TRANSIENT_ERROR
-from codetether.concurrency.contracts import ConcurrencyInput, SlotRelease, SlotRequest, SlotRequestInput
+from codetether.concurrency.contracts import (
+    CONCURRENCY_WORKFLOW,
+    RELEASE_SLOT_SIGNAL,
+    REQUEST_SLOT_SIGNAL,
+    ConcurrencyInput,
+    SlotRelease,
+    SlotRequest,
+    SlotRequestInput,
+    concurrency_workflow_id,
+)
 from codetether.tasks.contracts import (
     ErrorCode,
     RecordEventInput,
@@ -175,12 +184,10 @@ class TaskActivities:
         return RecordEventsResult(recorded=recorded)
 
     async def _release_slot(self, owner_id: str, task_id: str) -> None:
-        from codetether.concurrency.workflow import ConcurrencyWorkflow, concurrency_workflow_id
-
-        handle = self.client.get_workflow_handle_for(ConcurrencyWorkflow.run, concurrency_workflow_id(owner_id))
+        handle = self.client.get_workflow_handle(concurrency_workflow_id(owner_id))
         try:
             # Releasing twice is harmless: the second finds the task neither holding nor waiting.
-            await handle.signal(ConcurrencyWorkflow.release_slot, SlotRelease(task_id=task_id))
+            await handle.signal(RELEASE_SLOT_SIGNAL, SlotRelease(task_id=task_id))
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -188,14 +195,13 @@ class TaskActivities:
 
     @activity.defn
     async def request_slot(self, inp: SlotRequestInput) -> None:
-        from codetether.concurrency.workflow import ConcurrencyWorkflow, concurrency_workflow_id
-
+        # Signal-with-start by name: the concurrency workflow is reached by type and id only.
         await self.client.start_workflow(
-            ConcurrencyWorkflow.run,
+            CONCURRENCY_WORKFLOW,
             ConcurrencyInput(owner_id=inp.owner_id, limit=inp.limit),
             id=concurrency_workflow_id(inp.owner_id),
             task_queue=self.settings.temporal_task_queue,
-            start_signal="request_slot",
+            start_signal=REQUEST_SLOT_SIGNAL,
             start_signal_args=[
                 SlotRequest(
                     task_id=inp.task_id, priority=inp.priority, requested_at=inp.requested_at, limit=inp.limit

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
-
 from codetether.agent.contracts import AgentCarry, ChatMessage
+
+# The search attributes the task code sets; they live in core with the client factory that
+# registers them on the namespace.
+from codetether.core.search_attributes import SA_MODEL, SA_OWNER, SA_STATUS, SEARCH_ATTRIBUTES  # noqa: F401
+
 
 class TaskStatus(str, Enum):
     QUEUED = "queued"
@@ -51,6 +54,16 @@ AGENT_LOOP_PATCH = "agent-tool-loop-v1"
 # codebase prepares its scratch workspace only when a tool first needs it. Older executions replay
 # the paths they started on.
 LEAN_TASK_PATCH = "lean-task-v1"
+
+# The task workflow's type and updates, by which services reach it without importing the
+# workflow class (as recorded in histories: never rename). The workflow id is the task_id.
+TASK_WORKFLOW = "TaskWorkflow"
+PROVIDE_INPUT_UPDATE = "provide_input"
+SEND_MESSAGE_UPDATE = "send_message"
+
+
+class InputTimeout(Exception):
+    """Inside the task workflow: a wait for the user's input ended without a reply."""
 
 
 @dataclass
@@ -236,12 +249,3 @@ class RunAgentResult:
     question: str | None = None
     tool_call_id: str | None = None
     attempt: int = 1
-
-
-# Search attributes operators filter on in the Temporal UI (registered by `codetether dev` and by
-# codetether.core.temporal.ensure_search_attributes). The workflow id is the task_id.
-
-SA_OWNER = SearchAttributeKey.for_keyword("CodeTetherOwner")
-SA_STATUS = SearchAttributeKey.for_keyword("CodeTetherStatus")
-SA_MODEL = SearchAttributeKey.for_keyword("CodeTetherModel")
-SEARCH_ATTRIBUTES = (SA_OWNER, SA_STATUS, SA_MODEL)

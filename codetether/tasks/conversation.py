@@ -35,10 +35,12 @@ from codetether.core.db import Database
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import Task
 from codetether.tasks.launch import start_task_workflow, task_input
-from codetether.tasks.workflow import TaskWorkflow
 from codetether.tasks.contracts import (
+    PROVIDE_INPUT_UPDATE,
+    SEND_MESSAGE_UPDATE,
     TERMINAL_STATUSES,
     ProvideInputInput,
+    ProvideInputResult,
     SendMessageInput,
     SendMessageResult,
     TaskInput,
@@ -126,10 +128,11 @@ def _moved_on_from(action_id: str | None) -> Callable[[Task], bool]:
     return lambda t: t.status != TaskStatus.NEEDS_INPUT.value or _pending_action_id(t) != action_id
 
 
-async def _execute_update(client: Client, task_id: str, update_method, arg):
+async def _execute_update(client: Client, task_id: str, update: str, arg, result_type: type):
+    """Runs the task workflow's update ``update`` (by name: services do not import workflows)."""
     handle = client.get_workflow_handle(task_id)
     try:
-        return await asyncio.wait_for(handle.execute_update(update_method, arg), UPDATE_TIMEOUT)
+        return await asyncio.wait_for(handle.execute_update(update, arg, result_type=result_type), UPDATE_TIMEOUT)
     except TimeoutError:
         raise ConversationError(
             WORKER_UNAVAILABLE, "no worker took the message in time; it may still be delivered, check the task"
@@ -170,10 +173,11 @@ async def provide_input(
         await _execute_update(
             client,
             task.id,
-            TaskWorkflow.provide_input,
+            PROVIDE_INPUT_UPDATE,
             ProvideInputInput(
                 message=message, required_action_id=required_action_id or pending, via=via, sender=sender
             ),
+            ProvideInputResult,
         )
     except WorkflowUpdateFailedError as err:
         kind = _rejection(err)
@@ -214,7 +218,11 @@ async def send_message(
             continue
         try:
             result: SendMessageResult = await _execute_update(
-                client, task.id, TaskWorkflow.send_message, SendMessageInput(message=message, via=via, sender=sender)
+                client,
+                task.id,
+                SEND_MESSAGE_UPDATE,
+                SendMessageInput(message=message, via=via, sender=sender),
+                SendMessageResult,
             )
         except WorkflowUpdateFailedError as err:
             if _rejection(err) != "terminal":

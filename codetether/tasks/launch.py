@@ -20,14 +20,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from codetether.api.edge import idempotency_store as idempotency
+from codetether.core import idempotency
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import new_id, ulid, utcnow
 from codetether.core.models import IdempotencyRecord, Task
-from codetether.tasks.workflow import TaskWorkflow
 from codetether.agent.contracts import ChatMessage, ToolCall
-from codetether.tasks.contracts import SA_MODEL, SA_OWNER, SA_STATUS, TaskInput
+from codetether.tasks.contracts import SA_MODEL, SA_OWNER, SA_STATUS, TASK_WORKFLOW, TaskInput, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +153,7 @@ async def _insert(db: Database, task: Task) -> None:
 
 @dataclass
 class IdempotentKey:
-    """The ``Idempotency-Key`` of a create, with what identifies its request (see codetether/api/edge/idempotency_store.py)."""
+    """The ``Idempotency-Key`` of a create, with what identifies its request (see codetether/core/idempotency.py)."""
 
     scope: str
     key: str
@@ -290,8 +289,9 @@ async def start_task_workflow(
 ) -> WorkflowHandle:
     try:
         return await client.start_workflow(
-            TaskWorkflow.run,
+            TASK_WORKFLOW,
             inp,
+            result_type=TaskResult,
             id=inp.task_id,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE if follow_up else WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -20,17 +20,27 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 with workflow.unsafe.imports_passed_through():
     from codetether.tasks.activities import TaskActivities
     from codetether.core.ids import iso, ulid
-    from codetether.concurrency.workflow import ConcurrencyWorkflow, concurrency_workflow_id
     from codetether.agent.loop import AgentLoop
     from codetether.agent.prompts import initial_messages
     from codetether.agent.contracts import MODEL_NOT_CONFIGURED, PROVIDER_CLIENT_ERROR, ChatMessage
-    from codetether.concurrency.contracts import SlotGrant, SlotRelease, SlotRequestInput
+    from codetether.concurrency.contracts import (
+        GRANT_SLOT_SIGNAL,
+        RELEASE_SLOT_SIGNAL,
+        SlotGrant,
+        SlotRelease,
+        SlotRequestInput,
+        concurrency_workflow_id,
+    )
     from codetether.tasks.contracts import (
         MESSAGE_EVENT,
         AGENT_LOOP_PATCH,
         LEAN_TASK_PATCH,
+        PROVIDE_INPUT_UPDATE,
+        SEND_MESSAGE_UPDATE,
+        TASK_WORKFLOW,
         VIA_API,
         ErrorCode,
+        InputTimeout,
         ProvideInputInput,
         ProvideInputResult,
         RecordEventInput,
@@ -75,11 +85,7 @@ AGENT_RETRY = RetryPolicy(
 )
 
 
-class InputTimeout(Exception):
-    pass
-
-
-@workflow.defn
+@workflow.defn(name=TASK_WORKFLOW)
 class TaskWorkflow:
     @workflow.init
     def __init__(self, inp: TaskInput) -> None:
@@ -116,7 +122,7 @@ class TaskWorkflow:
             pending_messages=len(self._pending),
         )
 
-    @workflow.update
+    @workflow.update(name=PROVIDE_INPUT_UPDATE)
     def provide_input(self, inp: ProvideInputInput) -> ProvideInputResult:
         self._reply = inp.message
         self._reply_origin = (inp.via, inp.sender)
@@ -129,7 +135,7 @@ class TaskWorkflow:
         if inp.required_action_id is not None and inp.required_action_id != self._required_action.id:
             raise ApplicationError("required_action_id is not the pending action", type="stale_action")
 
-    @workflow.update
+    @workflow.update(name=SEND_MESSAGE_UPDATE)
     def send_message(self, inp: SendMessageInput) -> SendMessageResult:
         if self._status == TaskStatus.NEEDS_INPUT.value and self._reply is None:
             self._reply = inp.message
@@ -143,7 +149,7 @@ class TaskWorkflow:
         if self._status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
             raise ApplicationError(f"task is {self._status}", type="terminal")
 
-    @workflow.signal
+    @workflow.signal(name=GRANT_SLOT_SIGNAL)
     def grant_slot(self, grant: SlotGrant) -> None:
         self._slot_granted = True
 
@@ -464,11 +470,9 @@ class TaskWorkflow:
         # Also withdraws a request still waiting in the queue (cancel while queued).
         self._holds_slot = False
         self._slot_granted = False
-        handle = workflow.get_external_workflow_handle_for(
-            ConcurrencyWorkflow.run, concurrency_workflow_id(self._input.owner_id)
-        )
+        handle = workflow.get_external_workflow_handle(concurrency_workflow_id(self._input.owner_id))
         try:
-            await handle.signal(ConcurrencyWorkflow.release_slot, SlotRelease(task_id=self._input.task_id))
+            await handle.signal(RELEASE_SLOT_SIGNAL, SlotRelease(task_id=self._input.task_id))
         except FailureError:
             # The owner's concurrency workflow is gone (or never started), so nothing is held.
             pass

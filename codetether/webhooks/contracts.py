@@ -1,11 +1,18 @@
 """Dataclasses of webhook delivery: the delivery workflow's input and result, one attempt's input
-and outcome, and the delivery and attempt status names."""
+and outcome, the delivery and attempt status names, and the workflow's type name and id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+# The delivery workflow's type (as recorded in histories: never rename) and its id for one delivery.
+DELIVERY_WORKFLOW = "DeliveryWorkflow"
+
+
+def delivery_workflow_id(delivery_id: str) -> str:
+    return f"webhook-{delivery_id}"
 
 
 # Delivery statuses as the deliveries endpoint shows them.

@@ -23,7 +23,13 @@ from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, new_id, parse_iso, ulid, utcnow
 from codetether.core.models import A2APushConfig, Task, TaskEvent, WebhookDelivery, WebhookSubscription
-from codetether.webhooks.contracts import DELIVERY_PENDING, DeliveryInput
+from codetether.webhooks.contracts import (
+    DELIVERY_PENDING,
+    DELIVERY_WORKFLOW,
+    DeliveryInput,
+    DeliveryResult,
+    delivery_workflow_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +88,11 @@ def task_secrets(task: Task | None, settings: Settings) -> list[str]:
 async def start_delivery(client: Client, settings: Settings, delivery_id: str) -> WorkflowHandle | None:
     """Starts the delivery workflow; a second start of the same delivery is a no-op, even after
     the first finished (the id is never reused)."""
-    from codetether.webhooks.workflow import DeliveryWorkflow, delivery_workflow_id
-
     try:
         return await client.start_workflow(
-            DeliveryWorkflow.run,
+            DELIVERY_WORKFLOW,
             DeliveryInput(delivery_id=delivery_id, schedule=list(settings.retry_intervals)),
+            result_type=DeliveryResult,
             id=delivery_workflow_id(delivery_id),
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

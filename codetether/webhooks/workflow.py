@@ -24,10 +24,12 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_CANCELLED,
         DELIVERY_DELIVERED,
         DELIVERY_FAILED,
+        DELIVERY_WORKFLOW,
         DeliveryAttemptInput,
         DeliveryAttemptResult,
         DeliveryInput,
         DeliveryResult,
+        delivery_workflow_id,  # noqa: F401 - re-exported for tests and tools
     )
 
 # One attempt: the HTTP timeout (15 s by default) plus database work around it.
@@ -39,11 +41,7 @@ ATTEMPT_RETRY_POLICY = RetryPolicy(
 )
 
 
-def delivery_workflow_id(delivery_id: str) -> str:
-    return f"webhook-{delivery_id}"
-
-
-@workflow.defn
+@workflow.defn(name=DELIVERY_WORKFLOW)
 class DeliveryWorkflow:
     @workflow.run
     async def run(self, inp: DeliveryInput) -> DeliveryResult:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from codetether.api.deps import CurrentPrincipal
-from codetether.api.edge import idempotency_store as store
+from codetether.core import idempotency as store
 from codetether.accounts.service import create_api_key, create_user
 from codetether.core.db import Database, migrate
 from codetether.core.ids import utcnow

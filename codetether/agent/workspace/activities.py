@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from codetether.agent.workspace.gitops import Git, GitAuth, GitError, make_auth, remove_tree
 from codetether.agent.workspace.sandbox import Sandbox, SandboxUnavailable
 from codetether.agent.workspace.files import ToolFailure, Workspace
+from codetether.agent.workspace.publish import publish_changes
 from codetether.agent.tools import FINDINGS_FILE, MUTATING, PLAN_FILE, READ_ONLY_TYPES, allowed
 from codetether.tasks.artifacts import CHECKPOINT_KIND, artifact_public, load_artifact, store_artifact
 from codetether.codebases.service import codebase_credentials
@@ -350,8 +351,6 @@ class WorkspaceActivities:
 
     @activity.defn
     async def finalize_workspace(self, inp: FinalizeInput) -> FinalizeResult:
-        from codetether.agent.workspace.publish import publish_changes
-
         ws = inp.workspace
         if not os.path.isdir(ws.path) or not ws.base_commit:
             raise ApplicationError("the workspace is missing on this worker", type=WORKSPACE_MISSING, non_retryable=True)
@@ -378,7 +377,7 @@ class WorkspaceActivities:
         if ws.has_repository:
             git_info = {"base_commit": ws.base_commit, "branch": None, "commit": None, "pushed": False, "pr_url": None}
             if inp.publish and changes["files"] and inp.agent_type not in READ_ONLY_TYPES:
-                git_info = await publish_changes(self, inp, git_info)
+                git_info = await publish_changes(inp, git_info, db=self.db, settings=self.settings, git=self.git)
         # Whole outputs of tools that were too large for the transcript, stored during the run.
         async with self.db.session() as s:
             rows = await s.execute(

@@ -1,4 +1,5 @@
-"""Publishing a finished build per the codebase's push policy (called by ``finalize_workspace``).
+"""Publishing a finished build per the codebase's push policy (called by ``finalize_workspace``,
+which passes in the database, settings and git runner it holds).
 
 ``none``: the work is committed on ``codetether/<task_id>`` in the workspace only (the patch
 artifact carries it out). ``branch``: that branch is pushed to the codebase's remote.
@@ -10,18 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
 
 import httpx
 
-from codetether.agent.workspace.gitops import GitError, make_auth
+from codetether.agent.workspace.gitops import Git, GitError, make_auth
 from codetether.codebases.service import codebase_credentials
+from codetether.core.config import Settings
+from codetether.core.db import Database
 from codetether.core.models import Codebase, Task
 from codetether.codebases.repourls import InvalidRepositoryURL, check_repository_url
 from codetether.agent.contracts import FinalizeInput
-
-if TYPE_CHECKING:
-    from codetether.agent.workspace.activities import WorkspaceActivities
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +35,16 @@ def github_repo(url: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
-async def publish_changes(acts: "WorkspaceActivities", inp: FinalizeInput, git_info: dict) -> dict:
+async def publish_changes(
+    inp: FinalizeInput, git_info: dict, *, db: Database, settings: Settings, git: Git
+) -> dict:
     ws = inp.workspace
-    async with acts.db.session() as s:
+    async with db.session() as s:
         cb = await s.get(Codebase, inp.codebase_id) if inp.codebase_id else None
         task = await s.get(Task, inp.task_id)
     if cb is None or task is None:
         return git_info
     branch = f"codetether/{inp.task_id}"
-    git = acts.git
     await git.run("checkout", "--quiet", "-B", branch, cwd=ws.path)
     await git.stage_all(ws.path)
     message = f"{task.title}\n\nMade by CodeTether task {inp.task_id}."
@@ -57,10 +57,10 @@ async def publish_changes(acts: "WorkspaceActivities", inp: FinalizeInput, git_i
         return info
     try:
         repo, addrs = await check_repository_url(
-            cb.repository_url or "", allow_local=acts.settings.codebase_allow_local,
-            allow_private=acts.settings.webhook_allow_private,
+            cb.repository_url or "", allow_local=settings.codebase_allow_local,
+            allow_private=settings.webhook_allow_private,
         )
-        creds = codebase_credentials(acts.settings, cb)
+        creds = codebase_credentials(settings, cb)
     except InvalidRepositoryURL as err:
         raise PublishError(f"push refused: {err}") from None
     auth = make_auth(repo, creds, addrs)
@@ -73,16 +73,16 @@ async def publish_changes(acts: "WorkspaceActivities", inp: FinalizeInput, git_i
         auth.cleanup()
     info["pushed"] = True
     if cb.push == "pull_request":
-        info["pr_url"] = await open_pull_request(acts, cb, task, branch, creds.token if creds and creds.type == "https_token" else None)
+        info["pr_url"] = await open_pull_request(settings, cb, task, branch, creds.token if creds and creds.type == "https_token" else None)
     return info
 
 
-async def open_pull_request(acts: "WorkspaceActivities", cb: Codebase, task: Task, branch: str, token: str | None) -> str | None:
+async def open_pull_request(settings: Settings, cb: Codebase, task: Task, branch: str, token: str | None) -> str | None:
     names = github_repo(cb.repository_url or "")
     if names is None:
         return None
     owner, name = names
-    api = acts.settings.github_api_url.rstrip("/")
+    api = settings.github_api_url.rstrip("/")
     headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "CodeTether"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

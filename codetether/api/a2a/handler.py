@@ -62,7 +62,7 @@ from codetether.api.edge.streamcap import stream_slots
 from codetether.protocols import a2a_push
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
-from codetether.api.edge import idempotency_store as idem
+from codetether.core import idempotency as idem
 from codetether.protocols.a2a_view import (
     FINAL_STATUSES,
     STATUS_EVENTS,

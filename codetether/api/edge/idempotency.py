@@ -16,7 +16,7 @@
   5xx, 401/403, 429 and request validation errors give the key back, so a retry runs afresh.
 * A route that creates something calls ``request.state.reserved_resource_id("task")``: the id is
   reserved in the key's row (when the key is claimed, at no extra cost) before the resource exists, so a retry after a crash (the lock
-  expires after ``codetether.api.edge.idempotency_store.LOCK_TIMEOUT``) creates the same task id, and
+  expires after ``codetether.core.idempotency.LOCK_TIMEOUT``) creates the same task id, and
   ``codetether.tasks.launch.create_task`` starts its workflow with USE_EXISTING instead of making a
   second task.
 * ``POST /v1/automation/tasks`` (marked :func:`claims_in_route`) goes further: the key is claimed
@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from codetether.api.auth import Principal
 from codetether.api.edge.errors import Problem, problem_body, PROBLEM_JSON
 from codetether.api.state import AppState
-from codetether.api.edge import idempotency_store as store
+from codetether.core import idempotency as store
 from codetether.tasks.launch import IdempotentKey
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Idempotency records: the database side of the ``Idempotency-Key`` header (see codetether/api/edge/idempotency.py).
+"""Idempotency records: the database side of the ``Idempotency-Key`` header (its HTTP side is
+codetether/api/edge/idempotency.py; task creation uses it too, codetether/tasks/launch.py).
 
 One row per (scope, key) in ``idempotency_keys``. Inserting it is the lock: the unique constraint
 lets exactly one of many concurrent requests with the same key win, on SQLite and PostgreSQL
