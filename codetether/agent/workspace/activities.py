@@ -251,4 +251,3 @@ class WorkspaceActivities:
         removed = remove_tree(inp.path)
         remove_tree(self.layout.outputs(inp.task_id))
         return CleanupResult(removed=removed)
-

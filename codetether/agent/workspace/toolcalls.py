@@ -210,4 +210,3 @@ def _describe(name: str, args: dict) -> str:
     if name == "todowrite":
         return f"{len(args.get('todos') or [])} item(s)"
     return ""
-
