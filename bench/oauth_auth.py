@@ -179,7 +179,7 @@ async def _seed_refresh(db: Database, client_id: str, user_id: str) -> str:
     import secrets
     from datetime import timedelta
 
-    from codetether.api.oauth.server import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
+    from codetether.api.oauth.views import ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX
     from codetether.core.ids import new_id, utcnow
     from codetether.core.models import OAuthToken
     from codetether.accounts.credentials import hash_token

@@ -1,7 +1,7 @@
 """Password sign-in with per-account and per-IP throttling and lockout.
 
 The one authority on "may this email and password sign in", used by the console sign-in
-(``codetether/api/console/auth.py``) and the OAuth sign-in page (``codetether/api/oauth/routes.py``). Failures are
+(``codetether/api/console/auth.py``) and the OAuth sign-in page (``codetether/api/oauth/authorize.py``). Failures are
 counted in ``signin_failures`` under ``account:<email>`` and ``ip:<address>``; once either
 reaches its limit (``CODETETHER_SIGNIN_MAX_FAILURES`` / ``..._IP_MAX_FAILURES`` within
 ``..._FAILURE_WINDOW_SECONDS``) it is locked for ``CODETETHER_SIGNIN_LOCKOUT_SECONDS``, and while

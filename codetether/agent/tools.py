@@ -1,7 +1,7 @@
 """The agent's tools as the model sees them (CONTRACT §6: names, parameters, per-type sets).
 
 Pure data shared by the backends (which offer :func:`tools_for`), the workflow (which refuses a
-call its agent type does not allow before any activity runs) and ``codetether/agent/workspace/activities.py``
+call its agent type does not allow before any activity runs) and ``codetether/agent/workspace/toolcalls.py``
 (which runs them).
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codetether.api.oauth.server import AccessTokenResolver
+from codetether.api.oauth.access_tokens import AccessTokenResolver
 from codetether.api.oauth.oidc import OIDCResolver
 from codetether.api.state import AppState
 

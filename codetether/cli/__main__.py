@@ -1,5 +1,5 @@
-"""``python -m codetether.cli``: the same command as the ``codetether`` script (``codetether dev``
-starts its worker and API this way)."""
+"""``python -m codetether.cli``: the ``codetether`` command without the console script
+(how ``codetether dev`` starts its worker and API processes)."""
 
 from codetether.cli import main
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import stat
 
-from codetether.cli import ensure_reply_secret
+from codetether.cli.dev import ensure_reply_secret
 from codetether.core.config import Settings
 from codetether.core.ids import new_id
 from codetether.replies.tokens import (

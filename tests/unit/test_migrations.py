@@ -1,5 +1,5 @@
 """Alembic migrations: empty → heads → base → heads on SQLite and on PostgreSQL, and the models
-in codetether/core/models.py agree with what the migrations build (autogenerate finds no difference)."""
+in codetether/core/models/ agree with what the migrations build (autogenerate finds no difference)."""
 
 from __future__ import annotations
 
