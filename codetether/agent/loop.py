@@ -1,5 +1,6 @@
 """The coding agent's loop inside :class:`codetether.tasks.workflow.TaskWorkflow` (tasks started since the
-``agent-tool-loop-v1`` patch; older executions keep the single-activity turn they started with).
+``agent-tool-loop-v1`` patch; older executions keep the single-activity turn they started with,
+``codetether/tasks/legacy_turn.py``).
 
 prepare workspace → model turn → tool calls → (checkpoint if files changed) → model turn … →
 finalize → cleanup. A task without a codebase (since ``lean-task-v1``) prepares its scratch
@@ -9,12 +10,14 @@ tool the agent type does not allow is answered with an error result without runn
 Tool calls go to the task queue of the worker that holds the workspace; when that worker is gone
 (schedule-to-start timeout) the workspace is prepared again elsewhere from the last checkpoint.
 The transcript lives in the database: this loop only hands out sequence numbers.
+
+The loop is given the task's run state (:class:`codetether.tasks.run_state.TaskRunState`) and its
+host (:class:`codetether.agent.host.AgentHost`, the workflow) explicitly.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError,
 
 with workflow.unsafe.imports_passed_through():
     from codetether.agent.activities import AgentActivities
+    from codetether.agent.host import AgentHost
     from codetether.agent.workspace.activities import WorkspaceActivities
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.prompts import agent_initial_messages
@@ -48,18 +52,8 @@ with workflow.unsafe.imports_passed_through():
         Usage,
         WorkspaceInfo,
     )
-    from codetether.tasks.contracts import (
-        ErrorCode,
-        RunAgentResult,
-        TaskCarryOver,
-        TaskChanges,
-        TaskInput,
-        TaskResult,
-        TaskStatus,
-    )
-
-if TYPE_CHECKING:
-    from codetether.tasks.workflow import TaskWorkflow
+    from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
+    from codetether.tasks.run_state import TaskRunState
 
 DEFAULT_MAX_TURNS = 50
 # Turns in one execution before a fresh history (continue-as-new) even if the server does not ask.
@@ -92,10 +86,6 @@ WORKSPACE_RETRY = RetryPolicy(
 )
 
 
-class WorkspaceLost(Exception):
-    pass
-
-
 def _moved(err: ActivityError) -> bool:
     """True when the error means the workspace's worker (or its copy) is gone."""
     cause = err.cause
@@ -105,9 +95,10 @@ def _moved(err: ActivityError) -> bool:
 
 
 class AgentLoop:
-    def __init__(self, wf: "TaskWorkflow", inp: TaskInput) -> None:
-        self.wf = wf
+    def __init__(self, inp: TaskInput, state: TaskRunState, host: AgentHost) -> None:
         self.inp = inp
+        self.state = state
+        self.host = host
         carry = inp.carried.agent if inp.carried is not None else None
         if carry is not None:
             self.seq = carry.seq
@@ -124,7 +115,7 @@ class AgentLoop:
         # A codebase is cloned up front (a bad repository fails before any model tokens are
         # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
         # runs always finalize (their plan or findings become artifacts).
-        self.lazy = wf._lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
+        self.lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -142,7 +133,7 @@ class AgentLoop:
             raise
 
     async def _loop(self) -> TaskResult:
-        wf = self.wf
+        state = self.state
         try:
             if self.ws is None and not self.lazy:
                 self.ws = await self._prepare()
@@ -152,10 +143,8 @@ class AgentLoop:
                 raise
             return await self._fail_from(err)
         while True:
-            if wf._pending:
-                for text in wf._pending:
-                    self._add(ChatMessage(role="user", content=text))
-                wf._pending.clear()
+            for text in state.take_pending():
+                self._add(ChatMessage(role="user", content=text))
             if self.usage.turns >= self.max_turns:
                 return await self._stop(AgentErrorCode.MAX_TURNS, f"the agent used all {self.max_turns} turns without finishing")
             try:
@@ -166,11 +155,11 @@ class AgentLoop:
                 return await self._fail_from(err)
             self.usage.turns += 1
             self.turns_here += 1
-            wf._turns += 1
+            state.turns += 1
             self.usage.input_tokens += turn.input_tokens
             self.usage.output_tokens += turn.output_tokens
             if turn.kind == "final":
-                if wf._pending:
+                if state.pending:
                     continue
                 return await self._complete(turn.text)
 
@@ -189,16 +178,13 @@ class AgentLoop:
 
     async def _call(self, call: ToolCall, seq: int) -> bool | None:
         """Runs one tool call; True if it may have changed files, None if the task must end."""
-        from codetether.tasks.workflow import InputTimeout
-
         if call.name == ASK_USER:
             question = str((call.arguments or {}).get("question") or "Could you give me more details?")
-            try:
-                reply = await self.wf._ask(RunAgentResult(kind="question", new_messages=[], question=question))
-            except InputTimeout:
+            reply = await self.host.ask(question)
+            if reply is None:
                 return None
             self._add(ChatMessage(role="tool", content=reply, tool_call_id=call.id), seq)
-            await self.wf._resume_after_answer()
+            await self.host.resume_after_answer()
             return False
         self.usage.tool_calls += 1
         if not allowed(self.inp.agent_type, call.name):
@@ -279,7 +265,7 @@ class AgentLoop:
         except BaseException:
             self.append = append + self.append
             raise
-        self.wf._retry_count += max(0, turn.attempt - 1)
+        self.state.count_attempts(turn.attempt)
         return turn
 
     async def _checkpoint(self) -> None:
@@ -359,19 +345,16 @@ class AgentLoop:
         return out
 
     async def _complete(self, text: str) -> TaskResult:
-        wf = self.wf
         fin = await self._finalize(text, publish=True)
         await self._cleanup()
-        wf._status = TaskStatus.COMPLETED.value
         r = self._results(fin)
-        await wf._finish(
+        await self.host.end_run(
             "task.completed",
-            TaskChanges(status=wf._status, result=text, retry_count=wf._retry_count, clear_required_action=True,
-                        clear_error=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
+            TaskChanges(status=TaskStatus.COMPLETED.value, result=text, retry_count=self.state.retry_count,
+                        clear_required_action=True, clear_error=True, changes=r.get("changes"), git=r.get("git"),
+                        usage=r["usage"], artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
         )
-        await wf._release_slot()
-        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, result=text)
+        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.COMPLETED.value, result=text)
 
     async def _stop(self, code: str, message: str) -> TaskResult:
         fin = await self._finalize(message, publish=False)
@@ -386,7 +369,7 @@ class AgentLoop:
             details = cause.details[0] if cause.details else {}
             if isinstance(details, dict):
                 code = details.get("code", code)
-                self.wf._retry_count += max(0, int(details.get("attempt", 1)) - 1)
+                self.state.count_attempts(int(details.get("attempt", 1)))
             if cause.type == MODEL_NOT_CONFIGURED:
                 code = ErrorCode.MODEL_UNAVAILABLE
         fin = await self._finalize(message, publish=False) if code == AgentErrorCode.TOKEN_BUDGET else None
@@ -394,29 +377,26 @@ class AgentLoop:
         return await self._failed(code, message, fin)
 
     async def _failed(self, code: str, message: str, fin: FinalizeResult | None) -> TaskResult:
-        wf = self.wf
-        wf._status = TaskStatus.FAILED.value
         r = self._results(fin)
-        await wf._finish(
+        await self.host.end_run(
             "task.failed",
-            TaskChanges(status=wf._status, error_code=code, error_message=message, retry_count=wf._retry_count,
-                        clear_required_action=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
+            TaskChanges(status=TaskStatus.FAILED.value, error_code=code, error_message=message,
+                        retry_count=self.state.retry_count, clear_required_action=True, changes=r.get("changes"),
+                        git=r.get("git"), usage=r["usage"], artifacts=r["artifacts"],
+                        conversation_from_run=self._unfinalized(fin)),
         )
-        await wf._release_slot()
-        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, error_code=code,
-                          error_message=message)
+        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.FAILED.value,
+                          error_code=code, error_message=message)
 
     def _carry(self) -> TaskInput:
-        inp = self.inp
-        wf = self.wf
+        inp, state = self.inp, self.state
         return TaskInput(
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
             max_turns=inp.max_turns,
             carried=TaskCarryOver(
-                messages=[], pending_messages=wf._pending, retry_count=wf._retry_count, turns=0, started=True,
+                messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
                 agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=self.ws, checkpoint_id=self.checkpoint_id,
                                  append=self.append),
             ),
