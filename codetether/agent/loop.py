@@ -1,79 +1,56 @@
 """The coding agent's loop inside :class:`codetether.tasks.workflow.TaskWorkflow` (tasks started since the
-``agent-tool-loop-v1`` patch; older executions keep the single-activity turn they started with).
+``agent-tool-loop-v1`` patch; older executions keep the single-activity turn they started with,
+``codetether/tasks/legacy_turn.py``).
 
 prepare workspace → model turn → tool calls → (checkpoint if files changed) → model turn … →
 finalize → cleanup. A task without a codebase (since ``lean-task-v1``) prepares its scratch
-workspace only when a tool first needs it, so an answer without tools costs one activity. Every model turn and every tool call is its own activity, so a crash loses at
-most the step in flight. ``ask_user`` stays a workflow wait (no worker slot, no activity held); a
-tool the agent type does not allow is answered with an error result without running anything.
-Tool calls go to the task queue of the worker that holds the workspace; when that worker is gone
-(schedule-to-start timeout) the workspace is prepared again elsewhere from the last checkpoint.
+workspace only when a tool first needs it, so an answer without tools costs one activity. Every
+model turn and every tool call is its own activity, so a crash loses at most the step in flight.
+``ask_user`` stays a workflow wait (no worker slot, no activity held); a tool the agent type does
+not allow is answered with an error result without running anything. The workspace and its
+activities are :class:`codetether.agent.workspace_session.WorkspaceSession`.
 The transcript lives in the database: this loop only hands out sequence numbers.
+
+The loop is given the task's run state (:class:`codetether.tasks.run_state.TaskRunState`) and its
+host (:class:`codetether.agent.host.AgentHost`, the workflow) explicitly.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Protocol
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError, TimeoutType, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from codetether.agent.activities import AgentActivities
-    from codetether.agent.workspace.activities import WorkspaceActivities
-    from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
-    from codetether.agent.prompts import agent_initial_messages
     from codetether.agent.contracts import (
         MODEL_NOT_CONFIGURED,
         PROVIDER_CLIENT_ERROR,
         TOKEN_BUDGET_EXCEEDED,
-        WORKSPACE_ERROR,
-        WORKSPACE_MISSING,
         AgentCarry,
         AgentErrorCode,
         ChatMessage,
-        CheckpointInput,
-        CleanupInput,
-        FinalizeInput,
         FinalizeResult,
         ModelTurnInput,
         ModelTurnResult,
-        PrepareWorkspaceInput,
         ToolCall,
-        ToolCallInput,
-        ToolCallResult,
         TranscriptEntry,
         Usage,
-        WorkspaceInfo,
     )
-    from codetether.tasks.contracts import (
-        ErrorCode,
-        InputTimeout,
-        RunAgentResult,
-        TaskCarryOver,
-        TaskChanges,
-        TaskInput,
-        TaskResult,
-        TaskStatus,
-    )
+    from codetether.agent.host import AgentHost
+    from codetether.agent.prompts import agent_initial_messages
+    from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
+    from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
+    from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
+    from codetether.tasks.run_state import TaskRunState
 
 DEFAULT_MAX_TURNS = 50
 # Turns in one execution before a fresh history (continue-as-new) even if the server does not ask.
 TURNS_PER_EXECUTION = 40
-# How many times the workspace may move to another worker before the task gives up.
-MAX_WORKSPACE_MOVES = 5
 
 MODEL_TURN_TIMEOUT = timedelta(minutes=30)
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-PREPARE_TIMEOUT = timedelta(minutes=20)
-# bash may run 10 minutes; the rest is slack for capturing and storing its output.
-TOOL_TIMEOUT = timedelta(minutes=12)
-# A tool call that the workspace's worker does not pick up in this long: that worker is gone.
-TOOL_SCHEDULE_TO_START = timedelta(seconds=20)
-FINALIZE_TIMEOUT = timedelta(minutes=15)
-CLEANUP_TIMEOUT = timedelta(minutes=2)
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -82,67 +59,30 @@ MODEL_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=[PROVIDER_CLIENT_ERROR, MODEL_NOT_CONFIGURED, TOKEN_BUDGET_EXCEEDED],
 )
-WORKSPACE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=[WORKSPACE_ERROR, WORKSPACE_MISSING],
-)
-
-
-class WorkspaceLost(Exception):
-    pass
-
-
-def _moved(err: ActivityError) -> bool:
-    """True when the error means the workspace's worker (or its copy) is gone."""
-    cause = err.cause
-    if isinstance(cause, TimeoutError) and cause.type in (TimeoutType.SCHEDULE_TO_START, TimeoutType.HEARTBEAT):
-        return True
-    return isinstance(cause, ApplicationError) and cause.type == WORKSPACE_MISSING
-
-
-class TaskRun(Protocol):
-    """What the loop uses of the task workflow that runs it (``TaskWorkflow``): its counters and
-    the waits and records that belong to the task. A protocol, so this module does not import the
-    workflow that imports it."""
-
-    _lean: bool
-    _pending: list[str]
-    _turns: int
-    _retry_count: int
-    _status: str
-
-    async def _ask(self, turn: RunAgentResult) -> str: ...
-
-    async def _resume_after_answer(self) -> None: ...
-
-    async def _finish(self, event_type: str, changes: TaskChanges) -> None: ...
-
-    async def _release_slot(self) -> None: ...
 
 
 class AgentLoop:
-    def __init__(self, wf: TaskRun, inp: TaskInput) -> None:
-        self.wf = wf
+    def __init__(self, inp: TaskInput, state: TaskRunState, host: AgentHost) -> None:
         self.inp = inp
+        self.state = state
+        self.host = host
         carry = inp.carried.agent if inp.carried is not None else None
+        # A codebase is cloned up front (a bad repository fails before any model tokens are
+        # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
+        # runs always finalize (their plan or findings become artifacts).
+        lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
         if carry is not None:
             self.seq = carry.seq
             self.usage = carry.usage
-            self.ws: WorkspaceInfo | None = carry.workspace
-            self.checkpoint_id = carry.checkpoint_id
+            self.workspace = WorkspaceSession(inp, carry.workspace, carry.checkpoint_id, lazy=lazy)
             self.append: list[TranscriptEntry] = list(carry.append)
         else:
-            self.seq, self.usage, self.ws, self.checkpoint_id, self.append = 0, Usage(), None, None, []
+            self.seq, self.usage, self.append = 0, Usage(), []
+            self.workspace = WorkspaceSession(inp, None, None, lazy=lazy)
             for message in agent_initial_messages(inp):
                 self._add(message)
         self.turns_here = 0
         self.max_turns = inp.max_turns or DEFAULT_MAX_TURNS
-        # A codebase is cloned up front (a bad repository fails before any model tokens are
-        # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
-        # runs always finalize (their plan or findings become artifacts).
-        self.lazy = wf._lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -156,24 +96,22 @@ class AgentLoop:
             return await self._loop()
         except BaseException as err:  # noqa: BLE001 - cancellation arrives as several types
             if is_cancelled_exception(err):
-                await self._cleanup()
+                await self.workspace.cleanup()
             raise
 
     async def _loop(self) -> TaskResult:
-        wf = self.wf
+        state, workspace = self.state, self.workspace
         try:
-            if self.ws is None and not self.lazy:
-                self.ws = await self._prepare()
+            if workspace.ws is None and not workspace.lazy:
+                await workspace.prepare()
         except ActivityError as err:
             # A cancel that arrives while the workspace is prepared ends the task as cancelled.
             if is_cancelled_exception(err):
                 raise
             return await self._fail_from(err)
         while True:
-            if wf._pending:
-                for text in wf._pending:
-                    self._add(ChatMessage(role="user", content=text))
-                wf._pending.clear()
+            for text in state.take_pending():
+                self._add(ChatMessage(role="user", content=text))
             if self.usage.turns >= self.max_turns:
                 return await self._stop(AgentErrorCode.MAX_TURNS, f"the agent used all {self.max_turns} turns without finishing")
             try:
@@ -184,11 +122,11 @@ class AgentLoop:
                 return await self._fail_from(err)
             self.usage.turns += 1
             self.turns_here += 1
-            wf._turns += 1
+            state.turns += 1
             self.usage.input_tokens += turn.input_tokens
             self.usage.output_tokens += turn.output_tokens
             if turn.kind == "final":
-                if wf._pending:
+                if state.pending:
                     continue
                 return await self._complete(turn.text)
 
@@ -200,91 +138,21 @@ class AgentLoop:
                     return await self._stop(ErrorCode.INPUT_TIMEOUT, "no reply arrived before the input timeout")
                 changed = changed or result
             if changed:
-                await self._checkpoint()
+                await workspace.checkpoint()
             if workflow.info().is_continue_as_new_suggested() or self.turns_here >= TURNS_PER_EXECUTION:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry())
 
-    async def _call(self, call: ToolCall, seq: int) -> bool | None:
-        """Runs one tool call; True if it may have changed files, None if the task must end."""
-        if call.name == ASK_USER:
-            question = str((call.arguments or {}).get("question") or "Could you give me more details?")
-            try:
-                reply = await self.wf._ask(RunAgentResult(kind="question", new_messages=[], question=question))
-            except InputTimeout:
-                return None
-            self._add(ChatMessage(role="tool", content=reply, tool_call_id=call.id), seq)
-            await self.wf._resume_after_answer()
-            return False
-        self.usage.tool_calls += 1
-        if not allowed(self.inp.agent_type, call.name):
-            self._add(
-                ChatMessage(role="tool", tool_call_id=call.id,
-                            content=f"error: the {self.inp.agent_type} agent has no tool named {call.name!r}"),
-                seq,
-            )
-            return False
-        try:
-            result: ToolCallResult = await self._on_workspace(
-                lambda ws: workflow.execute_activity_method(
-                    WorkspaceActivities.run_tool,
-                    ToolCallInput(task_id=self.inp.task_id, run_id=self.inp.run_id, owner_id=self.inp.owner_id,
-                                  agent_type=self.inp.agent_type, workspace=ws, call=call, seq=seq),
-                    task_queue=ws.task_queue,
-                    start_to_close_timeout=TOOL_TIMEOUT,
-                    schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
-                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                    retry_policy=WORKSPACE_RETRY,
-                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            # An infrastructure fault after retries: the model hears about it and goes on.
-            self._add(ChatMessage(role="tool", tool_call_id=call.id, content=f"error: the tool failed: {err.cause or err}"), seq)
-            return False
-        return result.changed_files
-
-    # ---- activities -----------------------------------------------------------------------
-
-    async def _prepare(self) -> WorkspaceInfo:
-        return await workflow.execute_activity_method(
-            WorkspaceActivities.prepare_workspace,
-            PrepareWorkspaceInput(
-                task_id=self.inp.task_id, run_id=self.inp.run_id, owner_id=self.inp.owner_id,
-                codebase_id=self.inp.codebase_id,
-                base_commit=self.ws.base_commit if self.ws is not None else None,
-                checkpoint_id=self.checkpoint_id,
-            ),
-            start_to_close_timeout=PREPARE_TIMEOUT,
-            heartbeat_timeout=None,
-            retry_policy=WORKSPACE_RETRY,
-        )
-
-    async def _on_workspace(self, step):
-        """Runs ``step(workspace)`` on the workspace's worker, moving the workspace if it is gone."""
-        if self.ws is None:
-            self.ws = await self._prepare()
-        for _ in range(MAX_WORKSPACE_MOVES):
-            try:
-                return await step(self.ws)
-            except ActivityError as err:
-                if not _moved(err):
-                    raise
-            workflow.logger.info("workspace of %s moves to another worker", self.inp.task_id)
-            self.ws = await self._prepare()
-        return await step(self.ws)
-
     async def _model_turn(self) -> ModelTurnResult:
         seq, self.seq = self.seq, self.seq + 1
         append, self.append = self.append, []
+        inp = self.inp
         try:
             turn: ModelTurnResult = await workflow.execute_activity_method(
                 AgentActivities.model_turn,
                 ModelTurnInput(
-                    task_id=self.inp.task_id, run_id=self.inp.run_id, owner_id=self.inp.owner_id, model=self.inp.model,
-                    agent_type=self.inp.agent_type, append=append, seq=seq,
+                    task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
+                    agent_type=inp.agent_type, append=append, seq=seq,
                     tokens_used=self.usage.input_tokens + self.usage.output_tokens,
                 ),
                 start_to_close_timeout=MODEL_TURN_TIMEOUT,
@@ -295,76 +163,44 @@ class AgentLoop:
         except BaseException:
             self.append = append + self.append
             raise
-        self.wf._retry_count += max(0, turn.attempt - 1)
+        self.state.count_attempts(turn.attempt)
         return turn
 
-    async def _checkpoint(self) -> None:
-        try:
-            cp = await self._on_workspace(
-                lambda ws: workflow.execute_activity_method(
-                    WorkspaceActivities.checkpoint_workspace,
-                    CheckpointInput(task_id=self.inp.task_id, run_id=self.inp.run_id, owner_id=self.inp.owner_id, workspace=ws),
-                    task_queue=ws.task_queue,
-                    start_to_close_timeout=FINALIZE_TIMEOUT,
-                    schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
-                    retry_policy=WORKSPACE_RETRY,
-                )
+    async def _call(self, call: ToolCall, seq: int) -> bool | None:
+        """Runs one tool call; True if it may have changed files, None if the task must end."""
+        if call.name == ASK_USER:
+            question = str((call.arguments or {}).get("question") or "Could you give me more details?")
+            reply = await self.host.ask(question)
+            if reply is None:
+                return None
+            self._add(ChatMessage(role="tool", content=reply, tool_call_id=call.id), seq)
+            await self.host.resume_after_answer()
+            return False
+        self.usage.tool_calls += 1
+        agent_type = self.inp.agent_type
+        if not allowed(agent_type, call.name):
+            self._add(
+                ChatMessage(role="tool", tool_call_id=call.id,
+                            content=f"error: the {agent_type} agent has no tool named {call.name!r}"),
+                seq,
             )
+            return False
+        try:
+            result = await self.workspace.run_tool(call, seq)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            workflow.logger.warning("checkpoint of %s failed: %s", self.inp.task_id, err)
-            return
-        if cp.checkpoint_id is not None:
-            self.checkpoint_id = cp.checkpoint_id
-
-    async def _finalize(self, text: str, publish: bool) -> FinalizeResult | None:
-        if self.ws is None:
-            if self.lazy:
-                # No tool ever needed the workspace: nothing changed and no outputs were kept.
-                return FinalizeResult(changes={"files": [], "additions": 0, "deletions": 0}, git=None, artifacts=[])
-            return None
-        try:
-            return await self._on_workspace(
-                lambda ws: workflow.execute_activity_method(
-                    WorkspaceActivities.finalize_workspace,
-                    FinalizeInput(task_id=self.inp.task_id, run_id=self.inp.run_id, owner_id=self.inp.owner_id,
-                                  agent_type=self.inp.agent_type, codebase_id=self.inp.codebase_id, workspace=ws,
-                                  final_text=text, publish=publish),
-                    task_queue=ws.task_queue,
-                    start_to_close_timeout=FINALIZE_TIMEOUT,
-                    schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
-                    retry_policy=WORKSPACE_RETRY,
-                )
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            workflow.logger.warning("finalizing %s failed: %s", self.inp.task_id, err)
-            return None
-
-    async def _cleanup(self) -> None:
-        if self.ws is None:
-            return
-        try:
-            await workflow.execute_activity_method(
-                WorkspaceActivities.cleanup_workspace,
-                CleanupInput(task_id=self.inp.task_id, path=self.ws.path),
-                task_queue=self.ws.task_queue,
-                start_to_close_timeout=CLEANUP_TIMEOUT,
-                schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError:
-            # That worker is gone, and its disk with it (or its start-up sweep removes it).
-            pass
+            # An infrastructure fault after retries: the model hears about it and goes on.
+            self._add(ChatMessage(role="tool", tool_call_id=call.id, content=f"error: the tool failed: {err.cause or err}"), seq)
+            return False
+        return result.changed_files
 
     # ---- endings --------------------------------------------------------------------------
 
     def _unfinalized(self, fin: FinalizeResult | None) -> bool:
         """True when the run ends with a result no finalize activity wrote (the lazy workspace was
         never needed): then the ending record copies the transcript into the conversation."""
-        return fin is not None and self.ws is None
+        return fin is not None and self.workspace.ws is None
 
     def _results(self, fin: FinalizeResult | None) -> dict:
         usage = {"turns": self.usage.turns, "tool_calls": self.usage.tool_calls,
@@ -375,23 +211,20 @@ class AgentLoop:
         return out
 
     async def _complete(self, text: str) -> TaskResult:
-        wf = self.wf
-        fin = await self._finalize(text, publish=True)
-        await self._cleanup()
-        wf._status = TaskStatus.COMPLETED.value
+        fin = await self.workspace.finalize(text, publish=True)
+        await self.workspace.cleanup()
         r = self._results(fin)
-        await wf._finish(
+        await self.host.end_run(
             "task.completed",
-            TaskChanges(status=wf._status, result=text, retry_count=wf._retry_count, clear_required_action=True,
-                        clear_error=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
+            TaskChanges(status=TaskStatus.COMPLETED.value, result=text, retry_count=self.state.retry_count,
+                        clear_required_action=True, clear_error=True, changes=r.get("changes"), git=r.get("git"),
+                        usage=r["usage"], artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
         )
-        await wf._release_slot()
-        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, result=text)
+        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.COMPLETED.value, result=text)
 
     async def _stop(self, code: str, message: str) -> TaskResult:
-        fin = await self._finalize(message, publish=False)
-        await self._cleanup()
+        fin = await self.workspace.finalize(message, publish=False)
+        await self.workspace.cleanup()
         return await self._failed(code, message, fin)
 
     async def _fail_from(self, err: ActivityError) -> TaskResult:
@@ -402,38 +235,35 @@ class AgentLoop:
             details = cause.details[0] if cause.details else {}
             if isinstance(details, dict):
                 code = details.get("code", code)
-                self.wf._retry_count += max(0, int(details.get("attempt", 1)) - 1)
+                self.state.count_attempts(int(details.get("attempt", 1)))
             if cause.type == MODEL_NOT_CONFIGURED:
                 code = ErrorCode.MODEL_UNAVAILABLE
-        fin = await self._finalize(message, publish=False) if code == AgentErrorCode.TOKEN_BUDGET else None
-        await self._cleanup()
+        fin = await self.workspace.finalize(message, publish=False) if code == AgentErrorCode.TOKEN_BUDGET else None
+        await self.workspace.cleanup()
         return await self._failed(code, message, fin)
 
     async def _failed(self, code: str, message: str, fin: FinalizeResult | None) -> TaskResult:
-        wf = self.wf
-        wf._status = TaskStatus.FAILED.value
         r = self._results(fin)
-        await wf._finish(
+        await self.host.end_run(
             "task.failed",
-            TaskChanges(status=wf._status, error_code=code, error_message=message, retry_count=wf._retry_count,
-                        clear_required_action=True, changes=r.get("changes"), git=r.get("git"), usage=r["usage"],
-                        artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
+            TaskChanges(status=TaskStatus.FAILED.value, error_code=code, error_message=message,
+                        retry_count=self.state.retry_count, clear_required_action=True, changes=r.get("changes"),
+                        git=r.get("git"), usage=r["usage"], artifacts=r["artifacts"],
+                        conversation_from_run=self._unfinalized(fin)),
         )
-        await wf._release_slot()
-        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=wf._status, error_code=code,
-                          error_message=message)
+        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.FAILED.value,
+                          error_code=code, error_message=message)
 
     def _carry(self) -> TaskInput:
-        inp = self.inp
-        wf = self.wf
+        inp, state, workspace = self.inp, self.state, self.workspace
         return TaskInput(
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
             max_turns=inp.max_turns,
             carried=TaskCarryOver(
-                messages=[], pending_messages=wf._pending, retry_count=wf._retry_count, turns=0, started=True,
-                agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=self.ws, checkpoint_id=self.checkpoint_id,
-                                 append=self.append),
+                messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
+                agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=workspace.ws,
+                                 checkpoint_id=workspace.checkpoint_id, append=self.append),
             ),
         )

@@ -62,10 +62,6 @@ PROVIDE_INPUT_UPDATE = "provide_input"
 SEND_MESSAGE_UPDATE = "send_message"
 
 
-class InputTimeout(Exception):
-    """Inside the task workflow: a wait for the user's input ended without a reply."""
-
-
 @dataclass
 class TaskInput:
     task_id: str
