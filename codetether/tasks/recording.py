@@ -8,11 +8,9 @@ older executions write each with its own ``record_event`` activity.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from codetether.core.ids import iso, ulid
@@ -24,21 +22,14 @@ with workflow.unsafe.imports_passed_through():
         TaskChanges,
         TaskInput,
     )
+    from codetether.tasks.policies import LOCAL_RECORD_RETRY, RECORD_RETRY, RECORD_TIMEOUT
     from codetether.tasks.run_state import TaskRunState
 
 if TYPE_CHECKING:
     from codetether.tasks.slots import RunningSlot
 
-RECORD_TIMEOUT = timedelta(seconds=30)
 # Answers are recorded as a task.message event (who answered, by which channel) from here on.
 REPLY_EVENT_PATCH = "reply-origin-event"
-
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-# Local records retry quickly at first: the first one may run before the API's row insert
-# (which overlaps the workflow start) has committed.
-LOCAL_RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=100), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
-)
 
 
 class TaskRecorder:

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from codetether.core.ids import iso
     from codetether.tasks.activities import TaskActivities
     from codetether.tasks.contracts import TaskInput
-    from codetether.tasks.recording import LOCAL_RECORD_RETRY, RECORD_RETRY, RECORD_TIMEOUT
+    from codetether.tasks.policies import LOCAL_RECORD_RETRY, RECORD_RETRY, RECORD_TIMEOUT
     from codetether.tasks.run_state import TaskRunState
 
 
