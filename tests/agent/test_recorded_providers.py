@@ -285,3 +285,13 @@ def test_retry_after_in_its_three_spellings():
     assert retry_after_seconds({"retry-after": "40"}) == 40
     assert 0 < retry_after_seconds({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
     assert retry_after_seconds({}) is None
+
+
+async def test_anthropic_history_with_an_empty_answer_sends_no_empty_block():
+    convo = [ChatMessage(role="user", content="Hello"), ChatMessage(role="assistant", content=""),
+             ChatMessage(role="user", content="Give me a potato")]
+    with replay("anthropic/anthropic_model_empty_message_on_history") as srv:
+        done = await AnthropicBackend().complete(spec("anthropic", srv), convo, ["read"], no_progress)
+    assert "potato" in done.text
+    sent = srv.requests[0]["body"]["messages"]
+    assert [m["role"] for m in sent] == ["user"] and all(b["text"] for b in sent[0]["content"])
