@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from codetether.agent.backends.base import AgentBackend, ProviderError
 from codetether.agent.backends.factory import preload
+from codetether.agent.turns import complete_truthfully
 from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
 from codetether.agent.tools import tools_for
 from codetether.agent.catalog import ModelCatalog
@@ -70,7 +71,7 @@ class AgentActivities:
         try:
             await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
             messages = await read_messages(self.db, inp.run_id, before_seq=inp.seq)
-            done = await self._backend(spec.kind).complete(spec, messages, tools_for(inp.agent_type), reporter)
+            done = await complete_truthfully(self._backend(spec.kind), spec, messages, tools_for(inp.agent_type), reporter)
         except ProviderError as err:
             raise provider_failure(err, attempt) from None
         finally:
@@ -82,7 +83,8 @@ class AgentActivities:
             if not call.id:
                 call.id = f"call_{inp.seq}_{i}"
         await write_messages(
-            self.db, inp.task_id, inp.run_id, [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls))]
+            self.db, inp.task_id, inp.run_id,
+            [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls, provider_data=done.provider_data))],
         )
         return ModelTurnResult(
             kind="tools" if calls else "final",

@@ -28,6 +28,11 @@ class ModelSpec:
     base_url: str | None
     available: bool
     description: str = ""
+    # From the models file (CONTRACT §10); None when unknown.
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    # False for a server or model that must not be streamed to (answers come whole).
+    stream: bool = True
 
 
 class ModelCatalog:
@@ -74,6 +79,9 @@ class ModelCatalog:
                 base_url=base_url,
                 available=bool(api_key) or (keyless and bool(base_url)),
                 description=spec.get("description", ""),
+                context_window=_int(spec.get("context_window", prov.get("context_window"))),
+                max_output_tokens=_int(spec.get("max_output_tokens", prov.get("max_output_tokens"))),
+                stream=bool(spec.get("stream", prov.get("stream", True))),
             )
         aliases = {k: v for k, v in (raw.get("aliases", {}) or {}).items() if v in models}
         default = settings.default_model or _pick_default(models)
@@ -86,6 +94,10 @@ class ModelCatalog:
 
     def public_list(self) -> list[ModelSpec]:
         return list(self.models.values())
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, (int, float, str)) and str(value).strip().isdigit() else None
 
 
 def _env(settings: Settings, name: str | None) -> str | None:

@@ -22,6 +22,13 @@ class AgentErrorCode:
     MAX_TURNS = "max_turns_exceeded"
     TOKEN_BUDGET = "token_budget_exceeded"
     WORKSPACE = "workspace_unavailable"
+    # Provider answers that can never succeed when sent again (CONTRACT §10): they fail at once.
+    CONTEXT_LENGTH = "context_length_exceeded"
+    QUOTA = "provider_quota_exceeded"
+    REQUEST_TOO_LARGE = "request_too_large"
+    STREAMING_REFUSED = "provider_streaming_refused"
+    # The model's answer (or a tool call) stayed cut at the output limit after continuing.
+    OUTPUT_TRUNCATED = "output_truncated"
 
 
 @dataclass
@@ -182,3 +189,6 @@ class ChatMessage:
     content: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
+    # Opaque fields a provider needs back on the next request (Gemini's thought signatures per
+    # tool call id, Anthropic's signed thinking blocks). Kept in the transcript, never shown.
+    provider_data: dict[str, Any] | None = None

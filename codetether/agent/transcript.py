@@ -23,6 +23,7 @@ def message_from_dict(m: dict) -> ChatMessage:
         content=m.get("content", "") or "",
         tool_calls=[ToolCall(**c) for c in m.get("tool_calls", []) or []],
         tool_call_id=m.get("tool_call_id"),
+        provider_data=m.get("provider_data"),
     )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
 import httpx
 from temporalio import activity
@@ -95,14 +96,16 @@ def available_model(catalog: ModelCatalog, model: str, attempt: int) -> ModelSpe
 
 
 def provider_failure(err: ProviderError, attempt: int) -> ApplicationError:
-    """A provider's refusal as a Temporal failure: retried by Temporal when transient (429/5xx),
-    final when the provider rejected the request (4xx)."""
-    code = ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED
+    """A provider's refusal as a Temporal failure: retried by Temporal when transient (429/5xx,
+    overloaded, a broken stream) no sooner than the provider asked (``Retry-After`` becomes the
+    next retry's delay); final, with its stable code, when it can never succeed."""
+    code = err.code or (ErrorCode.PROVIDER_UNAVAILABLE if err.retryable else ErrorCode.PROVIDER_REJECTED)
     return ApplicationError(
         str(err),
         {"code": code, "attempt": attempt, "status": err.status},
         type=PROVIDER_TRANSIENT_ERROR if err.retryable else PROVIDER_CLIENT_ERROR,
         non_retryable=not err.retryable,
+        next_retry_delay=timedelta(seconds=err.retry_after) if err.retryable and err.retry_after else None,
     )
 
 

@@ -5,6 +5,7 @@ SDK retries are off: Temporal's RetryPolicy on the activity owns retries.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -12,6 +13,10 @@ import httpx
 
 from codetether.agent.backends.base import (
     Completion,
+    Finish,
+    classify_error,
+    repair_transcript,
+    retry_after_seconds,
     ASK_USER_DESCRIPTION,
     ASK_USER_PARAMETERS,
     ASK_USER_TOOL,
@@ -26,7 +31,8 @@ from codetether.agent.tools import TOOL_SPECS
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
 
-MAX_TOKENS = 8192
+# Output limit when the models file names none for a model: every current Claude model allows it.
+DEFAULT_MAX_TOKENS = 8192
 TOOLS = [{"name": ASK_USER_TOOL, "description": ASK_USER_DESCRIPTION, "input_schema": ASK_USER_PARAMETERS}]
 
 
@@ -41,19 +47,20 @@ def to_anthropic(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]
         else:
             out.append({"role": role, "content": blocks})
 
-    for m in messages:
-        if m.role == "system":
-            continue
+    for m in repair_transcript([m for m in messages if m.role != "system"]):
         if m.role == "tool":
-            push("user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}])
+            push("user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content or "(empty)"}])
         elif m.role == "assistant":
-            blocks: list[dict[str, Any]] = []
-            if m.content:
+            # Signed thinking blocks go back first and unchanged (required with tool use).
+            blocks: list[dict[str, Any]] = list((m.provider_data or {}).get("thinking") or [])
+            if m.content.strip():
                 blocks.append({"type": "text", "text": m.content})
             for c in m.tool_calls:
                 blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments})
-            push("assistant", blocks or [{"type": "text", "text": ""}])
-        else:
+            if blocks:
+                push("assistant", blocks)
+        elif m.content.strip():
+            # An empty text block is refused (400); an empty user message carries nothing.
             push("user", [{"type": "text", "text": m.content}])
     return system, out
 
@@ -102,38 +109,149 @@ class AnthropicBackend:
         offered = [
             {"name": n, "description": TOOL_SPECS[n]["description"], "input_schema": TOOL_SPECS[n]["parameters"]} for n in tools
         ]
-        usage: dict[str, int] = {}
-        text, calls = await self._complete(self._client(spec), spec, list(messages), progress, tools=offered, usage=usage)
-        return Completion(text=text, tool_calls=calls, input_tokens=usage.get("input", 0), output_tokens=usage.get("output", 0))
+        return await self._call(self._client(spec), spec, list(messages), progress, offered)
 
     async def _complete(self, client, spec, convo, progress, *, tools=None, usage=None) -> tuple[str, list[ToolCall]]:
+        """The single-turn path (runs started before the tool loop): text and the calls to act on."""
+        done = await self._call(client, spec, convo, progress, tools if tools is not None else TOOLS)
+        if usage is not None:
+            usage["input"], usage["output"] = done.input_tokens, done.output_tokens
+        return done.text, done.tool_calls
+
+    async def _call(self, client, spec: ModelSpec, convo: list[ChatMessage], progress: ProgressFn,
+                    tools: list[dict[str, Any]]) -> Completion:
         system, msgs = to_anthropic(convo)
-        parts: list[str] = []
+        kwargs: dict[str, Any] = {"model": spec.provider_model, "max_tokens": spec.max_output_tokens or DEFAULT_MAX_TOKENS,
+                                  "messages": msgs, "tools": tools}
+        if system:
+            kwargs["system"] = system
         try:
-            kwargs: dict[str, Any] = {"model": spec.provider_model, "max_tokens": MAX_TOKENS, "messages": msgs,
-                                      "tools": tools if tools is not None else TOOLS}
-            if system:
-                kwargs["system"] = system
-            async with client.messages.stream(**kwargs) as stream:
-                async for text in stream.text_stream:
-                    parts.append(text)
-                    await progress("".join(parts)[-200:], None)
-                final = await stream.get_final_message()
+            if not spec.stream:
+                return _from_message((await client.messages.create(**kwargs)).model_dump())
+            raw = await client.messages.with_raw_response.create(**kwargs, stream=True)
+            if "text/event-stream" not in raw.headers.get("content-type", ""):
+                # A proxy that answers a streaming request with the whole message.
+                return _from_message(json.loads(await raw.http_response.aread() or b"{}"))
+            acc = _EventAccumulator()
+            async for event in await raw.parse():
+                await acc.add(event.model_dump(), progress)
+            return acc.completion()
         except anthropic.APIStatusError as err:
-            raise ProviderError(
-                f"anthropic answered {err.status_code}: {err.message}",
-                status=err.status_code,
-                retryable=classify_status(err.status_code),
-            ) from None
+            raise _status_error(err) from None
         except (anthropic.APIConnectionError, anthropic.APITimeoutError, httpx.HTTPError) as err:
             raise ProviderError(f"anthropic unreachable: {err}", retryable=True) from None
-        if usage is not None and getattr(final, "usage", None) is not None:
-            usage["input"] = int(getattr(final.usage, "input_tokens", 0) or 0)
-            usage["output"] = int(getattr(final.usage, "output_tokens", 0) or 0)
-        text = "".join(b.text for b in final.content if getattr(b, "type", "") == "text")
-        calls = [
-            ToolCall(id=b.id, name=b.name, arguments=dict(b.input) if isinstance(b.input, dict) else {})
-            for b in final.content
-            if getattr(b, "type", "") == "tool_use"
-        ]
-        return text, calls
+        except json.JSONDecodeError as err:
+            raise ProviderError(f"anthropic answered something that is not JSON: {err}", retryable=True) from None
+
+
+class _EventAccumulator:
+    """Builds one completion from the messages stream's events (message_start, content blocks
+    and their deltas, message_delta with the stop reason and the output usage)."""
+
+    def __init__(self) -> None:
+        self.message: dict[str, Any] = {"content": [], "usage": {}}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.json_parts: dict[int, list[str]] = {}
+
+    async def add(self, event: dict[str, Any], progress: ProgressFn) -> None:
+        kind = event.get("type")
+        if kind == "message_start":
+            start = event.get("message") or {}
+            self.message["usage"] = dict(start.get("usage") or {})
+        elif kind == "content_block_start":
+            self.blocks[event["index"]] = dict(event.get("content_block") or {})
+        elif kind == "content_block_delta":
+            block = self.blocks.setdefault(event["index"], {"type": "text", "text": ""})
+            delta = event.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                block["text"] = (block.get("text") or "") + delta.get("text", "")
+                await progress(block["text"][-200:], None)
+            elif dtype == "input_json_delta":
+                self.json_parts.setdefault(event["index"], []).append(delta.get("partial_json", ""))
+            elif dtype == "thinking_delta":
+                block["thinking"] = (block.get("thinking") or "") + delta.get("thinking", "")
+            elif dtype == "signature_delta":
+                block["signature"] = (block.get("signature") or "") + delta.get("signature", "")
+        elif kind == "message_delta":
+            delta = event.get("delta") or {}
+            if delta.get("stop_reason"):
+                self.message["stop_reason"] = delta["stop_reason"]
+            self.message["usage"].update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise _event_error(error)
+
+    def completion(self) -> Completion:
+        content = []
+        for index in sorted(self.blocks):
+            block = self.blocks[index]
+            if block.get("type") == "tool_use":
+                text = "".join(self.json_parts.get(index, []))
+                try:
+                    block["input"] = json.loads(text) if text else (block.get("input") or {})
+                except json.JSONDecodeError:
+                    block["input"] = None  # cut mid-arguments
+            content.append(block)
+        self.message["content"] = content
+        return _from_message(self.message)
+
+
+def _from_message(message: dict[str, Any]) -> Completion:
+    if message.get("type") == "error":
+        raise _event_error(message.get("error") or {})
+    stop = message.get("stop_reason")
+    cut = stop == "max_tokens"
+    text_parts: list[str] = []
+    calls: list[ToolCall] = []
+    cut_calls: list[str] = []
+    thinking: list[dict[str, Any]] = []
+    tool_blocks = [b for b in message.get("content") or [] if b.get("type") == "tool_use"]
+    for block in message.get("content") or []:
+        btype = block.get("type")
+        if btype == "text":
+            text_parts.append(block.get("text") or "")
+        elif btype in ("thinking", "redacted_thinking"):
+            thinking.append({k: v for k, v in block.items() if k in ("type", "thinking", "signature", "data")})
+        elif btype == "tool_use":
+            args = block.get("input")
+            if not isinstance(args, dict) or (cut and block is tool_blocks[-1]):
+                cut_calls.append(block.get("name") or "unknown")
+                cut = True
+                continue
+            calls.append(ToolCall(id=block.get("id") or "", name=block.get("name") or "", arguments=args))
+    usage = message.get("usage") or {}
+    return Completion(
+        text="".join(text_parts),
+        tool_calls=calls,
+        input_tokens=int(usage.get("input_tokens") or 0) + int(usage.get("cache_read_input_tokens") or 0)
+        + int(usage.get("cache_creation_input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cached_input_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        finish={"end_turn": Finish.STOP, "stop_sequence": Finish.STOP, "tool_use": Finish.TOOL_CALLS,
+                "max_tokens": Finish.LENGTH, "refusal": Finish.CONTENT_FILTER}.get(stop or "", Finish.STOP),
+        truncated=cut,
+        cut_tool_calls=cut_calls,
+        provider_data={"thinking": thinking} if thinking else None,
+    )
+
+
+def _event_error(error: dict[str, Any]) -> ProviderError:
+    message = str(error.get("message") or error.get("type") or "stream error")
+    retryable, code = classify_error(200, kind=error.get("type"), message=message)
+    return ProviderError(f"anthropic stream failed: {message}", retryable=retryable, code=code)
+
+
+def _status_error(err: anthropic.APIStatusError) -> ProviderError:
+    body = err.body if isinstance(err.body, dict) else {}
+    inner = body.get("error", body) if isinstance(body, dict) else {}
+    inner = inner if isinstance(inner, dict) else {}
+    message = str(inner.get("message") or err.message)
+    retryable, code = classify_error(err.status_code, kind=inner.get("type"), message=message)
+    return ProviderError(
+        f"anthropic answered {err.status_code}: {message}",
+        status=err.status_code,
+        retryable=retryable,
+        retry_after=retry_after_seconds(err.response.headers) if retryable else None,
+        code=code,
+    )
