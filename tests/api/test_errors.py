@@ -107,7 +107,7 @@ async def test_unexpected_errors_are_500_problems_without_internals(api, user, c
         seen["request_id"] = request_id_var.get()
         raise RuntimeError("secret internals at /srv/app.py line 42")
 
-    codetether.api.app.add_api_route("/v1/test-boom", boom, methods=["GET"])
+    api.app.add_api_route("/v1/test-boom", boom, methods=["GET"])
     with caplog.at_level(logging.ERROR):
         r = await api.http.get("/v1/test-boom", headers={**user.headers, "X-Request-ID": "boom-1"})
     body = assert_problem(r, 500, "internal_error")
