@@ -29,11 +29,11 @@ from codetether.core.ids import as_utc, parse_iso
 from codetether.core.models import Codebase, Task
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
 WAIT_POLL_INTERVAL = 0.1
 CANCEL_WAIT_SECONDS = 10.0
-STATUSES = ("queued", "running", "needs_input", "completed", "failed", "cancelled")
+STATUSES = TASK_STATUSES
 
 
 async def load_task(db: Database, task_id: str, user_id: str) -> Task:

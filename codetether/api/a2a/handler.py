@@ -75,13 +75,13 @@ from codetether.core.errors import ServiceError
 from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
 from codetether.core.models import A2APushConfig, Task
 from codetether.tasks.launch import NewTask
+from codetether.agent.prompts import AGENT_TYPE_CHOICES as AGENT_TYPES
 from codetether.tasks.contracts import TERMINAL_STATUSES, WAITING_STATUSES
 
 log = logging.getLogger(__name__)
 
 # A blocking send answers once the task is terminal or needs input, or after this long.
 BLOCKING_WAIT_SECONDS = 60.0
-AGENT_TYPES = ("general", "build", "plan", "explore")
 PRINCIPAL_KEY = "codetether_principal"
 HTTP_REQUEST_ID_KEY = "codetether_request_id"
 

@@ -33,12 +33,12 @@ from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
 from codetether.core.logging import request_id_var
 from codetether.core.models import Codebase
 from codetether.tasks.launch import NewTask
+from codetether.agent.prompts import AGENT_TYPE_CHOICES as AGENT_TYPES
 from codetether.tasks.view import task_to_dict
 from codetether.tasks.contracts import TERMINAL_STATUSES
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-AGENT_TYPES = ("general", "build", "plan", "explore")
 PAGE_SIZE = 20
 KEEPALIVE_SECONDS = 15
 CONVERSATION_STATUS = {

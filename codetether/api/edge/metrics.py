@@ -27,12 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codetether.api.state import AppState
 from codetether.core.models import Task, WebhookAttempt, WebhookDelivery
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("codetether.access")
-
-TASK_STATUSES = ("queued", "running", "needs_input", "completed", "failed", "cancelled")
 
 # One registry per process: the app factory runs many times in tests, the series exist once.
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -38,7 +38,7 @@ from codetether.core.logging import request_id_var
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
-from codetether.tasks.contracts import WAITING_STATUSES
+from codetether.tasks.contracts import WAITING_STATUSES, TaskStatusName
 
 AgentType = Literal["general", "build", "plan", "explore"]
 MAX_WAIT_SECONDS = 300
@@ -123,7 +123,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
     async def list_tasks(
         ctx: Context,
         status: Annotated[
-            list[Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]] | None,
+            list[TaskStatusName] | None,
             Field(description="Only these statuses."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
