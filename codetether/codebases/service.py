@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from codetether.accounts.service import get_user_by_email
 from codetether.core.config import Settings
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.core.ids import iso, new_id, utcnow
 from codetether.core.models import Codebase
 from codetether.core.netguard import Resolver, system_resolver
@@ -28,13 +29,11 @@ CREDENTIAL_TYPES = ("https_token", "ssh_key")
 _UNSET: Any = object()
 
 
-class CodebaseError(ValueError):
-    """A rule was broken; ``code`` is the stable problem code, ``field`` the offending field."""
+class CodebaseError(ServiceError, ValueError):
+    """A rule was broken (422); ``code`` is the stable problem code, ``field`` the offending field."""
 
     def __init__(self, message: str, code: str = "invalid_codebase", field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
+        super().__init__(422, code, message, field=field)
 
 
 @dataclass

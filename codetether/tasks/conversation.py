@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.core.config import Settings
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import Task
 from codetether.tasks.launch import start_task_workflow, task_input
@@ -73,11 +74,13 @@ POLL_INTERVAL = 0.05
 TITLE_LIMIT = 80
 
 
-class ConversationError(Exception):
+# A refusal is a conflict with the task's state, unless Temporal or a worker could not be reached.
+_UNAVAILABLE = frozenset({WORKER_UNAVAILABLE, TEMPORAL_UNAVAILABLE})
+
+
+class ConversationError(ServiceError):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(503 if code in _UNAVAILABLE else 409, code, message)
 
 
 @dataclass

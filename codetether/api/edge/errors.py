@@ -99,6 +99,11 @@ def problem_response(
     )
 
 
+def problem_from(err: ServiceError) -> JSONResponse:
+    """The problem response of a domain refusal, from the error's own status, code and message."""
+    return problem_response(err.status, err.code, err.message, errors=err.errors, headers=err.headers)
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -173,7 +178,7 @@ def install_error_handlers(app: FastAPI) -> None:
         for prefix, render in HTML_FACES.items():
             if request.url.path.startswith(prefix):
                 return await render(request, exc)
-        return problem_response(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
+        return problem_from(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -32,7 +32,7 @@ from codetether.api.edge.streamcap import stream_slots
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
 from codetether.codebases import service as codebase_svc
-from codetether.tasks.conversation import ConversationError, Delivery
+from codetether.tasks.conversation import Delivery
 from codetether.core.errors import ServiceError
 from codetether.core.logging import request_id_var
 from codetether.core.models import Task
@@ -57,7 +57,8 @@ def _public(task: Task) -> TaskPublic:
     return TaskPublic.model_validate(task_to_dict(task))
 
 
-def _tool_error(err: ServiceError | ConversationError) -> ToolError:
+def tool_error(err: ServiceError) -> ToolError:
+    """How MCP shows a domain refusal: a tool error whose text starts with the stable code."""
     return ToolError(f"{err.code}: {err.message}")
 
 
@@ -88,7 +89,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             return await taskops.load_task(state.db, task_id, principal.user_id)
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
 
     @mcp.tool(description="Create an agent task. Returns the task (status queued); follow it with wait_for_task.")
     async def create_task(
@@ -112,7 +113,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return _public(task)
 
     @mcp.tool(description="Get a task by id: status, result, the pending question (required_action), error.")
@@ -136,7 +137,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 limit=limit, cursor=cursor,
             )
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return TaskList(data=[_public(t) for t in rows], next_cursor=next_cursor)
 
     @mcp.tool(description=(
@@ -194,8 +195,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
         task = await load(task_id, principal)
         try:
             task = await conversation.provide_input(state.db, await state.temporal(), task, message, required_action_id)
-        except ConversationError as err:
-            raise _tool_error(err) from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         return _public(task)
 
     @mcp.tool(description=(
@@ -228,8 +229,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                                 task_id=await reserved_task_id(ctx))
                 delivery = Delivery(task, conversation.DELIVERED_NEW_TASK)
-        except (ServiceError, ConversationError) as err:
-            raise _tool_error(err) from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         return ConversationTask.model_validate(
             {**task_to_dict(delivery.task), "conversation_id": delivery.task.id, "delivered_as": delivery.delivered_as}
         )
@@ -240,7 +241,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             outcome = await taskops.cancel_task(state.db, await state.temporal(), task_id, principal.user_id)
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return _public(outcome.task)
 
     @mcp.tool(description="The models tasks can use, with whether each is available on this server.")

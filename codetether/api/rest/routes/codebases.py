@@ -1,6 +1,7 @@
 """``/v1/automation/codebases``: register, list, change and remove the repositories tasks work on
 (``codebases:read`` / ``codebases:write``). Another user's codebase is 404. The rules live in
-:mod:`codetether.codebases.service`; credentials are sealed there and never come back.
+:mod:`codetether.codebases.service`; credentials are sealed there and never come back. Its refusals (``CodebaseError``, a
+``ServiceError``) become problems at the edge (``codetether/api/edge/errors.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ def _public(row) -> CodebasePublic:
     return CodebasePublic.model_validate(svc.codebase_to_dict(row))
 
 
-def _problem(err: svc.CodebaseError) -> Problem:
-    errors = [{"field": err.field, "message": str(err), "type": err.code}] if err.field else None
-    return Problem(422, err.code, str(err), errors=errors)
-
-
 def _credentials(value) -> svc.Credentials | None:
     if value is None:
         return None
@@ -37,14 +33,11 @@ def _not_found(codebase_id: str) -> Problem:
 @router.post("", operation_id="createCodebase", status_code=201, response_model=CodebasePublic,
              summary="Register a codebase", responses=problem_responses(401, 403, 422, 429))
 async def create_codebase(body: CodebaseCreate, principal: CodebasesWrite, state: State, settings: SettingsDep) -> CodebasePublic:
-    try:
-        row = await svc.create_codebase(
-            state.db, settings, principal.user_id,
-            name=body.name, repository_url=body.repository_url, ref=body.ref, push=body.push,
-            description=body.description, credentials=_credentials(body.credentials),
-        )
-    except svc.CodebaseError as err:
-        raise _problem(err) from None
+    row = await svc.create_codebase(
+        state.db, settings, principal.user_id,
+        name=body.name, repository_url=body.repository_url, ref=body.ref, push=body.push,
+        description=body.description, credentials=_credentials(body.credentials),
+    )
     return _public(row)
 
 
@@ -80,10 +73,7 @@ async def update_codebase(
             kwargs[name] = getattr(body, name)
     if "credentials" in given:
         kwargs["credentials"] = _credentials(body.credentials)
-    try:
-        row = await svc.update_codebase(state.db, settings, principal.user_id, codebase_id, **kwargs)
-    except svc.CodebaseError as err:
-        raise _problem(err) from None
+    row = await svc.update_codebase(state.db, settings, principal.user_id, codebase_id, **kwargs)
     if row is None:
         raise _not_found(codebase_id)
     return _public(row)
