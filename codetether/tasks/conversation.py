@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.core.config import Settings
-from codetether.core.db import Database
+from codetether.core.db import Database, poll_until
 from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import Task
@@ -112,13 +112,7 @@ async def reload(db: Database, task_id: str) -> Task:
 
 async def wait_until(db: Database, task_id: str, done: Callable[[Task], bool], timeout: float) -> Task:
     """Re-reads the task row until ``done(task)`` or ``timeout``; returns the last row read."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    task = await reload(db, task_id)
-    while not done(task) and loop.time() < deadline:
-        await asyncio.sleep(POLL_INTERVAL)
-        task = await reload(db, task_id)
-    return task
+    return await poll_until(lambda: reload(db, task_id), done, timeout, POLL_INTERVAL)
 
 
 def _pending_action_id(task: Task) -> str | None:

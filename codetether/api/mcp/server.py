@@ -13,7 +13,6 @@ Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Literal
 
@@ -33,6 +32,7 @@ from codetether.tasks import conversation
 from codetether.tasks import service as taskops
 from codetether.codebases import service as codebase_svc
 from codetether.tasks.conversation import Delivery
+from codetether.core.db import poll_until
 from codetether.core.errors import ServiceError
 from codetether.core.logging import request_id_var
 from codetether.core.models import Task
@@ -162,24 +162,22 @@ def build_server(state: AppState, version: str) -> MCPServer:
             release()
 
     async def _wait(ctx: Context, principal: Principal, task_id: str, timeout_seconds: int) -> TaskPublic:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        deadline = start + timeout_seconds
-        task = await load(task_id, principal)
         seen: tuple | None = None
         last_report = 0.0
-        while True:
-            now = loop.time()
+
+        async def report(task: Task, elapsed: float) -> None:
+            # On a change, and every PROGRESS_EVERY_SECONDS while nothing changes.
+            nonlocal seen, last_report
             note = (task.progress or {}).get("message")
             key = (task.status, note)
-            if key != seen or now - last_report >= PROGRESS_EVERY_SECONDS:
+            if key != seen or elapsed - last_report >= PROGRESS_EVERY_SECONDS:
                 message = f"{task.status}: {note}" if note else task.status
-                await ctx.report_progress(round(min(now - start, timeout_seconds), 2), float(timeout_seconds), message)
-                seen, last_report = key, now
-            if task.status in WAITING_STATUSES or now >= deadline:
-                return _public(task)
-            await asyncio.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - now)))
-            task = await load(task_id, principal)
+                await ctx.report_progress(round(min(elapsed, timeout_seconds), 2), float(timeout_seconds), message)
+                seen, last_report = key, elapsed
+
+        task = await poll_until(lambda: load(task_id, principal), lambda t: t.status in WAITING_STATUSES,
+                                float(timeout_seconds), WAIT_POLL_SECONDS, on_read=report)
+        return _public(task)
 
     @mcp.tool(description=(
         "Answer the question of a task in needs_input (its required_action.prompt). The task resumes. "
