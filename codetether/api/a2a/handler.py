@@ -44,14 +44,12 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
-    InvalidRequestError,
 )
 
 from codetether.api.a2a.access import HTTP_REQUEST_ID_KEY, PRINCIPAL_KEY, find_task, load_task, principal_of
 from codetether.api.a2a.errors import a2a_error
 from codetether.api.a2a.sending import deliver, save_push
 from codetether.api.auth import Principal
-from codetether.api.edge.errors import Problem
 from codetether.api.edge.streamcap import stream_slots
 from codetether.api.state import AppState
 from codetether.core.errors import ServiceError
@@ -102,8 +100,8 @@ class CodeTetherRequestHandler(RequestHandler):
         """A slot of the per-user cap on held requests (REST's ?wait= and SSE share it)."""
         try:
             return stream_slots(self.state).take(principal.user_id)
-        except Problem as err:
-            raise InvalidRequestError(err.detail or err.code, data={"code": err.code}) from None
+        except ServiceError as err:
+            raise a2a_error(err) from None
 
     # --- sending -------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from codetether.api.auth import Principal
-from codetether.api.edge.errors import Problem
 from codetether.api.rest.routes.meta import ModelList, ModelOut
 from codetether.api.rest.schemas.codebases import CodebaseList, CodebasePublic
 from codetether.api.rest.schemas.conversation import ConversationTask
@@ -154,8 +153,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             # A held call counts toward the same per-user cap as REST's ?wait= and SSE.
             release = stream_slots(state).take(principal.user_id)
-        except Problem as err:
-            raise ToolError(f"{err.code}: {err.detail}") from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         try:
             return await _wait(ctx, principal, task_id, timeout_seconds)
         finally:
