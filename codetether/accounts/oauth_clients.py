@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.core.ids import iso, new_id
 from codetether.core.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, User
 from codetether.accounts.credentials import FIRST_PARTY_SCOPES, OAUTH_SCOPES, hash_token, parse_scopes
@@ -24,8 +25,11 @@ CLIENT_SECRET_PREFIX = "cts_"
 MAX_REDIRECT_URIS = 10
 
 
-class OAuthClientError(ValueError):
-    """Bad input for a client registration (shown to the caller as is)."""
+class OAuthClientError(ServiceError, ValueError):
+    """Bad input for a client registration (422, shown to the caller as is)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(422, "invalid_oauth_client", message)
 
 
 def generate_client_secret() -> str:

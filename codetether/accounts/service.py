@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import ApiKey, User
 from codetether.accounts.credentials import ALL_SCOPES, generate_api_key, hash_password, hash_token, key_display_prefix
@@ -15,8 +16,11 @@ TIER_CONCURRENCY: dict[str, int | None] = {"free": 5, "pro": 25, "enterprise": N
 TIERS = tuple(TIER_RATE_LIMITS)
 
 
-class AccountError(ValueError):
-    pass
+class AccountError(ServiceError, ValueError):
+    """An account cannot be made as asked (422)."""
+
+    def __init__(self, message: str, code: str = "invalid_account") -> None:
+        super().__init__(422, code, message)
 
 
 async def create_user(db: Database, email: str, *, tier: str = "free", password: str | None = None) -> User:

@@ -6,6 +6,9 @@ from codetether.agent.contracts import ChatMessage
 from codetether.tasks.contracts import TaskInput
 
 AGENT_TYPES = ("build", "plan", "general", "explore")
+DEFAULT_AGENT_TYPE = "general"
+# As forms and refusals list them: the default first.
+AGENT_TYPE_CHOICES = (DEFAULT_AGENT_TYPE, *(t for t in AGENT_TYPES if t != DEFAULT_AGENT_TYPE))
 
 _BASE = (
     "You are a CodeTether agent working on a task submitted through an automation platform. "

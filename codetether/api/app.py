@@ -14,10 +14,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from codetether.api.edge.errors import install_error_handlers
+from codetether.api.edge.middleware import HTTPMiddleware, add_response_headers, request_header
 from codetether.api.state import AppState
 from codetether.core.config import Settings, get_settings
 from codetether.core.db import Database
@@ -28,30 +29,19 @@ VERSION = "0.1.0"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HTTPMiddleware):
     """Echoes a sane ``X-Request-ID`` or makes one, and puts it in the logging context."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = None
-        for name, value in scope.get("headers", []):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = request_header(scope, b"x-request-id")
+        incoming = raw.decode("latin-1") if raw is not None else None
         rid = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else new_id("req")
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
 
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", rid.encode()))
-                message["headers"] = headers
+                add_response_headers(message, [(b"x-request-id", rid.encode())])
             await send(message)
 
         try:

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from codetether.api.edge.middleware import HTTPMiddleware, add_response_headers
 from codetether.api.oauth.access_tokens import AccessTokenResolver
 from codetether.api.oauth.oidc import OIDCResolver
 from codetether.api.state import AppState
@@ -20,27 +21,18 @@ QUERY_KEY_DEPRECATED_AT = 1795392000  # 2026-11-23T00:00:00Z
 QUERY_KEY_DOCS = "https://codetether.dev/docs/oauth#query-string-api-keys"  # docs/oauth.md
 
 
-class QueryKeyDeprecationMiddleware:
+class QueryKeyDeprecationMiddleware(HTTPMiddleware):
     """Adds ``Deprecation``, ``Link`` and ``Warning`` headers when the caller sent its key in the URL."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start" and scope.get("state", {}).get("query_key_used"):
-                headers = list(message.get("headers", []))
-                headers += [
+                add_response_headers(message, [
                     (b"deprecation", f"@{QUERY_KEY_DEPRECATED_AT}".encode()),
                     (b"link", f'<{QUERY_KEY_DOCS}>; rel="deprecation"; type="text/html"'.encode()),
                     (b"warning", (b'299 - "API keys in the query string are deprecated: they end up in logs and '
                                   b'browser history. Send Authorization: Bearer ct_... instead."')),
-                ]
-                message["headers"] = headers
+                ])
             await send(message)
 
         await self.app(scope, receive, _send)

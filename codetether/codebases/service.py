@@ -16,7 +16,8 @@ from sqlalchemy import delete, select
 
 from codetether.accounts.service import get_user_by_email
 from codetether.core.config import Settings
-from codetether.core.db import Database
+from codetether.core.db import Database, load_owned
+from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import iso, new_id, utcnow
 from codetether.core.models import Codebase
 from codetether.core.netguard import Resolver, system_resolver
@@ -28,13 +29,11 @@ CREDENTIAL_TYPES = ("https_token", "ssh_key")
 _UNSET: Any = object()
 
 
-class CodebaseError(ValueError):
-    """A rule was broken; ``code`` is the stable problem code, ``field`` the offending field."""
+class CodebaseError(ServiceError, ValueError):
+    """A rule was broken (422); ``code`` is the stable problem code, ``field`` the offending field."""
 
     def __init__(self, message: str, code: str = "invalid_codebase", field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
+        super().__init__(422, code, message, field=field)
 
 
 @dataclass
@@ -152,11 +151,9 @@ async def create_codebase_for_email(db: Database, settings: Settings, email: str
     return await create_codebase(db, settings, user.id, **kwargs)
 
 
-async def get_codebase(db: Database, user_id: str, codebase_id: str) -> Codebase | None:
-    """The user's codebase, or None (also for another user's)."""
-    async with db.session() as s:
-        row = await s.get(Codebase, codebase_id)
-    return row if row is not None and row.user_id == user_id else None
+async def load_codebase(db: Database, user_id: str, codebase_id: str) -> Codebase:
+    """The user's codebase, or 404 ``codebase_not_found`` (also for another user's)."""
+    return await load_owned(db, Codebase, codebase_id, lambda c: c.user_id == user_id, not_found("codebase", codebase_id))
 
 
 async def list_codebases(db: Database, user_id: str) -> list[Codebase]:

@@ -1,16 +1,68 @@
-"""Async database engine and sessions (SQLite by default, PostgreSQL by URL), and migrations."""
+"""Async database engine and sessions (SQLite by default, PostgreSQL by URL), migrations, and
+the two row helpers every service uses: :func:`load_owned` ("the caller's row, or 404") and
+:func:`poll_until` ("re-read the row until it changed")."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from codetether.core.config import Settings
+from codetether.core.errors import ServiceError
+
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+async def owned_row(s: AsyncSession, model: type[M], row_id: str, owns: Callable[[M], bool], missing: ServiceError) -> M:
+    """The row ``row_id`` of ``model`` if ``owns(row)``; otherwise raises ``missing``.
+
+    Someone else's row is refused exactly like one that does not exist, so ids cannot be probed.
+    """
+    row = await s.get(model, row_id)
+    if row is None or not owns(row):
+        raise missing
+    return row
+
+
+async def load_owned(db: "Database", model: type[M], row_id: str, owns: Callable[[M], bool], missing: ServiceError) -> M:
+    """:func:`owned_row` in a session of its own (a read that ends here)."""
+    async with db.session() as s:
+        return await owned_row(s, model, row_id, owns, missing)
+
+
+
+async def poll_until(
+    read: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    timeout: float,
+    interval: float,
+    *,
+    on_read: Callable[[T, float], Awaitable[None]] | None = None,
+) -> T:
+    """Calls ``read`` until ``done(value)`` or ``timeout`` seconds passed; returns the last value read.
+
+    Other processes (the worker) change the rows, so waiting means re-reading; no sleep runs past
+    the deadline. ``on_read(value, elapsed)`` sees every value read (MCP reports progress with it).
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + timeout
+    while True:
+        value = await read()
+        now = loop.time()
+        if on_read is not None:
+            await on_read(value, now - start)
+        if done(value) or now >= deadline:
+            return value
+        await asyncio.sleep(min(interval, max(0.0, deadline - now)))
 
 
 class Database:

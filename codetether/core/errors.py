@@ -1,10 +1,16 @@
-"""Business refusals raised by the shared services in ``core/`` and shown by every face.
+"""Business refusals raised by the domain services and shown by every face.
 
-:class:`ServiceError` carries an HTTP-like status, a stable snake_case ``code``, a message and
-optionally field errors and response headers. Each face maps it to its own shape: REST to
-problem+json (``codetether/api/edge/errors.py``), the console to a message on the page, A2A to a JSON-RPC error
-(``codetether/api/a2a/handler.py``), MCP to a tool error (``codetether/api/mcp/server.py``). So each rule is written
-once, in ``core/``.
+:class:`ServiceError` is the one family of domain errors: it carries an HTTP-like status, a
+stable snake_case ``code``, a message and optionally field errors and response headers. Domain
+modules subclass it where they want a name of their own (``ConversationError`` in
+``codetether/tasks/conversation.py``, ``CodebaseError`` in ``codetether/codebases/service.py``,
+``AccountError`` and ``OAuthClientError`` in ``codetether/accounts/``), so the status a refusal
+answers with is decided where the rule is written. Each face turns the error into its own shape
+from these fields alone, in one function: REST to problem+json (``problem_from`` in
+``codetether/api/edge/errors.py``), the console to a page (``render_error`` in
+``codetether/api/console/web.py``), A2A to a JSON-RPC error (``a2a_error`` in
+``codetether/api/a2a/errors.py``), MCP to a tool error (``tool_error`` in
+``codetether/api/mcp/server.py``).
 """
 
 from __future__ import annotations

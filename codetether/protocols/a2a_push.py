@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from codetether.core.config import Settings
-from codetether.core.db import Database
+from codetether.core.db import Database, load_owned
 from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id
 from codetether.core.models import A2APushConfig
@@ -65,11 +65,10 @@ async def list_push_configs(db: Database, task_id: str) -> list[A2APushConfig]:
 
 
 async def get_push_config(db: Database, task_id: str, config_id: str) -> A2APushConfig:
-    async with db.session() as s:
-        row = await s.get(A2APushConfig, config_id)
-    if row is None or row.task_id != task_id:
-        raise ServiceError(404, "push_config_not_found", f"no push notification config {config_id!r}")
-    return row
+    return await load_owned(
+        db, A2APushConfig, config_id, lambda c: c.task_id == task_id,
+        ServiceError(404, "push_config_not_found", f"no push notification config {config_id!r}"),
+    )
 
 
 async def delete_push_config(db: Database, task_id: str, config_id: str) -> None:

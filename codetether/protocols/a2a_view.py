@@ -35,6 +35,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from codetether.core.ids import as_utc, parse_iso
 from codetether.core.models import Task
+from codetether.tasks.contracts import WAITING_STATUSES
 
 STATE_OF: dict[str, int] = {
     "queued": TaskState.TASK_STATE_SUBMITTED,
@@ -56,7 +57,7 @@ STATUS_EVENTS = {
     "task.cancelled": "cancelled",
 }
 # After these the A2A stream of a run ends (terminal, or interrupted for input).
-FINAL_STATUSES = frozenset({"needs_input", "completed", "failed", "cancelled"})
+FINAL_STATUSES = WAITING_STATUSES
 RESULT_ARTIFACT_ID = "result"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from codetether.agent.contracts import AgentCarry, ChatMessage
 
@@ -24,6 +24,8 @@ class TaskStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
+# The statuses in their documented order (filters, metrics and error messages list them so).
+TASK_STATUSES = tuple(s.value for s in TaskStatus)
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value})
 WAITING_STATUSES = TERMINAL_STATUSES | {TaskStatus.NEEDS_INPUT.value}
 
@@ -36,6 +38,15 @@ EVENT_TYPES = (
     "task.failed",
     "task.cancelled",
 )
+NEEDS_INPUT_EVENT = "task.needs_input"
+TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
+
+# The same vocabularies as types, for schemas that publish them as enums (REST, MCP). Spelled out
+# because type checkers need literal values; tests/unit/test_vocabulary.py keeps them equal.
+TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
+TaskEventType = Literal[
+    "task.created", "task.started", "task.progress", "task.needs_input", "task.completed", "task.failed", "task.cancelled"
+]
 
 
 class ErrorCode:

@@ -31,7 +31,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.core.config import Settings
-from codetether.core.db import Database
+from codetether.core.db import Database, poll_until
+from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import Task
 from codetether.tasks.launch import start_task_workflow, task_input
@@ -75,11 +76,13 @@ POLL_INTERVAL = 0.05
 TITLE_LIMIT = 80
 
 
-class ConversationError(Exception):
+# A refusal is a conflict with the task's state, unless Temporal or a worker could not be reached.
+_UNAVAILABLE = frozenset({WORKER_UNAVAILABLE, TEMPORAL_UNAVAILABLE})
+
+
+class ConversationError(ServiceError):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(503 if code in _UNAVAILABLE else 409, code, message)
 
 
 @dataclass
@@ -111,13 +114,7 @@ async def reload(db: Database, task_id: str) -> Task:
 
 async def wait_until(db: Database, task_id: str, done: Callable[[Task], bool], timeout: float) -> Task:
     """Re-reads the task row until ``done(task)`` or ``timeout``; returns the last row read."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    task = await reload(db, task_id)
-    while not done(task) and loop.time() < deadline:
-        await asyncio.sleep(POLL_INTERVAL)
-        task = await reload(db, task_id)
-    return task
+    return await poll_until(lambda: reload(db, task_id), done, timeout, POLL_INTERVAL)
 
 
 def _pending_action_id(task: Task) -> str | None:

@@ -21,11 +21,10 @@ from sqlalchemy import select
 from codetether.core.db import Database
 from codetether.tasks.events import list_events
 from codetether.core.models import Task, TaskEvent
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.contracts import TERMINAL_EVENTS, TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
-TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
 # 50 ms keeps event → client latency well under the 200 ms target at ~20 small queries a second.
 POLL_INTERVAL = 0.05
 PAGE = 500

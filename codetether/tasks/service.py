@@ -8,7 +8,6 @@ task behaves the same whichever protocol created or reads it. Refusals are
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -23,38 +22,29 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.agent.catalog import ModelCatalog, ModelSpec
 from codetether.core.config import Settings
-from codetether.core.db import Database
-from codetether.core.errors import ServiceError
+from codetether.core.db import Database, load_owned, poll_until
+from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import as_utc, parse_iso
 from codetether.core.models import Codebase, Task
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
 WAIT_POLL_INTERVAL = 0.1
 CANCEL_WAIT_SECONDS = 10.0
-STATUSES = ("queued", "running", "needs_input", "completed", "failed", "cancelled")
+STATUSES = TASK_STATUSES
 
 
 async def load_task(db: Database, task_id: str, user_id: str) -> Task:
     """The caller's task, or 404 whether it does not exist or belongs to someone else."""
-    async with db.session() as s:
-        task = await s.get(Task, task_id)
-    if task is None or task.user_id != user_id:
-        raise ServiceError(404, "task_not_found", f"no task {task_id!r}")
-    return task
+    return await load_owned(db, Task, task_id, lambda t: t.user_id == user_id, not_found("task", task_id))
 
 
 async def wait_for_status(db: Database, task_id: str, user_id: str, statuses: Iterable[str], timeout: float) -> Task:
-    """Polls the task row until its status is in ``statuses`` or ``timeout`` passes."""
+    """Re-reads the caller's task until its status is in ``statuses`` or ``timeout`` passes."""
     wanted = frozenset(statuses)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    task = await load_task(db, task_id, user_id)
-    while task.status not in wanted and loop.time() < deadline:
-        await asyncio.sleep(min(WAIT_POLL_INTERVAL, max(0.0, deadline - loop.time())))
-        task = await load_task(db, task_id, user_id)
-    return task
+    return await poll_until(lambda: load_task(db, task_id, user_id), lambda t: t.status in wanted, timeout,
+                            WAIT_POLL_INTERVAL)
 
 
 def resolve_model(catalog: ModelCatalog, name: str | None) -> ModelSpec:
@@ -79,15 +69,13 @@ def resolve_model(catalog: ModelCatalog, name: str | None) -> ModelSpec:
 
 async def check_codebase(db: Database, codebase_id: str, user_id: str) -> None:
     """422 unless ``codebase_id`` names one of the caller's codebases."""
-    async with db.session() as s:
-        codebase = await s.get(Codebase, codebase_id)
-    if codebase is None or codebase.user_id != user_id:
-        raise ServiceError(
-            422,
-            "unknown_codebase",
-            f"no codebase {codebase_id!r}",
-            errors=[{"field": "codebase_id", "message": "unknown codebase", "type": "unknown_codebase"}],
-        )
+    unknown = ServiceError(
+        422,
+        "unknown_codebase",
+        f"no codebase {codebase_id!r}",
+        errors=[{"field": "codebase_id", "message": "unknown codebase", "type": "unknown_codebase"}],
+    )
+    await load_owned(db, Codebase, codebase_id, lambda c: c.user_id == user_id, unknown)
 
 
 async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None:

@@ -23,6 +23,7 @@ from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, new_id, parse_iso, ulid, utcnow
 from codetether.core.models import A2APushConfig, Task, TaskEvent, WebhookDelivery, WebhookSubscription
+from codetether.tasks.contracts import NEEDS_INPUT_EVENT, TERMINAL_EVENTS
 from codetether.webhooks.contracts import (
     DELIVERY_PENDING,
     DELIVERY_WORKFLOW,
@@ -39,10 +40,9 @@ except metadata.PackageNotFoundError:  # running from a checkout that is not ins
     VERSION = "0.1.0"
 USER_AGENT = f"CodeTether-Webhooks/{VERSION}"
 
-# The terminal events: the only kind a task's callback_url receives (the first one, once).
-TERMINAL_EVENTS = frozenset({"task.completed", "task.failed", "task.cancelled"})
+# A task's callback_url receives only the terminal events (TERMINAL_EVENTS, the first one, once).
 # What a task's own webhook_url receives unless its webhook_events say otherwise.
-TASK_WEBHOOK_EVENTS = TERMINAL_EVENTS | {"task.needs_input"}
+TASK_WEBHOOK_EVENTS = TERMINAL_EVENTS | {NEEDS_INPUT_EVENT}
 PING_EVENT = "ping"
 # A subscription whose deliveries have all failed for this long is disabled.
 FAILING_DISABLE_AFTER = timedelta(days=3)

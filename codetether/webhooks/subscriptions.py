@@ -15,8 +15,8 @@ from temporalio.client import Client
 
 from codetether.core import jsoncompact
 from codetether.core.config import Settings
-from codetether.core.db import Database
-from codetether.core.errors import ServiceError
+from codetether.core.db import Database, load_owned, owned_row
+from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import iso, new_id, parse_iso, utcnow
 from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
@@ -92,11 +92,8 @@ async def check_caps(db: Database, settings: Settings, user_id: str, url: str, *
 
 
 async def get_subscription(db: Database, webhook_id: str, user_id: str) -> WebhookSubscription:
-    async with db.session() as s:
-        sub = await s.get(WebhookSubscription, webhook_id)
-    if sub is None or sub.user_id != user_id:
-        raise ServiceError(404, "webhook_not_found", f"no webhook {webhook_id!r}")
-    return sub
+    return await load_owned(db, WebhookSubscription, webhook_id, lambda w: w.user_id == user_id,
+                            not_found("webhook", webhook_id))
 
 
 async def list_subscriptions(db: Database, user_id: str) -> list[WebhookSubscription]:
@@ -143,9 +140,8 @@ async def update_subscription(db: Database, settings: Settings, webhook_id: str,
         await check_caps(db, settings, user_id, url, replacing=webhook_id)
     rotated = False
     async with db.session() as s:
-        sub = await s.get(WebhookSubscription, webhook_id)
-        if sub is None or sub.user_id != user_id:
-            raise ServiceError(404, "webhook_not_found", f"no webhook {webhook_id!r}")
+        sub = await owned_row(s, WebhookSubscription, webhook_id, lambda w: w.user_id == user_id,
+                              not_found("webhook", webhook_id))
         now = utcnow()
         if url is not None:
             sub.url = url
@@ -227,10 +223,10 @@ async def redeliver(db: Database, client: Client, settings: Settings, webhook_id
                     user_id: str) -> WebhookDelivery:
     """A new delivery of the same event (same webhook-id), started now."""
     sub = await get_subscription(db, webhook_id, user_id)
-    async with db.session() as s:
-        original = await s.get(WebhookDelivery, delivery_id)
-    if original is None or original.subscription_id != sub.id:
-        raise ServiceError(404, "delivery_not_found", f"no delivery {delivery_id!r} of webhook {webhook_id!r}")
+    original = await load_owned(
+        db, WebhookDelivery, delivery_id, lambda d: d.subscription_id == sub.id,
+        ServiceError(404, "delivery_not_found", f"no delivery {delivery_id!r} of webhook {webhook_id!r}"),
+    )
     _require_active(sub)
     row = await create_delivery(
         db, sub=sub, event_id=original.event_id, event_type=original.event_type, task_id=original.task_id,

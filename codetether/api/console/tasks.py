@@ -26,25 +26,20 @@ from codetether.api.console.web import (
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
 from codetether.accounts.service import TIER_CONCURRENCY
-from codetether.tasks.conversation import ConversationError
 from codetether.core.errors import ServiceError
 from codetether.tasks.events import list_events
 from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
 from codetether.core.logging import request_id_var
 from codetether.core.models import Codebase
 from codetether.tasks.launch import NewTask
+from codetether.agent.prompts import AGENT_TYPE_CHOICES as AGENT_TYPES
 from codetether.tasks.view import task_to_dict
 from codetether.tasks.contracts import TERMINAL_STATUSES
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-AGENT_TYPES = ("general", "build", "plan", "explore")
 PAGE_SIZE = 20
 KEEPALIVE_SECONDS = 15
-CONVERSATION_STATUS = {
-    conversation.TASK_NOT_WAITING: 409, conversation.STALE_REQUIRED_ACTION: 409, conversation.TASK_BUSY: 409,
-    conversation.WORKER_UNAVAILABLE: 503, conversation.TEMPORAL_UNAVAILABLE: 503,
-}
 
 
 async def _codebases(state, user_id: str) -> list[Codebase]:
@@ -170,10 +165,6 @@ async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Resp
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _conversation_error(err: ConversationError) -> ServiceError:
-    return ServiceError(CONVERSATION_STATUS.get(err.code, 409), err.code, err.message)
-
-
 @router.post("/tasks/{task_id}/answer", operation_id="consoleAnswerTask")
 async def answer(request: Request, task_id: str, user: ConsoleUser) -> Response:
     form = await request.form()
@@ -183,11 +174,9 @@ async def answer(request: Request, task_id: str, user: ConsoleUser) -> Response:
     if not message:
         raise ServiceError(422, "validation_error", "Write an answer first.", field="message")
     task = await taskops.load_task(state.db, task_id, user.id)
-    try:
-        await conversation.provide_input(state.db, await state.temporal(), task, message,
-                                         str(form.get("required_action_id") or "") or None)
-    except ConversationError as err:
-        raise _conversation_error(err) from None
+    # A refusal (ConversationError) is shown by the console's error page (render_error).
+    await conversation.provide_input(state.db, await state.temporal(), task, message,
+                                     str(form.get("required_action_id") or "") or None)
     log.info("console: %s answered task %s", user.id, task_id)
     return RedirectResponse(f"{PREFIX}/tasks/{task_id}", status_code=303, headers=PAGE_HEADERS)
 
@@ -201,11 +190,8 @@ async def message(request: Request, task_id: str, user: ConsoleUser) -> Response
     if not text:
         raise ServiceError(422, "validation_error", "Write a message first.", field="message")
     task = await taskops.load_task(state.db, task_id, user.id)
-    try:
-        await conversation.send_message(state.db, await state.temporal(), state.settings, task, text,
-                                        concurrency_limit=_concurrency(user), request_id=request_id_var.get())
-    except ConversationError as err:
-        raise _conversation_error(err) from None
+    await conversation.send_message(state.db, await state.temporal(), state.settings, task, text,
+                                    concurrency_limit=_concurrency(user), request_id=request_id_var.get())
     log.info("console: %s sent a message to task %s", user.id, task_id)
     return RedirectResponse(f"{PREFIX}/tasks/{task_id}", status_code=303, headers=PAGE_HEADERS)
 

@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markdown_it import MarkdownIt
 
+from codetether.api.edge.pages import page_headers
 from codetether.api.state import AppState
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc
@@ -42,16 +43,15 @@ PREFIX = "/console"
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
+# The console's own scripts and styles load from this origin; nothing else does.
+PAGE_HEADERS = page_headers(
+    csp=(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-}
+    referrer="same-origin",
+    pragma=False,
+)
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
 

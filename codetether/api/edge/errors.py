@@ -20,8 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from codetether.api.edge.middleware import HTTPMiddleware, StartTracker
 from codetether.core.errors import ServiceError
 from codetether.core.jsonsafe import CODES as JSON_SAFETY_CODES
 from codetether.core.logging import request_id_var
@@ -99,6 +100,11 @@ def problem_response(
     )
 
 
+def problem_from(err: ServiceError) -> JSONResponse:
+    """The problem response of a domain refusal, from the error's own status, code and message."""
+    return problem_response(err.status, err.code, err.message, errors=err.errors, headers=err.headers)
+
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -173,7 +179,7 @@ def install_error_handlers(app: FastAPI) -> None:
         for prefix, render in HTML_FACES.items():
             if request.url.path.startswith(prefix):
                 return await render(request, exc)
-        return problem_response(exc.status, exc.code, exc.message, errors=exc.errors, headers=exc.headers)
+        return problem_from(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -220,28 +226,15 @@ async def _send_response(response: JSONResponse, scope: Scope, receive: Receive,
     await response(scope, receive, send)
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HTTPMiddleware):
     """Turns an exception that escaped every handler into a 500 problem (no stack trace)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def _send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracked = StartTracker(send)
         try:
-            await self.app(scope, receive, _send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if started:
+            if tracked.started:
                 # Part of a response went out already (a stream); nothing sane can follow it.
                 raise
             log.exception("unhandled error", exc_info=exc)
@@ -255,16 +248,13 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
-class BodyGuardMiddleware:
+class BodyGuardMiddleware(HTTPMiddleware):
     """413 for oversized bodies anywhere; 415 for non-JSON bodies sent to the JSON API (/v1)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def applies(self, scope: Scope) -> bool:
+        return scope.get("method") in _BODY_METHODS
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
@@ -297,18 +287,11 @@ class BodyGuardMiddleware:
                     raise _BodyTooLarge()
             return message
 
-        started = False
-
-        async def _send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTracker(send)
         try:
-            await self.app(scope, _receive, _send)
+            await self.app(scope, _receive, tracked)
         except _BodyTooLarge:
-            if started:
+            if tracked.started:
                 raise
             await _send_response(_too_large(), scope, receive, send)
 

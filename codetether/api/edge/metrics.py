@@ -23,16 +23,15 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import case, func, select
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from codetether.api.edge.middleware import HTTPMiddleware
 from codetether.api.state import AppState
 from codetether.core.models import Task, WebhookAttempt, WebhookDelivery
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("codetether.access")
-
-TASK_STATUSES = ("queued", "running", "needs_input", "completed", "failed", "cancelled")
 
 # One registry per process: the app factory runs many times in tests, the series exist once.
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -51,16 +50,10 @@ HTTP_DURATION = Histogram(
 )
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HTTPMiddleware):
     """Counts and times every HTTP request under its route template."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500
         observed = False

@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codetether.api.auth import Principal
 from codetether.api.edge.errors import Problem, problem_body, PROBLEM_JSON
+from codetether.api.edge.middleware import HTTPMiddleware
 from codetether.api.state import AppState
 
 log = logging.getLogger(__name__)
@@ -150,18 +151,18 @@ def _client_ip(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-class RateLimitMiddleware:
+class RateLimitMiddleware(HTTPMiddleware):
     """Limits unauthenticated calls per IP and writes the X-RateLimit headers of every call."""
 
     def __init__(self, app: ASGIApp, *, limiter: RateLimiter, allow_query_key: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.limiter = limiter
         self.allow_query_key = allow_query_key
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
+    def applies(self, scope: Scope) -> bool:
+        return scope.get("path") not in EXEMPT_PATHS
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
         ip = _client_ip(scope)
         credentialed = _has_bearer(scope, self.allow_query_key)

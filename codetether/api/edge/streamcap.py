@@ -9,7 +9,7 @@ several replicas behind a load balancer each allow that many.
 Used by ``GET /v1/automation/tasks/{id}?wait=N`` (:meth:`StreamSlots.hold`) and by the SSE form
 of ``GET /v1/automation/tasks/{id}/events`` (:meth:`StreamSlots.take` before the response, the
 release when it ends, whichever way). Other faces that hold requests open call the same object
-(``stream_slots(state)``).
+(``stream_slots(state)``); the refusal is a ``ServiceError``, so each face shows it its own way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import defaultdict
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable
 
-from codetether.api.edge.errors import Problem
+from codetether.core.errors import ServiceError
 
 RETRY_AFTER_SECONDS = 5
 
@@ -34,7 +34,7 @@ class StreamSlots:
     def take(self, user_id: str) -> Callable[[], None]:
         """Takes a slot or raises the 429; returns the release function (safe to call twice)."""
         if self._open[user_id] >= self.limit:
-            raise Problem(
+            raise ServiceError(
                 429,
                 "too_many_open_streams",
                 f"you already hold {self.limit} long-polls or event streams open, the most allowed at once; "

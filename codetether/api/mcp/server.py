@@ -13,7 +13,6 @@ Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Literal
 
@@ -22,7 +21,6 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from codetether.api.auth import Principal
-from codetether.api.edge.errors import Problem
 from codetether.api.rest.routes.meta import ModelList, ModelOut
 from codetether.api.rest.schemas.codebases import CodebaseList, CodebasePublic
 from codetether.api.rest.schemas.conversation import ConversationTask
@@ -32,13 +30,14 @@ from codetether.api.edge.streamcap import stream_slots
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
 from codetether.codebases import service as codebase_svc
-from codetether.tasks.conversation import ConversationError, Delivery
+from codetether.tasks.conversation import Delivery
+from codetether.core.db import poll_until
 from codetether.core.errors import ServiceError
 from codetether.core.logging import request_id_var
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
-from codetether.tasks.contracts import WAITING_STATUSES
+from codetether.tasks.contracts import WAITING_STATUSES, TaskStatusName
 
 AgentType = Literal["general", "build", "plan", "explore"]
 MAX_WAIT_SECONDS = 300
@@ -57,7 +56,8 @@ def _public(task: Task) -> TaskPublic:
     return TaskPublic.model_validate(task_to_dict(task))
 
 
-def _tool_error(err: ServiceError | ConversationError) -> ToolError:
+def tool_error(err: ServiceError) -> ToolError:
+    """How MCP shows a domain refusal: a tool error whose text starts with the stable code."""
     return ToolError(f"{err.code}: {err.message}")
 
 
@@ -88,7 +88,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             return await taskops.load_task(state.db, task_id, principal.user_id)
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
 
     @mcp.tool(description="Create an agent task. Returns the task (status queued); follow it with wait_for_task.")
     async def create_task(
@@ -112,7 +112,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return _public(task)
 
     @mcp.tool(description="Get a task by id: status, result, the pending question (required_action), error.")
@@ -123,7 +123,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
     async def list_tasks(
         ctx: Context,
         status: Annotated[
-            list[Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]] | None,
+            list[TaskStatusName] | None,
             Field(description="Only these statuses."),
         ] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
@@ -136,7 +136,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 limit=limit, cursor=cursor,
             )
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return TaskList(data=[_public(t) for t in rows], next_cursor=next_cursor)
 
     @mcp.tool(description=(
@@ -153,32 +153,30 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             # A held call counts toward the same per-user cap as REST's ?wait= and SSE.
             release = stream_slots(state).take(principal.user_id)
-        except Problem as err:
-            raise ToolError(f"{err.code}: {err.detail}") from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         try:
             return await _wait(ctx, principal, task_id, timeout_seconds)
         finally:
             release()
 
     async def _wait(ctx: Context, principal: Principal, task_id: str, timeout_seconds: int) -> TaskPublic:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        deadline = start + timeout_seconds
-        task = await load(task_id, principal)
         seen: tuple | None = None
         last_report = 0.0
-        while True:
-            now = loop.time()
+
+        async def report(task: Task, elapsed: float) -> None:
+            # On a change, and every PROGRESS_EVERY_SECONDS while nothing changes.
+            nonlocal seen, last_report
             note = (task.progress or {}).get("message")
             key = (task.status, note)
-            if key != seen or now - last_report >= PROGRESS_EVERY_SECONDS:
+            if key != seen or elapsed - last_report >= PROGRESS_EVERY_SECONDS:
                 message = f"{task.status}: {note}" if note else task.status
-                await ctx.report_progress(round(min(now - start, timeout_seconds), 2), float(timeout_seconds), message)
-                seen, last_report = key, now
-            if task.status in WAITING_STATUSES or now >= deadline:
-                return _public(task)
-            await asyncio.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - now)))
-            task = await load(task_id, principal)
+                await ctx.report_progress(round(min(elapsed, timeout_seconds), 2), float(timeout_seconds), message)
+                seen, last_report = key, elapsed
+
+        task = await poll_until(lambda: load(task_id, principal), lambda t: t.status in WAITING_STATUSES,
+                                float(timeout_seconds), WAIT_POLL_SECONDS, on_read=report)
+        return _public(task)
 
     @mcp.tool(description=(
         "Answer the question of a task in needs_input (its required_action.prompt). The task resumes. "
@@ -194,8 +192,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
         task = await load(task_id, principal)
         try:
             task = await conversation.provide_input(state.db, await state.temporal(), task, message, required_action_id)
-        except ConversationError as err:
-            raise _tool_error(err) from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         return _public(task)
 
     @mcp.tool(description=(
@@ -228,8 +226,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                                 task_id=await reserved_task_id(ctx))
                 delivery = Delivery(task, conversation.DELIVERED_NEW_TASK)
-        except (ServiceError, ConversationError) as err:
-            raise _tool_error(err) from None
+        except ServiceError as err:
+            raise tool_error(err) from None
         return ConversationTask.model_validate(
             {**task_to_dict(delivery.task), "conversation_id": delivery.task.id, "delivered_as": delivery.delivered_as}
         )
@@ -240,7 +238,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         try:
             outcome = await taskops.cancel_task(state.db, await state.temporal(), task_id, principal.user_id)
         except ServiceError as err:
-            raise _tool_error(err) from None
+            raise tool_error(err) from None
         return _public(outcome.task)
 
     @mcp.tool(description="The models tasks can use, with whether each is available on this server.")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from starlette.responses import HTMLResponse
 
 from codetether.accounts.credentials import SCOPES
+from codetether.api.edge.pages import PAGE_HEADERS
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;margin:0;color:#1d2330}
@@ -32,15 +33,6 @@ ul.scopes li{margin:.4rem 0}
 code{background:#f0f1f4;padding:.1rem .3rem;border-radius:4px}
 """
 
-# Pages must not be framed (clickjacking on the consent buttons) nor cached.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 def _page(title: str, body: str, status: int = 200, *, form_target: str | None = None) -> HTMLResponse:

@@ -10,6 +10,8 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
+from codetether.api.edge.pages import page_headers
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;margin:0;color:#1d2330}
 main{max-width:34rem;margin:3rem auto;background:#fff;border-radius:10px;padding:2rem;
@@ -28,15 +30,7 @@ font-size:1rem;cursor:pointer;margin-top:1rem}
 """
 
 # Not framed, not cached, not leaking the token through Referer; forms post only to this origin.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Robots-Tag": "noindex",
-}
+PAGE_HEADERS = page_headers(extra={"X-Robots-Tag": "noindex"})
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:

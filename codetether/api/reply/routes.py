@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from limits import RateLimitItemPerMinute
 
 from codetether.api.deps import State
-from codetether.api.edge.errors import Problem, problem_response
+from codetether.api.edge.errors import Problem, problem_from, problem_response
 from codetether.api.edge.ratelimit import rate_limited
 from codetether.api.reply import pages
 from codetether.tasks import conversation
@@ -166,10 +166,10 @@ async def answer_reply_link(token: str, request: Request, state: State) -> Respo
     except ConversationError as err:
         if err.code == conversation.STALE_REQUIRED_ACTION:
             return _answered(as_json, target.task.title)
-        status = 503 if err.code in (conversation.WORKER_UNAVAILABLE, conversation.TEMPORAL_UNAVAILABLE) else 409
         if as_json:
-            return problem_response(status, err.code, err.message)
-        return pages.message_page(target.task.title, "The answer could not be delivered right now; please try again.", status)
+            return problem_from(err)
+        return pages.message_page(target.task.title, "The answer could not be delivered right now; please try again.",
+                                  err.status)
     if as_json:
         return JSONResponse({"answered": True, "required_action_id": done.claim.required_action_id})
     return pages.sent_page(target.task.title)

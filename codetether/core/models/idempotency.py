@@ -1,6 +1,6 @@
 """The idempotency-key table: one stored response per ``Idempotency-Key`` and caller.
 
-Written and read by ``codetether/api/edge/idempotency_store.py`` for every POST carrying the header.
+Written and read by ``codetether/core/idempotency.py`` for every POST carrying the header.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from codetether.api.deps import State, TasksRead
-from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.edge.errors import problem_responses
+from codetether.core.db import load_owned
+from codetether.core.errors import ServiceError
 from codetether.tasks.artifacts import CHECKPOINT_KIND
 from codetether.core.models import TaskArtifact
 
@@ -24,10 +26,11 @@ router = APIRouter(prefix="/v1/automation", tags=["tasks"])
                **problem_responses(401, 403, 404, 429)},
 )
 async def get_artifact(task_id: str, artifact_id: str, principal: TasksRead, state: State) -> Response:
-    async with state.db.session() as s:
-        row = await s.get(TaskArtifact, artifact_id)
-    if row is None or row.task_id != task_id or row.user_id != principal.user_id or row.kind == CHECKPOINT_KIND:
-        raise Problem(404, "artifact_not_found", f"no artifact {artifact_id!r} on task {task_id!r}")
+    row = await load_owned(
+        state.db, TaskArtifact, artifact_id,
+        lambda a: a.task_id == task_id and a.user_id == principal.user_id and a.kind != CHECKPOINT_KIND,
+        ServiceError(404, "artifact_not_found", f"no artifact {artifact_id!r} on task {task_id!r}"),
+    )
     safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)[:200] or "artifact"
     return Response(
         content=row.content,

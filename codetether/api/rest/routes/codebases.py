@@ -1,6 +1,7 @@
 """``/v1/automation/codebases``: register, list, change and remove the repositories tasks work on
 (``codebases:read`` / ``codebases:write``). Another user's codebase is 404. The rules live in
-:mod:`codetether.codebases.service`; credentials are sealed there and never come back.
+:mod:`codetether.codebases.service`; credentials are sealed there and never come back. Its refusals (``CodebaseError``, a
+``ServiceError``) become problems at the edge (``codetether/api/edge/errors.py``).
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from codetether.api.deps import CodebasesRead, CodebasesWrite, SettingsDep, State
-from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.edge.errors import problem_responses
 from codetether.api.rest.schemas.codebases import CodebaseCreate, CodebaseList, CodebasePublic, CodebaseUpdate
 from codetether.codebases import service as svc
+from codetether.core.errors import ServiceError, not_found
 
 router = APIRouter(prefix="/v1/automation/codebases", tags=["codebases"])
 
@@ -19,32 +21,24 @@ def _public(row) -> CodebasePublic:
     return CodebasePublic.model_validate(svc.codebase_to_dict(row))
 
 
-def _problem(err: svc.CodebaseError) -> Problem:
-    errors = [{"field": err.field, "message": str(err), "type": err.code}] if err.field else None
-    return Problem(422, err.code, str(err), errors=errors)
-
-
 def _credentials(value) -> svc.Credentials | None:
     if value is None:
         return None
     return svc.Credentials(type=value.type, token=getattr(value, "token", None), private_key=getattr(value, "private_key", None))
 
 
-def _not_found(codebase_id: str) -> Problem:
-    return Problem(404, "codebase_not_found", f"no codebase {codebase_id!r}")
+def _not_found(codebase_id: str) -> ServiceError:
+    return not_found("codebase", codebase_id)
 
 
 @router.post("", operation_id="createCodebase", status_code=201, response_model=CodebasePublic,
              summary="Register a codebase", responses=problem_responses(401, 403, 422, 429))
 async def create_codebase(body: CodebaseCreate, principal: CodebasesWrite, state: State, settings: SettingsDep) -> CodebasePublic:
-    try:
-        row = await svc.create_codebase(
-            state.db, settings, principal.user_id,
-            name=body.name, repository_url=body.repository_url, ref=body.ref, push=body.push,
-            description=body.description, credentials=_credentials(body.credentials),
-        )
-    except svc.CodebaseError as err:
-        raise _problem(err) from None
+    row = await svc.create_codebase(
+        state.db, settings, principal.user_id,
+        name=body.name, repository_url=body.repository_url, ref=body.ref, push=body.push,
+        description=body.description, credentials=_credentials(body.credentials),
+    )
     return _public(row)
 
 
@@ -57,10 +51,7 @@ async def list_codebases(principal: CodebasesRead, state: State) -> CodebaseList
 @router.get("/{codebase_id}", operation_id="getCodebase", response_model=CodebasePublic, summary="One codebase",
             responses=problem_responses(401, 403, 404, 429))
 async def get_codebase(codebase_id: str, principal: CodebasesRead, state: State) -> CodebasePublic:
-    row = await svc.get_codebase(state.db, principal.user_id, codebase_id)
-    if row is None:
-        raise _not_found(codebase_id)
-    return _public(row)
+    return _public(await svc.load_codebase(state.db, principal.user_id, codebase_id))
 
 
 @router.patch("/{codebase_id}", operation_id="updateCodebase", response_model=CodebasePublic, summary="Change a codebase",
@@ -69,8 +60,7 @@ async def update_codebase(
     codebase_id: str, body: CodebaseUpdate, principal: CodebasesWrite, state: State, settings: SettingsDep
 ) -> CodebasePublic:
     given = body.model_fields_set
-    if await svc.get_codebase(state.db, principal.user_id, codebase_id) is None:
-        raise _not_found(codebase_id)
+    await svc.load_codebase(state.db, principal.user_id, codebase_id)
     kwargs = {}
     for name in ("name", "repository_url", "push"):
         if name in given and getattr(body, name) is not None:
@@ -80,10 +70,7 @@ async def update_codebase(
             kwargs[name] = getattr(body, name)
     if "credentials" in given:
         kwargs["credentials"] = _credentials(body.credentials)
-    try:
-        row = await svc.update_codebase(state.db, settings, principal.user_id, codebase_id, **kwargs)
-    except svc.CodebaseError as err:
-        raise _problem(err) from None
+    row = await svc.update_codebase(state.db, settings, principal.user_id, codebase_id, **kwargs)
     if row is None:
         raise _not_found(codebase_id)
     return _public(row)

@@ -7,7 +7,9 @@
 - ``POST /v1/automation/messages``: Zapier's Send Message; with ``conversation_id`` as above,
   without one a new task.
 
-The logic lives in :mod:`codetether.tasks.conversation`; this module maps HTTP onto it.
+The logic lives in :mod:`codetether.tasks.conversation`; this module maps HTTP onto it. Its
+refusals (``ConversationError``, a ``ServiceError``) become problems at the edge
+(``codetether/api/edge/errors.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from codetether.api.deps import Catalog, MessagesWrite, State, TemporalClient
-from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.edge.errors import problem_responses
 from codetether.api.rest.routes.tasks import load_task, resolve_model, start_new_task, to_public
 from codetether.api.rest.schemas.conversation import (
     ConversationMessageCreate,
@@ -25,26 +27,13 @@ from codetether.api.rest.schemas.conversation import (
 )
 from codetether.api.rest.schemas.tasks import TaskPublic
 from codetether.tasks import conversation
-from codetether.tasks.conversation import ConversationError, Delivery
+from codetether.tasks.conversation import Delivery
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
 from codetether.tasks.contracts import VIA_API
 
 router = APIRouter(prefix="/v1/automation", tags=["conversation"])
-
-_STATUS_OF = {
-    conversation.TASK_NOT_WAITING: 409,
-    conversation.STALE_REQUIRED_ACTION: 409,
-    conversation.TASK_BUSY: 409,
-    conversation.WORKER_UNAVAILABLE: 503,
-    conversation.TEMPORAL_UNAVAILABLE: 503,
-}
-
-
-def _problem(err: ConversationError) -> Problem:
-    return Problem(_STATUS_OF.get(err.code, 409), err.code, err.message)
-
 
 def _delivered(delivery: Delivery) -> ConversationTask:
     return ConversationTask.model_validate(
@@ -53,20 +42,17 @@ def _delivered(delivery: Delivery) -> ConversationTask:
 
 
 async def _send(state, client, principal, request: Request, task: Task, message: str) -> ConversationTask:
-    try:
-        delivery = await conversation.send_message(
-            state.db,
-            client,
-            state.settings,
-            task,
-            message,
-            concurrency_limit=principal.concurrency_limit,
-            request_id=getattr(request.state, "request_id", None),
-            via=VIA_API,
-            sender=principal.email,
-        )
-    except ConversationError as err:
-        raise _problem(err) from None
+    delivery = await conversation.send_message(
+        state.db,
+        client,
+        state.settings,
+        task,
+        message,
+        concurrency_limit=principal.concurrency_limit,
+        request_id=getattr(request.state, "request_id", None),
+        via=VIA_API,
+        sender=principal.email,
+    )
     return _delivered(delivery)
 
 
@@ -86,12 +72,9 @@ async def provide_input(
     task_id: str, body: InputCreate, principal: MessagesWrite, state: State, client: TemporalClient
 ) -> TaskPublic:
     task = await load_task(state, task_id, principal.user_id)
-    try:
-        task = await conversation.provide_input(
-            state.db, client, task, body.message, body.required_action_id, via=VIA_API, sender=principal.email
-        )
-    except ConversationError as err:
-        raise _problem(err) from None
+    task = await conversation.provide_input(
+        state.db, client, task, body.message, body.required_action_id, via=VIA_API, sender=principal.email
+    )
     return to_public(task)
 
 

@@ -28,12 +28,12 @@ from codetether.core.ids import as_utc
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
-from codetether.tasks.contracts import WAITING_STATUSES
+from codetether.tasks.contracts import TASK_STATUSES, WAITING_STATUSES
 
 router = APIRouter(prefix="/v1/automation", tags=["tasks"])
 
 MAX_WAIT = 60
-_STATUS = "(queued|running|needs_input|completed|failed|cancelled)"
+_STATUS = "(" + "|".join(TASK_STATUSES) + ")"
 STATUS_LIST_PATTERN = f"^ *{_STATUS} *(, *{_STATUS} *)*$"
 
 

@@ -10,12 +10,9 @@ from pydantic_core import PydanticCustomError
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
+from codetether.tasks.contracts import TaskEventType, TaskStatusName
 
 AgentType = Literal["build", "plan", "general", "explore"]
-TaskStatusName = Literal["queued", "running", "needs_input", "completed", "failed", "cancelled"]
-TaskEventType = Literal[
-    "task.created", "task.started", "task.progress", "task.needs_input", "task.completed", "task.failed", "task.cancelled"
-]
 METADATA_LIMIT = 16 * 1024
 
 
