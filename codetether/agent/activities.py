@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from codetether.agent.backends.base import AgentBackend, ProviderError
 from codetether.agent.backends.factory import preload
+from codetether.agent.pricing import turn_cost
 from codetether.agent.turns import complete_truthfully
 from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
 from codetether.agent.tools import tools_for
@@ -93,4 +94,8 @@ class AgentActivities:
             input_tokens=done.input_tokens,
             output_tokens=done.output_tokens,
             attempt=attempt,
+            cached_input_tokens=done.cached_input_tokens,
+            reasoning_tokens=done.reasoning_tokens,
+            cost_usd=turn_cost(spec, input_tokens=done.input_tokens, output_tokens=done.output_tokens,
+                               cached_input_tokens=done.cached_input_tokens) if done.usage_exact else None,
         )

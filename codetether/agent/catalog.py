@@ -33,6 +33,8 @@ class ModelSpec:
     max_output_tokens: int | None = None
     # False for a server or model that must not be streamed to (answers come whole).
     stream: bool = True
+    # {input_per_mtok_usd, output_per_mtok_usd, cached_input_per_mtok_usd?}: overrides the price table.
+    pricing: dict | None = None
 
 
 class ModelCatalog:
@@ -82,6 +84,7 @@ class ModelCatalog:
                 context_window=_int(spec.get("context_window", prov.get("context_window"))),
                 max_output_tokens=_int(spec.get("max_output_tokens", prov.get("max_output_tokens"))),
                 stream=bool(spec.get("stream", prov.get("stream", True))),
+                pricing=_pricing(spec.get("pricing", prov.get("pricing"))),
             )
         aliases = {k: v for k, v in (raw.get("aliases", {}) or {}).items() if v in models}
         default = settings.default_model or _pick_default(models)
@@ -94,6 +97,13 @@ class ModelCatalog:
 
     def public_list(self) -> list[ModelSpec]:
         return list(self.models.values())
+
+
+def _pricing(value: object) -> dict | None:
+    if not isinstance(value, dict) or "input_per_mtok_usd" not in value or "output_per_mtok_usd" not in value:
+        return None
+    return {k: float(v) for k, v in value.items()
+            if k in ("input_per_mtok_usd", "output_per_mtok_usd", "cached_input_per_mtok_usd") and v is not None}
 
 
 def _int(value: object) -> int | None:

@@ -37,6 +37,24 @@ class Usage:
     tool_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # Of input_tokens, how many the provider read from its prompt cache; of output_tokens, how
+    # many were reasoning. cost_usd is None once any turn's price was unknown.
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def add_turn(self, turn: "ModelTurnResult") -> None:
+        self.input_tokens += turn.input_tokens
+        self.output_tokens += turn.output_tokens
+        self.cached_input_tokens += turn.cached_input_tokens
+        self.reasoning_tokens += turn.reasoning_tokens
+        self.cost_usd = None if self.cost_usd is None or turn.cost_usd is None else round(self.cost_usd + turn.cost_usd, 10)
+
+    def public(self) -> dict[str, Any]:
+        """The task's ``usage`` object (CONTRACT §6 and §10)."""
+        return {"turns": self.turns, "tool_calls": self.tool_calls, "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens, "cached_input_tokens": self.cached_input_tokens,
+                "reasoning_tokens": self.reasoning_tokens, "cost_usd": self.cost_usd}
 
 
 @dataclass
@@ -91,6 +109,10 @@ class ModelTurnResult:
     input_tokens: int = 0
     output_tokens: int = 0
     attempt: int = 1
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    # The turn's price (None: unknown for this model), computed by the activity.
+    cost_usd: float | None = 0.0
 
 
 @dataclass

@@ -123,8 +123,7 @@ class AgentLoop:
             self.usage.turns += 1
             self.turns_here += 1
             state.turns += 1
-            self.usage.input_tokens += turn.input_tokens
-            self.usage.output_tokens += turn.output_tokens
+            self.usage.add_turn(turn)
             if turn.kind == "final":
                 if state.pending:
                     continue
@@ -203,9 +202,7 @@ class AgentLoop:
         return fin is not None and self.workspace.ws is None
 
     def _results(self, fin: FinalizeResult | None) -> dict:
-        usage = {"turns": self.usage.turns, "tool_calls": self.usage.tool_calls,
-                 "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens}
-        out: dict = {"usage": usage, "artifacts": []}
+        out: dict = {"usage": self.usage.public(), "artifacts": []}
         if fin is not None:
             out.update(changes=fin.changes, git=fin.git, artifacts=fin.artifacts)
         return out

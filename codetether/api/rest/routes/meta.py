@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from codetether.api.deps import Catalog, CurrentPrincipal
 from codetether.api.edge.errors import problem_responses
+from codetether.agent.pricing import public_pricing
 
 router = APIRouter(prefix="/v1/automation", tags=["account"])
 
@@ -29,6 +30,12 @@ class Me(BaseModel):
     concurrent_tasks_limit: int | None
 
 
+class ModelPricing(BaseModel):
+    input_per_mtok_usd: float
+    output_per_mtok_usd: float
+    cached_input_per_mtok_usd: float | None = None
+
+
 class ModelOut(BaseModel):
     id: str
     name: str
@@ -36,6 +43,9 @@ class ModelOut(BaseModel):
     available: bool
     default: bool
     description: str
+    context_window: int | None = Field(None, description="Tokens the model reads at most (prompt and answer); null when unknown.")
+    max_output_tokens: int | None = Field(None, description="Tokens the model writes at most in one answer; null when unknown.")
+    pricing: ModelPricing | None = Field(None, description="US dollars per million tokens; null when unknown.")
 
 
 class ModelList(BaseModel):
@@ -73,6 +83,9 @@ async def models(_principal: CurrentPrincipal, catalog: Catalog) -> ModelList:
                 available=m.available,
                 default=m.name == catalog.default_model,
                 description=m.description,
+                context_window=m.context_window,
+                max_output_tokens=m.max_output_tokens,
+                pricing=public_pricing(m),
             )
             for m in catalog.public_list()
         ],

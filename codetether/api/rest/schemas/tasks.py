@@ -164,6 +164,11 @@ class TaskUsage(BaseModel):
     tool_calls: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int = Field(0, description="Of `input_tokens`, those the provider read from its prompt cache.")
+    reasoning_tokens: int = Field(0, description="Of `output_tokens`, those the model spent reasoning.")
+    cost_usd: float | None = Field(
+        None, description="What the model turns cost in US dollars at the provider's published prices; "
+        "null when a price is unknown (or the task predates cost tracking).")
 
 
 class TaskPublic(BaseModel):
