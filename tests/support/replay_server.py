@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,7 +62,8 @@ class ReplayServer:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-                replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                                        "at": time.monotonic()})
                 if replay.responder is not None:
                     replay.responses.append(replay.responder(body))
                 if not replay.responses:
