@@ -17,10 +17,11 @@ from temporalio.exceptions import ApplicationError
 
 from codetether.agent.backends.base import AgentBackend, ProviderError
 from codetether.agent.backends.factory import preload
+from codetether.agent.compaction import fit
 from codetether.agent.pricing import turn_cost
 from codetether.agent.turns import complete_truthfully
 from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
-from codetether.agent.tools import tools_for
+from codetether.agent.tools import tools_for, tools_tokens
 from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
 from codetether.core.db import Database
@@ -72,7 +73,15 @@ class AgentActivities:
         try:
             await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
             messages = await read_messages(self.db, inp.run_id, before_seq=inp.seq)
-            done = await complete_truthfully(self._backend(spec.kind), spec, messages, tools_for(inp.agent_type), reporter)
+            backend = self._backend(spec.kind)
+            tools = tools_for(inp.agent_type)
+            sent, compaction, summary = await fit(backend, spec, messages, tools_tokens(tools), reporter)
+            done = await complete_truthfully(backend, spec, sent, tools, reporter)
+            if summary is not None:
+                # The summarising call is part of this turn's cost.
+                done.input_tokens += summary.input_tokens
+                done.output_tokens += summary.output_tokens
+                done.usage_exact = done.usage_exact and summary.usage_exact
         except ProviderError as err:
             raise provider_failure(err, attempt) from None
         finally:
@@ -85,7 +94,8 @@ class AgentActivities:
                 call.id = f"call_{inp.seq}_{i}"
         await write_messages(
             self.db, inp.task_id, inp.run_id,
-            [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls, provider_data=done.provider_data))],
+            [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls,
+                                   provider_data=_with_compaction(done.provider_data, compaction)))],
         )
         return ModelTurnResult(
             kind="tools" if calls else "final",
@@ -99,3 +109,10 @@ class AgentActivities:
             cost_usd=turn_cost(spec, input_tokens=done.input_tokens, output_tokens=done.output_tokens,
                                cached_input_tokens=done.cached_input_tokens) if done.usage_exact else None,
         )
+
+
+def _with_compaction(provider_data: dict | None, compaction: dict | None) -> dict | None:
+    """The turn's message carries the summary that replaced the run's older messages, if any."""
+    if compaction is None:
+        return provider_data
+    return {**(provider_data or {}), "compaction": compaction}

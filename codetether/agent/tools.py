@@ -7,6 +7,7 @@ call its agent type does not allow before any activity runs) and ``codetether/ag
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 ASK_USER = "ask_user"
@@ -143,3 +144,8 @@ def tools_for(agent_type: str) -> list[str]:
 
 def allowed(agent_type: str, name: str) -> bool:
     return name in TOOL_SETS.get(agent_type, TOOL_SETS["general"])
+
+
+def tools_tokens(names: list[str]) -> int:
+    """Roughly what offering these tools costs in a request's tokens (their JSON schemas)."""
+    return len(json.dumps([{"name": n, **TOOL_SPECS[n]} for n in names])) // 4

@@ -295,3 +295,13 @@ async def test_anthropic_history_with_an_empty_answer_sends_no_empty_block():
     assert "potato" in done.text
     sent = srv.requests[0]["body"]["messages"]
     assert [m["role"] for m in sent] == ["user"] and all(b["text"] for b in sent[0]["content"])
+
+
+async def test_gemini_error_list_body_keeps_the_providers_message():
+    # Gemini's OpenAI endpoint answers errors as a JSON list (scripted from its documented shape).
+    body = json.dumps([{"error": {"code": 400, "message": "Function calling config is invalid: thought_signature missing",
+                                  "status": "INVALID_ARGUMENT"}}]).encode()
+    with ReplayServer([Recorded(400, {"content-type": "application/json"}, body)]) as srv:
+        with pytest.raises(ProviderError) as caught:
+            await OpenAIBackend().complete(spec("openai", srv), ASK, ["read"], no_progress)
+    assert not caught.value.retryable and "thought_signature missing" in str(caught.value)

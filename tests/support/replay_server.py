@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -36,6 +38,8 @@ class Recorded:
 class ReplayServer:
     responses: list[Recorded]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # For scripted flows: builds each response from the request body (used when set).
+    responder: Callable[[dict[str, Any]], Recorded] | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -58,7 +62,10 @@ class ReplayServer:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-                replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                                        "at": time.monotonic()})
+                if replay.responder is not None:
+                    replay.responses.append(replay.responder(body))
                 if not replay.responses:
                     self.send_response(599)
                     self.end_headers()

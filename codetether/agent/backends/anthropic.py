@@ -122,7 +122,9 @@ class AnthropicBackend:
                     tools: list[dict[str, Any]]) -> Completion:
         system, msgs = to_anthropic(convo)
         kwargs: dict[str, Any] = {"model": spec.provider_model, "max_tokens": spec.max_output_tokens or DEFAULT_MAX_TOKENS,
-                                  "messages": msgs, "tools": tools}
+                                  "messages": msgs}
+        if tools:
+            kwargs["tools"] = tools
         if system:
             kwargs["system"] = system
         try:

@@ -124,7 +124,10 @@ class OpenAIBackend:
 
     async def _call(self, client, spec: ModelSpec, convo: list[ChatMessage], progress: ProgressFn,
                     tools: list[dict[str, Any]]) -> Completion:
-        kwargs: dict[str, Any] = {"model": spec.provider_model, "messages": to_openai(convo), "tools": tools}
+        kwargs: dict[str, Any] = {"model": spec.provider_model, "messages": to_openai(convo)}
+        if tools:
+            # An empty list is refused; a call without tools (compaction's summary) sends none.
+            kwargs["tools"] = tools
         try:
             if not spec.stream:
                 return _from_json(spec, (await client.chat.completions.create(**kwargs)).model_dump(), convo)
