@@ -174,3 +174,59 @@ async def _until_completed(stack, task_id, user):
             return r.json()
         await asyncio.sleep(0.5)
     return r.json()
+
+
+def _models_file(tmp_path, base_url: str, kind: str = "openai", provider_model: str = "gpt-4o-mini"):
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {kind: {"kind": kind, "base_url": base_url, "api_key_env": "RECORDED_KEY"}},
+        "models": {"recorded": {"provider": kind, "model": provider_model}}}))
+    return path
+
+
+async def _run_task(settings, temporal_env, db, make_user, monkeypatch, models_file) -> dict:
+    monkeypatch.setenv("RECORDED_KEY", "sk-recorded")
+    settings.models_file = models_file
+    user = await make_user()
+    async with running_stack(settings, temporal_env.client, db) as stack:
+        r = await stack.http.post(TASKS, json={"title": "Recorded", "description": "Answer it", "model": "recorded"},
+                                  headers=user.headers)
+        assert r.status_code == 201, r.text
+        return await wait_status(stack.http, r.json()["task_id"], user.headers, {"completed", "failed"}, timeout=120)
+
+
+async def test_an_error_that_can_never_succeed_fails_the_task_at_once(settings, temporal_env, db, make_user, tmp_path,
+                                                                      monkeypatch):
+    with replay("openrouter/openrouter_stream_error") as srv:
+        task = await _run_task(settings, temporal_env, db, make_user, monkeypatch, _models_file(tmp_path, srv.base_url + "/v1"))
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "provider_rejected" and "Token limit reached" in task["error"]["message"]
+    assert task["retry_count"] == 0 and len(srv.requests) == 1
+
+
+async def test_an_answer_that_stays_cut_is_never_reported_completed(settings, temporal_env, db, make_user, tmp_path,
+                                                                    monkeypatch):
+    # Scripted (the recordings have no answer cut at the limit): every reply stops at `length`.
+    def cut(body: dict) -> Recorded:
+        chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {"content": "and so on "}, "finish_reason": None}]},
+                  {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}]
+        return Recorded(200, {"content-type": "text/event-stream"},
+                        "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n")
+
+    with ReplayServer([], responder=cut) as srv:
+        task = await _run_task(settings, temporal_env, db, make_user, monkeypatch, _models_file(tmp_path, srv.base_url + "/v1"))
+    assert task["status"] == "failed" and task["error"]["code"] == "output_truncated", task
+    assert task["result"] is None
+
+
+async def test_context_length_error_fails_at_once_with_its_code(settings, temporal_env, db, make_user, tmp_path, monkeypatch):
+    # Scripted from OpenAI's documented error body.
+    body = json.dumps({"error": {"message": "This model's maximum context length is 8192 tokens. However, your messages "
+                                            "resulted in 9100 tokens.", "type": "invalid_request_error",
+                                 "param": "messages", "code": "context_length_exceeded"}}).encode()
+    with ReplayServer([Recorded(400, {"content-type": "application/json"}, body)]) as srv:
+        task = await _run_task(settings, temporal_env, db, make_user, monkeypatch, _models_file(tmp_path, srv.base_url + "/v1"))
+    assert task["status"] == "failed" and task["error"]["code"] == "context_length_exceeded", task
+    assert "maximum context length is 8192" in task["error"]["message"] and len(srv.requests) == 1
