@@ -25,6 +25,7 @@ from codetether.core.config import Settings
 from codetether.core.db import Database, load_owned, poll_until
 from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import as_utc, parse_iso
+from codetether.core.jsonsafe import UnsafeJSON, check_json, find_bad_string
 from codetether.core.models import Codebase, Task
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
@@ -33,6 +34,13 @@ from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 WAIT_POLL_INTERVAL = 0.1
 CANCEL_WAIT_SECONDS = 10.0
 STATUSES = TASK_STATUSES
+
+# The input rules of a new task and of a message; REST's schemas (``api/rest/schemas/``) state the
+# same numbers so its 422s keep their field-by-field shape.
+TITLE_LIMIT = 200
+DESCRIPTION_LIMIT = 100_000
+MESSAGE_LIMIT = 100_000
+METADATA_LIMIT = 16 * 1024
 
 
 async def load_task(db: Database, task_id: str, user_id: str) -> Task:
@@ -78,8 +86,55 @@ async def check_codebase(db: Database, codebase_id: str, user_id: str) -> None:
     await load_owned(db, Codebase, codebase_id, lambda c: c.user_id == user_id, unknown)
 
 
+def _invalid(field_name: str, code: str, message: str) -> ServiceError:
+    return ServiceError(422, code, f"{field_name}: {message}",
+                        errors=[{"field": field_name, "message": message, "type": code}])
+
+
+def check_text(field_name: str, value: str | None, limit: int, *, required: bool = True) -> None:
+    """422 unless ``value`` is storable text of at most ``limit`` characters (non-blank if required)."""
+    if value is None or not value.strip():
+        if required:
+            raise _invalid(field_name, "validation_error", "must not be blank")
+        return
+    if len(value) > limit:
+        raise _invalid(field_name, "validation_error", f"must be at most {limit} characters")
+    if find_bad_string(value):
+        raise _invalid(field_name, "json_invalid_string", "must not contain NUL or unpaired surrogate characters")
+
+
+def check_metadata(metadata: object) -> None:
+    """422 unless ``metadata`` is a JSON object every reader can store and read back, at most 16 KiB."""
+    if not isinstance(metadata, dict):
+        raise _invalid("metadata", "validation_error", "must be a JSON object")
+    try:
+        check_json(metadata, root="metadata")
+    except UnsafeJSON as err:
+        raise _invalid("metadata", err.code, f"{err.message} at {err.path}") from None
+    if len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
+        raise _invalid("metadata", "validation_error", "must be at most 16 KiB of JSON")
+
+
+def check_task_input(new: NewTask) -> None:
+    """The input rules of a new task, the same on every face: title, description, metadata and
+    the other caller-supplied strings. REST's schema refuses the same things earlier."""
+    check_text("title", new.title, TITLE_LIMIT)
+    check_text("description", new.description, DESCRIPTION_LIMIT)
+    check_metadata(new.metadata)
+    for field_name in ("model", "codebase_id", "webhook_url", "callback_url", "webhook_secret", "notify_email"):
+        value = getattr(new, field_name)
+        if value is not None and find_bad_string(value):
+            raise _invalid(field_name, "json_invalid_string", "must not contain NUL or unpaired surrogate characters")
+
+
+def check_message(text: str) -> None:
+    """The input rule of a message to an existing task (an answer, a next-turn message, a follow-up)."""
+    check_text("message", text, MESSAGE_LIMIT)
+
+
 async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None:
-    """The checks a new task passes before it is stored: email, webhook URLs, codebase."""
+    """The checks a new task passes before it is stored: input rules, email, webhook URLs, codebase."""
+    check_task_input(new)
     if new.notify_email and settings.smtp_url is None:
         # Accepting an address and never writing to it would be a silent no-op.
         raise ServiceError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from a2a.server.context import ServerCallContext
 from a2a.utils.errors import InvalidRequestError
 
-from codetether.api.a2a.errors import a2a_error
+from codetether.api.a2a.errors import HTTP_REQUEST_ID_KEY, a2a_error
 from codetether.api.auth import Principal
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
@@ -16,7 +16,7 @@ from codetether.core.models import Task
 from codetether.tasks import service as taskops
 
 PRINCIPAL_KEY = "codetether_principal"
-HTTP_REQUEST_ID_KEY = "codetether_request_id"
+__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "find_task", "load_task", "principal_of"]
 
 
 def principal_of(context: ServerCallContext, *scopes: str) -> Principal:

@@ -47,7 +47,7 @@ from a2a.utils.errors import (
 )
 
 from codetether.api.a2a.access import HTTP_REQUEST_ID_KEY, PRINCIPAL_KEY, find_task, load_task, principal_of
-from codetether.api.a2a.errors import a2a_error
+from codetether.api.a2a.errors import a2a_error, guarded
 from codetether.api.a2a.sending import deliver, save_push
 from codetether.api.auth import Principal
 from codetether.api.edge.streamcap import stream_slots
@@ -112,6 +112,7 @@ class CodeTetherRequestHandler(RequestHandler):
         except ValueError:
             return config_or_req.history_length or None
 
+    @guarded
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> A2ATask:
         task, _after = await deliver(self.state, params, context)
         principal = principal_of(context)
@@ -138,12 +139,14 @@ class CodeTetherRequestHandler(RequestHandler):
         finally:
             release()
 
+    @guarded
     async def on_message_send_stream(self, params: SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
         task, after = await deliver(self.state, params, context)
         yield to_a2a_task(task, history_length=0)
         async for update in self._follow(task, after, principal_of(context)):
             yield update
 
+    @guarded
     async def on_subscribe_to_task(self, params: SubscribeToTaskRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
         principal = principal_of(context, "tasks:read")
         task = await load_task(self.db, params.id, principal)
@@ -155,11 +158,13 @@ class CodeTetherRequestHandler(RequestHandler):
 
     # --- reading and cancelling ----------------------------------------------------------
 
+    @guarded
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> A2ATask | None:
         principal = principal_of(context, "tasks:read")
         task = await load_task(self.db, params.id, principal)
         return to_a2a_task(task, history_length=self._history_length(params))
 
+    @guarded
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         principal = principal_of(context, "tasks:read")
         page_size = params.page_size or 50
@@ -188,6 +193,7 @@ class CodeTetherRequestHandler(RequestHandler):
             total_size=len(rows),
         )
 
+    @guarded
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> A2ATask | None:
         principal = principal_of(context, "tasks:write")
         try:
@@ -198,6 +204,7 @@ class CodeTetherRequestHandler(RequestHandler):
 
     # --- push notification configs -------------------------------------------------------
 
+    @guarded
     async def on_create_task_push_notification_config(
         self, params: TaskPushNotificationConfig, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
@@ -209,6 +216,7 @@ class CodeTetherRequestHandler(RequestHandler):
             raise a2a_error(err) from None
         return _push_out(row)
 
+    @guarded
     async def on_get_task_push_notification_config(
         self, params: GetTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
@@ -224,6 +232,7 @@ class CodeTetherRequestHandler(RequestHandler):
             raise InvalidParamsError("the task has no push notification config", data={"code": "push_config_not_found"})
         return _push_out(rows[0])
 
+    @guarded
     async def on_list_task_push_notification_configs(
         self, params: ListTaskPushNotificationConfigsRequest, context: ServerCallContext
     ) -> ListTaskPushNotificationConfigsResponse:
@@ -232,6 +241,7 @@ class CodeTetherRequestHandler(RequestHandler):
         rows = await a2a_push.list_push_configs(self.db, task.id)
         return ListTaskPushNotificationConfigsResponse(configs=[_push_out(r) for r in rows])
 
+    @guarded
     async def on_delete_task_push_notification_config(
         self, params: DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> None:
@@ -239,6 +249,7 @@ class CodeTetherRequestHandler(RequestHandler):
         task = await load_task(self.db, params.task_id, principal)
         await a2a_push.delete_push_config(self.db, task.id, params.id)
 
+    @guarded
     async def on_get_extended_agent_card(self, params: GetExtendedAgentCardRequest, context: ServerCallContext) -> AgentCard:
         raise ExtendedAgentCardNotConfiguredError()
 

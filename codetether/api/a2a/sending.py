@@ -59,6 +59,12 @@ async def deliver(state: AppState, params: SendMessageRequest, context: ServerCa
     text = message_text(msg)
     if not text:
         raise InvalidParamsError("the message has no text", data={"code": "validation_error"})
+    try:
+        # REST's input rules, before anything is claimed or stored; a new task's are checked again
+        # in full (metadata included) by the task service.
+        taskops.check_message(text)
+    except ServiceError as err:
+        raise a2a_error(err) from None
     target_id = msg.task_id or msg.context_id
     target = await find_task(db, target_id, principal_of(context)) if target_id else None
     if msg.task_id and target is None:
@@ -121,10 +127,12 @@ async def _new_task(state: AppState, params, principal: Principal, text: str, co
     if agent_type not in AGENT_TYPE_CHOICES:
         raise ServiceError(422, "validation_error", f"agent_type must be one of {', '.join(AGENT_TYPE_CHOICES)}")
     spec = taskops.resolve_model(state.catalog, opts.get("model"))
-    metadata = opts.get("metadata") if isinstance(opts.get("metadata"), dict) else {}
+    # Anything but an object is refused by the task service's input rules, not dropped.
+    metadata = opts["metadata"] if opts.get("metadata") is not None else {}
     new = NewTask(
         owner_id=principal.user_id,
-        title=str(opts.get("title") or conversation.derive_title(text))[:200],
+        # A title the caller gives follows REST's rules; only a derived one is cut to fit.
+        title=opts.get("title") or conversation.derive_title(text)[:taskops.TITLE_LIMIT],
         description=text,
         agent_type=agent_type,
         model=spec.name,

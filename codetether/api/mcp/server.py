@@ -99,7 +99,9 @@ def build_server(state: AppState, version: str) -> MCPServer:
         model: Annotated[str | None, Field(max_length=100, description="A model from list_models.")] = None,
         priority: Annotated[int, Field(ge=-1000, le=1000)] = 0,
         codebase_id: Annotated[str | None, Field(max_length=40, description="A codebase from list_codebases.")] = None,
-        metadata: Annotated[dict | None, Field(description="Returned as given.")] = None,
+        metadata: Annotated[dict | None, Field(description=(
+            "Returned as given; at most 16 KiB of JSON, nested at most 32 levels, integers within "
+            "±(2^53 - 1), no NaN/Infinity, no NUL in strings."))] = None,
     ) -> TaskPublic:
         principal = principal_of(ctx, "tasks:write")
         try:
@@ -191,6 +193,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         principal = principal_of(ctx, "messages:write")
         task = await load(task_id, principal)
         try:
+            taskops.check_message(message)
             task = await conversation.provide_input(state.db, await state.temporal(), task, message, required_action_id)
         except ServiceError as err:
             raise tool_error(err) from None
@@ -210,6 +213,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
     ) -> ConversationTask:
         principal = principal_of(ctx, "messages:write")
         try:
+            taskops.check_message(message)
             if task_id is not None:
                 task = await load(task_id, principal)
                 delivery = await conversation.send_message(

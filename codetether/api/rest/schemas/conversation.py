@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.api.rest.schemas.tasks import AgentType, TaskError, TaskPublic
-
-MESSAGE_LIMIT = 100_000
+from codetether.tasks.service import MESSAGE_LIMIT
 
 
 def _blank_to_none(v: Any) -> Any:

@@ -11,9 +11,9 @@ from pydantic_core import PydanticCustomError
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 from codetether.tasks.contracts import TaskEventType, TaskStatusName
+from codetether.tasks.service import DESCRIPTION_LIMIT, METADATA_LIMIT, TITLE_LIMIT
 
 AgentType = Literal["build", "plan", "general", "explore"]
-METADATA_LIMIT = 16 * 1024
 
 
 class TaskCreate(StoredText):
@@ -33,9 +33,9 @@ class TaskCreate(StoredText):
         },
     )
 
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    description: str | None = Field(default=None, max_length=100_000, description="The instructions for the agent.")
-    prompt: str | None = Field(default=None, max_length=100_000, description="Alias of description.")
+    title: Annotated[str, Field(min_length=1, max_length=TITLE_LIMIT)]
+    description: str | None = Field(default=None, max_length=DESCRIPTION_LIMIT, description="The instructions for the agent.")
+    prompt: str | None = Field(default=None, max_length=DESCRIPTION_LIMIT, description="Alias of description.")
     agent_type: AgentType = "general"
     model: str | None = Field(default=None, max_length=100, description="A name from GET /v1/automation/models.")
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first when slots are scarce.")
