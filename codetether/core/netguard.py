@@ -123,6 +123,28 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
+def canonical_host(host: str) -> str:
+    """One spelling per destination: lower case without a trailing dot, and an address in its
+    standard form, whichever way it was written (``0x7f.1``, ``2130706433`` and ``0177.0.0.1`` are
+    ``127.0.0.1``, as the system resolver reads them; an IPv4-mapped IPv6 address is its IPv4
+    address). No DNS: two names of one address stay two hosts."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    literal = _literal(name)
+    if literal is None and name and all(c in "0123456789abcdefx." for c in name):
+        try:
+            literal = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            literal = None
+    if isinstance(literal, ipaddress.IPv6Address) and literal.ipv4_mapped is not None:
+        literal = literal.ipv4_mapped
+    if literal is not None:
+        return str(literal)
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name
+
+
 def check_url_shape(url: str, *, allow_private: bool) -> None:
     """The static part of the check: scheme, host present, no credentials."""
     try:

@@ -19,7 +19,7 @@ from codetether.core.db import Database, load_owned, owned_row
 from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import iso, new_id, parse_iso, utcnow
 from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from codetether.core.netguard import UnsafeURL, validate_webhook_url
+from codetether.core.netguard import UnsafeURL, canonical_host, validate_webhook_url
 from codetether.webhooks.signing import generate_secret
 from codetether.webhooks.routing import PING_EVENT, ROTATION_GRACE, create_delivery, start_delivery
 from codetether.tasks.contracts import EVENT_TYPES
@@ -66,7 +66,7 @@ async def check_url(url: str, settings: Settings) -> None:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower().rstrip(".")
+    return canonical_host(urlsplit(url).hostname or "")
 
 
 async def check_caps(db: Database, settings: Settings, user_id: str, url: str, *,

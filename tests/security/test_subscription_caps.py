@@ -52,3 +52,20 @@ async def test_per_destination_host_cap(stack, make_user):
     r = await stack.http.patch(f"{HOOKS}/{first['id']}", json={"url": "http://127.0.0.1:9/renamed"},
                                headers=user.headers)
     assert r.status_code == 200, r.text
+
+
+ONE_ADDRESS = ["0x7f.1", "2130706433", "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]", "127.0.0.1."]
+
+
+async def test_other_spellings_of_one_address_share_its_cap(stack, make_user):
+    """Second probe, L9: the per-host cap counted ``0x7f.1``, ``2130706433`` or
+    ``[::ffff:127.0.0.1]`` as hosts of their own; each is 127.0.0.1 (``canonical_host``)."""
+    user = await make_user()
+    for i in range(20):
+        r = await subscribe(stack.http, user.headers, f"http://127.0.0.1:{9000 + i}/hook")
+        assert r.status_code == 201, (i, r.text)
+    for spelling in ONE_ADDRESS:
+        r = await subscribe(stack.http, user.headers, f"http://{spelling}:9/hook")
+        assert r.status_code == 422, (spelling, r.text)
+        assert r.json()["code"] == "webhook_host_limit_reached"
+        assert "127.0.0.1" in r.json()["detail"]

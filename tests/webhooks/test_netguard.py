@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from codetether.core.netguard import (
+    canonical_host,
     UnsafeURL,
     is_public_address,
     validate_webhook_url,
@@ -137,3 +138,16 @@ async def test_redirects_are_not_followed():
             r = await client.post(rx.url, content=b"{}")
         assert r.status_code == 302
         assert len(rx.requests) == 1
+
+
+@pytest.mark.parametrize("spelling", ["0x7f.1", "2130706433", "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]",
+                                      "::ffff:7f00:1", "127.0.0.1.", "127.0.0.1"])
+def test_canonical_host_reads_every_spelling_of_one_address(spelling):
+    assert canonical_host(spelling) == "127.0.0.1"
+
+
+def test_canonical_host_folds_case_trailing_dot_and_idna_but_does_not_resolve():
+    assert canonical_host("Hooks.Example.COM.") == "hooks.example.com"
+    assert canonical_host("bücher.de") == "xn--bcher-kva.de"
+    assert canonical_host("[2001:DB8::0:1]") == "2001:db8::1"
+    assert canonical_host("cafe") == "cafe"
