@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.tasks.events import list_events
 from codetether.core.models import Task, TaskEvent
 from codetether.tasks.contracts import TERMINAL_EVENTS, TERMINAL_STATUSES
@@ -27,8 +29,24 @@ log = logging.getLogger(__name__)
 
 # 50 ms keeps event → client latency well under the 200 ms target at ~20 small queries a second.
 POLL_INTERVAL = 0.05
+# The largest seq a client may name (REST's ``after`` and ``Last-Event-ID`` share it).
+MAX_SEQ = 2**31 - 1
+_SEQ = re.compile(r"^(0|[1-9][0-9]{0,9})$")
 PAGE = 500
 _IN_CHUNK = 500
+
+
+def parse_seq(name: str, raw: str | None) -> int:
+    """The event seq a client resumes after (0 when absent); 422 ``invalid_seq`` for anything but
+    a plain integer from 0 to :data:`MAX_SEQ` (Python would spend its int-parsing limit on 5000
+    digits, and the database could not compare a larger one)."""
+    if raw is None or not raw.strip():
+        return 0
+    value = raw.strip()
+    if not _SEQ.match(value) or int(value) > MAX_SEQ:
+        raise ServiceError(422, "invalid_seq", f"{name} must be an event seq, an integer from 0 to {MAX_SEQ}",
+                           field=name)
+    return int(value)
 
 
 @dataclass

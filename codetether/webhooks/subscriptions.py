@@ -7,6 +7,7 @@ Called by ``/v1/webhooks`` (``codetether/api/rest/routes/webhooks.py``) and the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -31,6 +32,8 @@ RESERVED_HEADERS = frozenset({
     "x-codetether-event", "x-codetether-delivery", "x-codetether-timestamp", "x-codetether-signature",
 })
 _UNCHANGED = object()
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+_DELIVERY_ID = re.compile(r"^dlv_[0-9a-z]{26}$")
 
 
 def check_header_token(token: tuple[str, str] | None) -> tuple[str | None, str | None]:
@@ -193,11 +196,21 @@ async def list_deliveries(db: Database, webhook_id: str, user_id: str, *, limit:
     await get_subscription(db, webhook_id, user_id)
     q = select(WebhookDelivery).where(WebhookDelivery.subscription_id == webhook_id)
     if cursor:
+        # A cursor is the last delivery id of a page; anything else would silently filter by a
+        # string comparison.
+        if not _DELIVERY_ID.match(cursor):
+            raise ServiceError(422, "invalid_cursor", "cursor must be the next_cursor of a previous page",
+                               field="cursor")
         q = q.where(WebhookDelivery.id < cursor)
     if event_id:
         q = q.where(WebhookDelivery.event_id == event_id)
     if status:
-        q = q.where(WebhookDelivery.status.in_([p.strip() for p in status.split(",") if p.strip()]))
+        wanted = [p.strip() for p in status.split(",") if p.strip()]
+        unknown = [p for p in wanted if p not in DELIVERY_STATUSES]
+        if unknown or not wanted:
+            raise ServiceError(422, "invalid_status",
+                               f"status must be a comma list of {', '.join(DELIVERY_STATUSES)}", field="status")
+        q = q.where(WebhookDelivery.status.in_(wanted))
     q = q.order_by(WebhookDelivery.id.desc()).limit(limit + 1)
     async with db.session() as s:
         rows = list((await s.execute(q)).scalars())

@@ -28,7 +28,7 @@ from codetether.tasks import service as taskops
 from codetether.accounts.service import TIER_CONCURRENCY
 from codetether.core.errors import ServiceError
 from codetether.tasks.events import list_events
-from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
+from codetether.tasks.eventstream import TaskSeqWatcher, follow_events, parse_seq
 from codetether.core.logging import request_id_var
 from codetether.core.models import Codebase
 from codetether.tasks.launch import NewTask
@@ -152,8 +152,10 @@ def _watcher(state) -> TaskSeqWatcher:
 async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Response:
     state = get_state(request)
     task = await taskops.load_task(state.db, task_id, user.id)
-    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    start = int(raw) if raw.isdigit() else 0
+    if request.headers.get("last-event-id"):
+        start = parse_seq("Last-Event-ID", request.headers["last-event-id"])
+    else:
+        start = parse_seq("after", request.query_params.get("after"))
     if task.status in TERMINAL_STATUSES and task.last_seq <= start:
         return Response(status_code=204)  # tells EventSource to stop reconnecting
 
