@@ -106,12 +106,23 @@ def test_every_codetether_variable_is_a_setting(services):
 
 def test_secrets_are_required_not_defaulted(compose):
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CODETETHER_WEBHOOK_SECRET"):
+    for secret in ("POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CODETETHER_WEBHOOK_SECRET",
+                   "CODETETHER_CODEBASE_KEY", "CODETETHER_REPLY_SECRET"):
         assert re.search(r"\$\{" + secret + r":\?", text), secret
         assert not re.search(r"\$\{" + secret + r":-", text), secret
     # No literal password anywhere: every *PASSWORD / *PWD value is a variable.
     literal = re.findall(r"^\s*\w*(?:PASSWORD|PWD):\s*(?!\$\{)(\S+)", text, re.M)
     assert not literal, literal
+
+
+def test_sealing_and_reply_secrets_reach_every_process(services):
+    """Second probe, Info: compose set neither, so credentials were refused and reply links off."""
+    for name in ("api", "worker", "migrate"):
+        env = env_of(services[name])
+        assert env["CODETETHER_CODEBASE_KEY"].startswith("${CODETETHER_CODEBASE_KEY:?")
+        assert env["CODETETHER_REPLY_SECRET"].startswith("${CODETETHER_REPLY_SECRET:?")
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    assert "CODETETHER_CODEBASE_KEY=$(" in doc and "CODETETHER_REPLY_SECRET=$(" in doc
 
 
 def test_healthchecks(services):
