@@ -21,6 +21,7 @@ from pathlib import Path
 
 from codetether.cli.processes import register_search_attributes
 from codetether.core.config import Settings, get_settings, reset_settings_cache
+from codetether.core.datadir import secure_data_dir, write_private
 
 BOOTSTRAP_EMAIL = "admin@codetether.local"
 BOOTSTRAP_KEY_FILE = "bootstrap_api_key"
@@ -82,8 +83,7 @@ async def ensure_bootstrap_key(settings: Settings) -> str:
             if row is not None and row.revoked_at is None and row.user_id == user.id:
                 return key
         _row, key = await create_api_key(db, user.id, name="bootstrap")
-        key_file.write_text(key + "\n")
-        key_file.chmod(0o600)
+        write_private(key_file, key + "\n")
         return key
     finally:
         await db.dispose()
@@ -111,16 +111,15 @@ def ensure_reply_secret(data_dir: Path) -> str:
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip()
     value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
+    write_private(path, value + "\n")
     return value
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from codetether.agent.workspace.sandbox import Sandbox
 
-    data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # 0700, and an existing data dir others could read is tightened first (codetether/core/datadir.py).
+    data_dir = secure_data_dir(Path(args.data_dir).resolve())
     env = dict(os.environ)
     env["CODETETHER_DATA_DIR"] = str(data_dir)
     env.setdefault("CODETETHER_WEBHOOK_ALLOW_PRIVATE", "true")
@@ -154,7 +153,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     children: list[tuple[str, subprocess.Popen]] = []
     log_dir = data_dir / "logs"
-    log_dir.mkdir(exist_ok=True)
+    log_dir.mkdir(mode=0o700, exist_ok=True)
 
     def spawn(name: str, cmd: list[str]) -> subprocess.Popen:
         out = open(log_dir / f"{name}.log", "ab")

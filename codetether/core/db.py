@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from codetether.core.config import Settings
+from codetether.core.datadir import DIR_MODE, create_private, secure_data_dir
 from codetether.core.errors import ServiceError
 
 
@@ -88,7 +89,8 @@ class Database:
     def from_settings(cls, settings: Settings) -> "Database":
         url = settings.resolved_database_url
         if url.startswith("sqlite"):
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            secure_data_dir(settings.data_dir)
+            prepare_sqlite_file(url)
         return cls(url)
 
     @asynccontextmanager
@@ -150,14 +152,22 @@ def alembic_config(url: str):
     return cfg
 
 
+def prepare_sqlite_file(url: str) -> None:
+    """For a SQLite URL: its folder (0700 when created here) and the database file, 0600 before
+    SQLite first opens it; SQLite gives its -wal and -shm files the database file's mode."""
+    if not url.startswith("sqlite"):
+        return
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        create_private(Path(path))
+
+
 def migrate(url: str, revision: str = "heads") -> None:
     """Brings the database at ``url`` to ``revision`` (synchronous; call before serving)."""
     from alembic import command
 
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    prepare_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

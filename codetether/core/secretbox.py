@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from codetether.core.config import Settings
+from codetether.core.datadir import write_private
 
 KEY_FILE = "codebase.key"
 
@@ -47,6 +48,5 @@ def ensure_key_file(data_dir: Path) -> str:
     if path.is_file():
         return path.read_text().strip()
     key = Fernet.generate_key().decode()
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
+    write_private(path, key + "\n")
     return key
