@@ -178,7 +178,7 @@ class WebhookActivities:
                     await s.commit()
                     return DeliveryAttemptResult(ATTEMPT_SKIPPED)
                 url = sub.url
-                secrets = signing_secrets(sub, utcnow())
+                secrets = signing_secrets(sub, self.settings, utcnow())
                 if sub.header_token_name and sub.header_token_value:
                     extra_headers = {sub.header_token_name: sub.header_token_value}
             else:

@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from codetether.core.config import Settings
 from codetether.core.db import Database
+from codetether.core.secretbox import open_text
 from codetether.core.ids import as_utc, new_id, parse_iso, ulid, utcnow
 from codetether.core.models import A2APushConfig, Task, TaskEvent, WebhookDelivery, WebhookSubscription
 from codetether.tasks.contracts import NEEDS_INPUT_EVENT, TERMINAL_EVENTS
@@ -67,14 +68,17 @@ def subscription_matches(sub: WebhookSubscription, event_type: str) -> bool:
     return "*" in events or event_type in events
 
 
-def signing_secrets(sub: WebhookSubscription, now: datetime | None = None) -> list[str]:
-    """The current secret first, then rotated-out secrets still inside their grace period."""
+def signing_secrets(sub: WebhookSubscription, settings: Settings, now: datetime | None = None) -> list[str]:
+    """The current secret first, then rotated-out secrets still inside their grace period (each
+    opened: stored sealed when a key is configured)."""
     now = now or utcnow()
-    out = [sub.secret]
+    out = [open_text(settings, sub.secret)]
     for old in sub.previous_secrets or []:
         expires = parse_iso(old.get("expires_at"))
-        if expires is not None and expires > now and old.get("secret") and old["secret"] not in out:
-            out.append(old["secret"])
+        if expires is not None and expires > now and old.get("secret"):
+            plain = open_text(settings, old["secret"])
+            if plain not in out:
+                out.append(plain)
     return out
 
 

@@ -21,6 +21,7 @@ from codetether.core.errors import ServiceError, not_found
 from codetether.core.ids import iso, new_id, parse_iso, utcnow
 from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from codetether.core.netguard import UnsafeURL, canonical_host, validate_webhook_url
+from codetether.core.secretbox import SEALED_PREFIX, SecretBoxUnavailable, open_text, seal_text
 from codetether.webhooks.signing import generate_secret
 from codetether.webhooks.routing import PING_EVENT, ROTATION_GRACE, create_delivery, start_delivery
 from codetether.tasks.contracts import EVENT_TYPES
@@ -46,6 +47,21 @@ def check_header_token(token: tuple[str, str] | None) -> tuple[str | None, str |
                            f"header_token.name {token[0]!r} is a header CodeTether sets itself; choose another name",
                            field="header_token.name")
     return token
+
+
+def check_secret(secret: str | None) -> None:
+    if secret is not None and secret.startswith(SEALED_PREFIX):
+        raise ServiceError(422, "invalid_secret", f"a secret may not start with {SEALED_PREFIX!r}", field="secret")
+
+
+def plain_secret(settings: Settings, sub: WebhookSubscription) -> str:
+    """The subscription's signing secret as the receiver knows it (stored sealed when a key is
+    configured, see ``codetether/core/secretbox.py``)."""
+    try:
+        return open_text(settings, sub.secret)
+    except SecretBoxUnavailable:
+        raise ServiceError(503, "secret_unavailable", "the signing secret was sealed with another key; "
+                           "configure the CODETETHER_CODEBASE_KEY it was sealed with, or rotate it") from None
 
 
 def check_events(events: list[str]) -> list[str]:
@@ -111,14 +127,15 @@ async def list_subscriptions(db: Database, user_id: str) -> list[WebhookSubscrip
 async def create_subscription(db: Database, settings: Settings, user_id: str, *, url: str, events: list[str],
                               secret: str | None = None, description: str | None = None,
                               header_token: tuple[str, str] | None = None) -> WebhookSubscription:
-    """The new subscription; its ``secret`` is in the row (show it this once)."""
+    """The new subscription and its signing secret (show it this once; the row holds it sealed)."""
+    check_secret(secret)
     events = check_events(events)
     token = check_header_token(header_token)
     await check_url(url, settings)
     await check_caps(db, settings, user_id, url)
     now = utcnow()
     sub = WebhookSubscription(
-        id=new_id("whk"), user_id=user_id, url=url, events=events, secret=secret or generate_secret(),
+        id=new_id("whk"), user_id=user_id, url=url, events=events, secret=seal_text(settings, secret or generate_secret()),
         previous_secrets=[], description=description, header_token_name=token[0], header_token_value=token[1],
         status="active", created_at=now, updated_at=now,
     )
@@ -136,6 +153,7 @@ async def update_subscription(db: Database, settings: Settings, webhook_id: str,
     """Applies the changes; returns the row and whether the secret was rotated (then show it).
     ``header_token``: left as it is unless given; ``(name, value)`` sets it, ``None`` removes it."""
     await get_subscription(db, webhook_id, user_id)
+    check_secret(secret)
     events = check_events(events) if events is not None else None
     token = check_header_token(header_token) if header_token is not _UNCHANGED else None
     if url is not None:
@@ -160,11 +178,11 @@ async def update_subscription(db: Database, settings: Settings, webhook_id: str,
             sub.failing_since = None
         if secret is not None or rotate_secret:
             new_secret = secret or generate_secret()
-            if new_secret != sub.secret:
+            if new_secret != plain_secret(settings, sub):
                 keep = [p for p in sub.previous_secrets or [] if (parse_iso(p.get("expires_at")) or now) > now]
-                keep.insert(0, {"secret": sub.secret, "expires_at": iso(now + ROTATION_GRACE)})
+                keep.insert(0, {"secret": seal_text(settings, sub.secret), "expires_at": iso(now + ROTATION_GRACE)})
                 sub.previous_secrets = keep
-                sub.secret = new_secret
+                sub.secret = seal_text(settings, new_secret)
                 rotated = True
         sub.updated_at = now
         await s.commit()

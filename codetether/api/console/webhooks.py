@@ -58,7 +58,7 @@ async def create(request: Request, user: ConsoleUser) -> Response:
     except ServiceError as err:
         return await _list_page(request, user, values=values, error=err)
     log.info("console: %s created webhook %s", user.id, sub.id)
-    return await _detail_page(request, user, sub.id, secret=sub.secret, status=201)
+    return await _detail_page(request, user, sub.id, secret=hooks.plain_secret(state.settings, sub), status=201)
 
 
 async def _detail_page(request: Request, user, webhook_id: str, *, secret: str | None = None,
@@ -67,7 +67,8 @@ async def _detail_page(request: Request, user, webhook_id: str, *, secret: str |
     sub = await hooks.get_subscription(state.db, webhook_id, user.id)
     deliveries = await hooks.list_deliveries(state.db, webhook_id, user.id, limit=50)
     return page(request, "webhook.html", {
-        "sub": sub, "secret": secret, "masked": mask_secret(sub.secret), "event_types": EVENT_TYPES,
+        "sub": sub, "secret": secret, "masked": mask_secret(hooks.plain_secret(state.settings, sub)),
+        "event_types": EVENT_TYPES,
         "deliveries": deliveries.deliveries, "error": error, "notice": request.query_params.get("notice"),
     }, status=error.status if error else status, user=user)
 
@@ -115,7 +116,7 @@ async def rotate(request: Request, webhook_id: str, user: ConsoleUser) -> Respon
     state = get_state(request)
     sub, _rotated = await hooks.update_subscription(state.db, state.settings, webhook_id, user.id, rotate_secret=True)
     log.info("console: %s rotated the secret of webhook %s", user.id, webhook_id)
-    return await _detail_page(request, user, webhook_id, secret=sub.secret)
+    return await _detail_page(request, user, webhook_id, secret=hooks.plain_secret(state.settings, sub))
 
 
 @router.post("/webhooks/{webhook_id}/test", operation_id="consoleTestWebhook")

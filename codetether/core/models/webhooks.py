@@ -23,8 +23,9 @@ class WebhookSubscription(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     events: Mapped[list[Any]] = mapped_column(default=list)
-    secret: Mapped[str] = mapped_column(String(300))
-    # Older secrets still signed with during a rotation, as [{"secret", "expires_at"}].
+    # Sealed ("sealed:v1:" + Fernet token) when CODETETHER_CODEBASE_KEY is set (core/secretbox.py).
+    secret: Mapped[str] = mapped_column(String(1000))
+    # Older secrets still signed with during a rotation, as [{"secret", "expires_at"}] (sealed too).
     previous_secrets: Mapped[list[Any]] = mapped_column(default=list)
     description: Mapped[str | None] = mapped_column(String(500), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="active")

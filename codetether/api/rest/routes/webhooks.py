@@ -27,14 +27,16 @@ from codetether.api.rest.schemas.webhooks import (
     WebhookUpdate,
 )
 from codetether.webhooks import subscriptions as hooks
+from codetether.core.config import Settings
 from codetether.core.ids import iso, parse_iso, utcnow
 from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from codetether.webhooks.signing import mask_secret
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
+def _public(sub: WebhookSubscription, settings: Settings, *, reveal: bool = False) -> WebhookPublic:
     now = utcnow()
+    secret = hooks.plain_secret(settings, sub)
     expiries = [
         e for e in (parse_iso(p.get("expires_at")) for p in sub.previous_secrets or []) if e is not None and e > now
     ]
@@ -45,7 +47,7 @@ def _public(sub: WebhookSubscription, *, reveal: bool = False) -> WebhookPublic:
         description=sub.description,
         status=sub.status,  # type: ignore[arg-type]
         disabled_reason=sub.disabled_reason,
-        secret=sub.secret if reveal else mask_secret(sub.secret),
+        secret=secret if reveal else mask_secret(secret),
         previous_secret_expires_at=iso(max(expiries)) if expiries else None,
         header_token=(
             HeaderTokenPublic(name=sub.header_token_name, value=mask_secret(sub.header_token_value))
@@ -75,8 +77,8 @@ async def create_webhook(
         header_token=(body.header_token.name, body.header_token.value) if body.header_token is not None else None,
     )
     response.headers["Location"] = f"/v1/webhooks/{sub.id}"
-    shown_once(request, response, {"secret": mask_secret(sub.secret)})
-    return WebhookCreated(**_public(sub, reveal=True).model_dump())
+    shown_once(request, response, {"secret": mask_secret(hooks.plain_secret(settings, sub))})
+    return WebhookCreated(**_public(sub, settings, reveal=True).model_dump())
 
 
 @router.get(
@@ -86,8 +88,8 @@ async def create_webhook(
     summary="List your webhook subscriptions",
     responses=problem_responses(401, 403, 429),
 )
-async def list_webhooks(principal: WebhooksManage, state: State) -> WebhookList:
-    return WebhookList(data=[_public(r) for r in await hooks.list_subscriptions(state.db, principal.user_id)])
+async def list_webhooks(principal: WebhooksManage, state: State, settings: SettingsDep) -> WebhookList:
+    return WebhookList(data=[_public(r, settings) for r in await hooks.list_subscriptions(state.db, principal.user_id)])
 
 
 @router.get(
@@ -97,8 +99,8 @@ async def list_webhooks(principal: WebhooksManage, state: State) -> WebhookList:
     summary="Get a webhook subscription (secret masked)",
     responses=problem_responses(401, 403, 404, 429),
 )
-async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State) -> WebhookPublic:
-    return _public(await hooks.get_subscription(state.db, webhook_id, principal.user_id))
+async def get_webhook(webhook_id: str, principal: WebhooksManage, state: State, settings: SettingsDep) -> WebhookPublic:
+    return _public(await hooks.get_subscription(state.db, webhook_id, principal.user_id), settings)
 
 
 @router.patch(
@@ -120,7 +122,7 @@ async def update_webhook(
     )
     if rotated:
         response.headers["Cache-Control"] = "no-store"
-    return _public(sub, reveal=rotated)
+    return _public(sub, settings, reveal=rotated)
 
 
 @router.delete(
