@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
@@ -28,6 +28,7 @@ from codetether.core.ids import as_utc, parse_iso
 from codetether.core.jsonsafe import UnsafeJSON, check_json, find_bad_string
 from codetether.core.models import Codebase, Task
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
+from codetether.core.secretbox import SEALED_PREFIX, seal_text
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
 from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
@@ -125,6 +126,8 @@ def check_task_input(new: NewTask) -> None:
         value = getattr(new, field_name)
         if value is not None and find_bad_string(value):
             raise _invalid(field_name, "json_invalid_string", "must not contain NUL or unpaired surrogate characters")
+    if new.webhook_secret is not None and new.webhook_secret.startswith(SEALED_PREFIX):
+        raise _invalid("webhook_secret", "validation_error", f"must not start with {SEALED_PREFIX!r}")
 
 
 def check_message(text: str) -> None:
@@ -164,6 +167,13 @@ async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None
         await check_codebase(db, new.codebase_id, new.owner_id)
 
 
+def _sealed(settings: Settings, new: NewTask) -> NewTask:
+    # The task's own webhook secret is stored sealed, like subscriptions' (codetether/core/secretbox.py).
+    if not new.webhook_secret:
+        return new
+    return replace(new, webhook_secret=seal_text(settings, new.webhook_secret))
+
+
 async def start_task(db: Database, client: Client, settings: Settings, new: NewTask, *, task_id: str | None = None) -> Task:
     """Checks, stores and starts a new task; 503 if Temporal cannot take it.
 
@@ -171,7 +181,7 @@ async def start_task(db: Database, client: Client, settings: Settings, new: NewT
     """
     await check_new_task(db, settings, new)
     try:
-        return await create_task(db, client, settings, new, task_id=task_id)
+        return await create_task(db, client, settings, _sealed(settings, new), task_id=task_id)
     except StartFailed as err:
         raise ServiceError(503, "temporal_unavailable", f"the task could not be started: {err}") from None
 
@@ -181,7 +191,7 @@ async def start_task_keyed(db: Database, client: Client, settings: Settings, new
     transaction (see :func:`codetether.tasks.launch.create_task_keyed`)."""
     await check_new_task(db, settings, new)
     try:
-        return await create_task_keyed(db, client, settings, new, key)
+        return await create_task_keyed(db, client, settings, _sealed(settings, new), key)
     except StartFailed as err:
         raise ServiceError(503, "temporal_unavailable", f"the task could not be started: {err}") from None
 

@@ -85,8 +85,9 @@ def signing_secrets(sub: WebhookSubscription, settings: Settings, now: datetime 
 def task_secrets(task: Task | None, settings: Settings) -> list[str]:
     """A task's own webhook is signed with its webhook_secret, else the server-wide secret; with
     neither it is sent with the same headers minus the two signature headers."""
-    secret = (task.webhook_secret if task is not None else None) or settings.webhook_secret
-    return [secret] if secret else []
+    if task is not None and task.webhook_secret:
+        return [open_text(settings, task.webhook_secret)]
+    return [settings.webhook_secret] if settings.webhook_secret else []
 
 
 async def start_delivery(client: Client, settings: Settings, delivery_id: str) -> WorkflowHandle | None:

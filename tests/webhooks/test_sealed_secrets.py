@@ -12,15 +12,16 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
 
 from codetether.core.db import downgrade, migrate
 from codetether.core.ids import new_id, utcnow
-from codetether.core.models import WebhookSubscription
+from codetether.core.models import Task, TaskEvent, WebhookSubscription
 from codetether.core.secretbox import SEALED_PREFIX
 from codetether.webhooks.signing import generate_secret
 from tests.conftest import running_stack
 from tests.support.receiver import Receiver
-from tests.webhooks.helpers import expected_v1, wait_deliveries
+from tests.webhooks.helpers import assert_signed, expected_v1, wait_deliveries
 from tests.webhooks.test_delivery import ALL_SCOPES, subscribe
 
 
@@ -95,6 +96,18 @@ def test_migration_seals_existing_rows_when_a_key_is_configured(tmp_path, monkey
             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         ), {"s": plain, "p": '[{"secret": "%s", "expires_at": "2999-01-01T00:00:00Z"}]' % old})
 
+    with Session(sync) as session:
+        session.add(Task(id="task_1", user_id="usr_1", run_id="run_1", title="t", description="d", agent_type="general",
+                         model="demo", status="completed", webhook_url="https://example.com", webhook_secret=old,
+                         conversation=[]))
+        session.add(TaskEvent(id="evt_1", task_id="task_1", user_id="usr_1", seq=1, type="task.created", run_id="run_1",
+                              body="{}", created_at=utcnow()))
+        session.commit()
+
+    def task_secret() -> str:
+        with sync.connect() as conn:
+            return conn.execute(text("SELECT webhook_secret FROM tasks")).scalar_one()
+
     def row() -> tuple[str, str]:
         with sync.connect() as conn:
             return tuple(conn.execute(text("SELECT secret, previous_secrets FROM webhook_subscriptions")).one())
@@ -104,7 +117,24 @@ def test_migration_seals_existing_rows_when_a_key_is_configured(tmp_path, monkey
     secret, previous = row()
     assert secret.startswith(SEALED_PREFIX) and plain not in secret
     assert SEALED_PREFIX in previous and old not in previous
+    assert task_secret().startswith(SEALED_PREFIX)
+    with sync.connect() as conn:  # rebuilding the tasks table kept what refers to it
+        assert conn.execute(text("SELECT count(*) FROM task_events")).scalar_one() == 1
     downgrade(url, "agent02")
     secret, previous = row()
-    assert secret == plain and old in previous
+    assert secret == plain and old in previous and task_secret() == old
     sync.dispose()
+
+
+async def test_a_tasks_own_webhook_secret_is_sealed_and_still_signs(settings, temporal_env, db, make_user):
+    sealed = settings.model_copy(update={"codebase_key": Fernet.generate_key().decode()})
+    user = await make_user(scopes=ALL_SCOPES)
+    async with running_stack(sealed, temporal_env.client, db) as s, Receiver() as rx:
+        r = await s.http.post("/v1/automation/tasks", headers=user.headers, json={
+            "title": "T", "description": "d", "webhook_url": rx.url, "webhook_secret": "task-secret-123"})
+        assert r.status_code == 201, r.text
+        [req] = await rx.wait_for(1)
+        assert_signed(req, "task-secret-123")
+        async with db.session() as session:
+            row = await session.get(Task, r.json()["task_id"])
+        assert row.webhook_secret.startswith(SEALED_PREFIX) and "task-secret-123" not in row.webhook_secret

@@ -58,7 +58,8 @@ class Task(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     required_action: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
-    webhook_secret: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Sealed when CODETETHER_CODEBASE_KEY is set (core/secretbox.py).
+    webhook_secret: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     notify_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     # The whole conversation with the model, carried into follow-up runs.
     conversation: Mapped[list[Any]] = mapped_column(default=list)

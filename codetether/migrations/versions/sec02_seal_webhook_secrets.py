@@ -1,8 +1,8 @@
-"""webhook subscriptions: signing secrets sealed at rest
+"""webhook signing secrets sealed at rest
 
-Widens ``webhook_subscriptions.secret`` for a sealed value and, when ``CODETETHER_CODEBASE_KEY``
-is configured, seals the secrets already stored (the current one and those in
-``previous_secrets``). Without a key the rows stay as they are: they are read either way
+Widens ``webhook_subscriptions.secret`` and ``tasks.webhook_secret`` for a sealed value and, when
+``CODETETHER_CODEBASE_KEY`` is configured, seals the secrets already stored (a subscription's
+current one and those in ``previous_secrets``, a task's own). Without a key the rows stay as they are: they are read either way
 (``codetether/core/secretbox.py``), and a secret written once a key is set (a new subscription,
 a rotation) is sealed.
 
@@ -32,6 +32,8 @@ _subs = sa.table(
     sa.column("previous_secrets", sa.JSON),
 )
 
+_tasks = sa.table("tasks", sa.column("id", sa.String), sa.column("webhook_secret", sa.String))
+
 
 def _rewrite(convert) -> None:
     settings = Settings()
@@ -50,18 +52,27 @@ def _rewrite(convert) -> None:
             _subs.update().where(_subs.c.id == row.id)
             .values(secret=convert(settings, row.secret), previous_secrets=previous)
         )
+    rows = conn.execute(sa.select(_tasks.c.id, _tasks.c.webhook_secret).where(_tasks.c.webhook_secret.is_not(None)))
+    for task_id, secret in rows.all():
+        conn.execute(_tasks.update().where(_tasks.c.id == task_id).values(webhook_secret=convert(settings, secret)))
 
 
 def upgrade() -> None:
     with op.batch_alter_table("webhook_subscriptions", schema=None) as batch_op:
         batch_op.alter_column("secret", existing_type=sa.String(length=300), type_=sa.String(length=1000),
                               existing_nullable=False)
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.alter_column("webhook_secret", existing_type=sa.String(length=300), type_=sa.String(length=1000),
+                              existing_nullable=True)
     _rewrite(seal_text)
 
 
 def downgrade() -> None:
     # Back to plain values first: a sealed one does not fit the narrower column.
     _rewrite(open_text)
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.alter_column("webhook_secret", existing_type=sa.String(length=1000), type_=sa.String(length=300),
+                              existing_nullable=True)
     with op.batch_alter_table("webhook_subscriptions", schema=None) as batch_op:
         batch_op.alter_column("secret", existing_type=sa.String(length=1000), type_=sa.String(length=300),
                               existing_nullable=False)
