@@ -33,6 +33,9 @@ from codetether.core.models import WebhookAttempt, WebhookDelivery, WebhookSubsc
 from codetether.webhooks.signing import mask_secret
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+_STATUS = "(" + "|".join(hooks.DELIVERY_STATUSES) + ")"
+# Empty is "no filter" (Zapier and n8n send empty strings for fields left empty).
+_STATUS_LIST = rf"^( *{_STATUS} *(, *{_STATUS} *)*)?$"
 
 def _public(sub: WebhookSubscription, settings: Settings, *, reveal: bool = False) -> WebhookPublic:
     now = utcnow()
@@ -180,9 +183,12 @@ async def list_deliveries(
     principal: WebhooksManage,
     state: State,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page")] = None,
+    # The patterns are declared for clients; the service answers 422 invalid_cursor / invalid_status itself.
+    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of the previous page",
+                                        json_schema_extra={"pattern": r"^(dlv_[0-9a-z]{26})?$"})] = None,
     event_id: Annotated[str | None, Query(max_length=40)] = None,
-    status: Annotated[str | None, Query(description="Comma list of pending, delivered, failed, cancelled")] = None,
+    status: Annotated[str | None, Query(description="Comma list of pending, delivered, failed, cancelled",
+                                        json_schema_extra={"pattern": _STATUS_LIST})] = None,
 ) -> DeliveryList:
     page = await hooks.list_deliveries(
         state.db, webhook_id, principal.user_id, limit=limit, cursor=cursor, event_id=event_id, status=status
