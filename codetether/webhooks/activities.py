@@ -23,6 +23,7 @@ from temporalio.client import Client
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, new_id, utcnow
+from codetether.core.secretbox import SecretBoxUnavailable
 from codetether.core.models import (
     A2APushConfig,
     Task,
@@ -178,13 +179,22 @@ class WebhookActivities:
                     await s.commit()
                     return DeliveryAttemptResult(ATTEMPT_SKIPPED)
                 url = sub.url
-                secrets = signing_secrets(sub, self.settings, utcnow())
                 if sub.header_token_name and sub.header_token_value:
                     extra_headers = {sub.header_token_name: sub.header_token_value}
             else:
                 task = await s.get(Task, dlv.task_id) if dlv.task_id else None
                 url = dlv.url
-                secrets = task_secrets(task, self.settings)
+            try:
+                secrets = signing_secrets(sub, self.settings, utcnow()) if sub is not None \
+                    else task_secrets(task, self.settings)
+            except SecretBoxUnavailable as err:
+                # Sealed with another key: sending it unsigned would be worse than not sending it.
+                dlv.status = DELIVERY_CANCELLED
+                dlv.next_attempt_at = None
+                dlv.last_error = str(err)
+                dlv.updated_at = utcnow()
+                await s.commit()
+                return DeliveryAttemptResult(ATTEMPT_SKIPPED)
             push_headers: dict[str, str] = {}
             if dlv.push_config_id is not None:
                 push = await s.get(A2APushConfig, dlv.push_config_id)

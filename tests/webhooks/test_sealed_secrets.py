@@ -138,3 +138,19 @@ async def test_a_tasks_own_webhook_secret_is_sealed_and_still_signs(settings, te
         async with db.session() as session:
             row = await session.get(Task, r.json()["task_id"])
         assert row.webhook_secret.startswith(SEALED_PREFIX) and "task-secret-123" not in row.webhook_secret
+
+
+async def test_a_secret_sealed_with_another_key_is_never_sent_unsigned(settings, temporal_env, db, make_user):
+    first = settings.model_copy(update={"codebase_key": Fernet.generate_key().decode()})
+    other = settings.model_copy(update={"codebase_key": Fernet.generate_key().decode()})
+    user = await make_user(scopes=ALL_SCOPES)
+    async with Receiver() as rx:
+        async with running_stack(first, temporal_env.client, db, worker=False) as s:
+            sub = await subscribe(s.http, user.headers, rx.url, ["*"])
+        async with running_stack(other, temporal_env.client, db) as s:
+            r = await s.http.get(f"/v1/webhooks/{sub['id']}", headers=user.headers)
+            assert r.status_code == 503 and r.json()["code"] == "secret_unavailable"
+            assert (await s.http.post(f"/v1/webhooks/{sub['id']}/test", headers=user.headers)).status_code == 202
+            done = await wait_deliveries(s.http, sub["id"], user.headers, lambda d: d and d[0]["status"] == "cancelled")
+            assert "another key" in (done[0].get("last_error") or "")
+        assert rx.requests == []
