@@ -216,3 +216,18 @@ async def test_provider_verdicts_against_a_forged_sender(mail_stack, user):
     r = await stack.http.post("/v1/inbound/email/postmark", json=body, headers=auth)
     assert r.json() == {"delivered": False, "outcome": "unauthenticated_sender"}, r.text
     assert (await stack.http.get(f"{TASKS}/{task['task_id']}", headers=user.headers)).json()["status"] == "needs_input"
+
+
+def test_a_pushing_tasks_result_email_offers_no_reply_address(settings):
+    from codetether.notifications.activities import build_message
+
+    payload = {"id": "evt_1", "data": {"task_id": "task_01", "title": "Builds", "status": "completed", "result": "ok"}}
+    address = "reply+abc@reply.ct.example.com"
+    plain = build_message(settings, "task.completed", payload, OWNER, reply_to=address)
+    assert plain["Reply-To"] == address and "starts a follow-up run" in plain.get_content()
+    pushing = build_message(settings, "task.completed", payload, OWNER, reply_to=address, pushes=True)
+    assert pushing["Reply-To"] is None
+    assert "continues only from the console or the API" in pushing.get_content()
+    # Its question still takes an answer by email: that run was started by the owner.
+    asked = {"id": "evt_2", "data": {**payload["data"], "status": "needs_input", "required_action": {"prompt": "Q?"}}}
+    assert build_message(settings, "task.needs_input", asked, OWNER, reply_to=address, pushes=True)["Reply-To"]
