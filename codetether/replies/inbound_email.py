@@ -246,7 +246,7 @@ async def handle_reply(db: Database, client: Client, settings: Settings, reply: 
     if not await _claim(db, task.id, claim.seq):
         return _reject(reply, USED, "this reply address was already used", task.id)
     try:
-        outcome = await _deliver(db, client, settings, task, target.user, text, pending if answers else None, sender)
+        outcome = await _deliver(db, client, settings, task, target.user, text, answers, pending, sender)
     except InboundRetryLater:
         await _release(db, task.id, claim.seq)
         raise
@@ -262,9 +262,9 @@ async def handle_reply(db: Database, client: Client, settings: Settings, reply: 
 
 
 async def _deliver(db: Database, client: Client, settings: Settings, task: Task, user: User | None, text: str,
-                   pending: str | None, sender: str) -> str:
+                   answers: bool, pending: str | None, sender: str) -> str:
     try:
-        if pending is not None:
+        if answers:
             await conversation.provide_input(db, client, task, text, pending, via=VIA_EMAIL, sender=sender)
             return ANSWERED
         limit = TIER_CONCURRENCY.get(user.tier, 5) if user is not None else 5
