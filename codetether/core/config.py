@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     inbound_email_domain: str | None = None
     # A reply from an address other than the task's notify_email is refused unless this is true.
     inbound_email_allow_any_sender: bool = False
+    # A reply counts only when its From: domain is authenticated (DKIM, or SPF at the SMTP
+    # listener, or the provider's verdicts; codetether/replies/senderauth.py). False only behind a
+    # relay that already refuses unauthenticated mail.
+    inbound_email_verify_sender: bool = True
+    # A reply address stops working this long after its email was sent; each one is used once.
+    reply_email_ttl_seconds: float = Field(default=7 * 86400, gt=0)
     inbound_email_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Providers' inbound webhooks: Mailgun's webhook signing key; Postmark's basic-auth password.
     mailgun_signing_key: str | None = Field(default=None, repr=False)
