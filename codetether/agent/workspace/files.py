@@ -19,6 +19,7 @@ import re
 import secrets
 import stat
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -145,30 +146,35 @@ class Workspace:
         return "\n".join(lines[:MAX_MATCHES]) + more
 
     def _grep_rg(self, cmd: list[str]) -> list[str]:
-        # Streamed and stopped after the cap: the output of a pattern like "." is never buffered whole.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                cwd=self.root)
-        killer = threading.Timer(GREP_TIMEOUT_SECONDS, proc.kill)
-        killer.start()
-        lines: list[str] = []
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.decode("utf-8", errors="replace").rstrip("\n")
-                file, _, rest = line.partition(":")
-                num, _, text = rest.partition(":")
-                lines.append(f"{self.rel(file)}:{num}: {text.strip()}")
-                if len(lines) > MAX_MATCHES:
-                    break
-        finally:
-            killer.cancel()
-            if proc.poll() is None and len(lines) > MAX_MATCHES:
-                proc.kill()
-            assert proc.stderr is not None
-            err = proc.stderr.read(2000)
-            proc.wait()
-        if proc.returncode not in (0, 1) and len(lines) <= MAX_MATCHES:
-            raise ToolFailure(f"grep failed: {err.decode(errors='replace').strip()[:500] or 'stopped'}")
+        # Streamed and stopped after the cap: the output of a pattern like "." is never buffered
+        # whole. stderr goes to a file so a chatty ripgrep cannot fill a pipe nobody reads.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, cwd=self.root)
+            killer = threading.Timer(GREP_TIMEOUT_SECONDS, proc.kill)
+            killer.start()
+            lines: list[str] = []
+            read_all = False
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                    file, _, rest = line.partition(":")
+                    num, _, text = rest.partition(":")
+                    lines.append(f"{self.rel(file)}:{num}: {text.strip()}")
+                    if len(lines) > MAX_MATCHES:
+                        break
+                else:
+                    read_all = True
+            finally:
+                if not read_all:
+                    proc.kill()
+                proc.wait()
+                killer.cancel()
+                proc.stdout.close()
+            if proc.returncode not in (0, 1) and len(lines) <= MAX_MATCHES:
+                errors.seek(0)
+                reason = errors.read(2000).decode(errors="replace").strip()[:500]
+                raise ToolFailure(f"grep failed: {reason or 'stopped after ' + str(GREP_TIMEOUT_SECONDS) + ' s'}")
         return lines
 
     def _grep_python(self, regex, base: str, include: str | None) -> list[str]:
