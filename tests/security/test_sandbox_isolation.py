@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from codetether.agent.workspace.cgroups import SandboxCgroups, join_prefix
 from codetether.agent.workspace.sandbox import Sandbox
 from codetether.core.config import Settings
 from tests.conftest import wait_status
@@ -55,7 +56,7 @@ async def test_the_host_is_an_allow_list(ws, tmp_path):
         listing = text.strip().splitlines()
         assert "var" not in listing and "home" not in listing
         # What bash, git, python3 and coreutils need is still there; nothing outside the workspace is writable.
-        text, code = await run(ws, "git --version && python3 -c 'import ssl, json, sqlite3; print(\"py-ok\")' && "
+        text, _code = await run(ws, "git --version && python3 -c 'import ssl, json, sqlite3; print(\"py-ok\")' && "
                                    "sort --version | head -1 && ls /etc/ssl >/dev/null && echo bin-ok; "
                                    "echo x > /etc/escape; echo y > /usr/escape")
         assert "git version" in text and "py-ok" in text and "bin-ok" in text, text
@@ -93,7 +94,7 @@ async def test_fifo_reads_leave_other_tenants_and_webhooks_alone(stack, make_use
         r = await stack.http.post("/v1/webhooks", json={"url": rx.url, "events": ["task.completed"]},
                                   headers=victim.headers)
         assert r.status_code == 201, r.text
-        fifo = "\n".join(["BASH: mkfifo p", "WRITE: p :: x", "GREP: anything", "EDIT: p :: a :: b", "READ: p"])
+        fifo = "BASH: mkfifo p\nWRITE: p :: x\nGREP: anything\nEDIT: p :: a :: b\nREAD: p"
         hostile = []
         for i in range(6):
             r = await stack.http.post("/v1/automation/tasks", json={
@@ -116,3 +117,24 @@ async def test_fifo_reads_leave_other_tenants_and_webhooks_alone(stack, make_use
             assert "p is not a regular file" in task["result"], task["result"]
         # The default thread pool still answers at once.
         assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 5) == "free"
+
+
+async def test_cgroup_v2_layout(tmp_path, monkeypatch):
+    # A cgroup v2 tree with memory and pids delegated (a fake one: the limits land as files).
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    monkeypatch.setattr(SandboxCgroups, "_own", lambda self, controller: "/" if controller is None else None)
+    groups = SandboxCgroups(memory_bytes=300 * 1024 * 1024, max_processes=64, root=str(tmp_path))
+    assert groups.version == 2, groups.describe()
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids"
+    group = groups.create()
+    [d] = group.dirs
+    assert (Path(d) / "memory.max").read_text() == str(300 * 1024 * 1024)
+    assert (Path(d) / "pids.max").read_text() == "64"
+    assert join_prefix(group)[-1] == os.path.join(d, "cgroup.procs")
+    for f in Path(d).iterdir():
+        f.unlink()  # a real cgroup folder's files go with it
+    await groups.remove(group)
+    assert not Path(d).exists()
+    # Without delegation the rlimits stay the only limits, and the worker says so.
+    (tmp_path / "cgroup.controllers").write_text("cpu\n")
+    assert not SandboxCgroups(memory_bytes=1, max_processes=1, root=str(tmp_path)).available

@@ -137,9 +137,9 @@ class SandboxCgroups:
                 os.mkdir(d)
                 group.dirs.append(d)
                 for file, value in self._limits(controller):
-                    with contextlib.suppress(FileNotFoundError):  # e.g. memory.swap.max without swap
-                        with open(os.path.join(d, file), "w") as f:
-                            f.write(value)
+                    # A file may be missing (memory.swap.max without swap accounting).
+                    with contextlib.suppress(FileNotFoundError), open(os.path.join(d, file), "w") as f:
+                        f.write(value)
         except OSError as err:
             log.warning("creating a sandbox cgroup failed: %s", err)
             for d in reversed(group.dirs):

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import signal
+import subprocess
 from dataclasses import dataclass
 
 from codetether.core.config import Settings
@@ -64,6 +66,7 @@ class Sandbox:
         self.setpriv = shutil.which("setpriv")
         self.prlimit = shutil.which("prlimit")
         self.is_root = os.geteuid() == 0
+        self.sizes_tmp = self.bwrap is not None and _sizes_tmpfs(self.bwrap)
         self.cgroups = SandboxCgroups(
             memory_bytes=settings.sandbox_memory_bytes, max_processes=settings.sandbox_max_processes,
             enabled=settings.sandbox_cgroups and self.available and self.is_root,
@@ -112,7 +115,10 @@ class Sandbox:
                 "--setenv", "GIT_CONFIG_VALUE_0", "*",
             ]
             argv += self._host_view()
-            argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(s.sandbox_tmp_bytes), "--tmpfs", "/tmp"]
+            argv += ["--dev", "/dev", "--proc", "/proc"]
+            if self.sizes_tmp:
+                argv += ["--size", str(s.sandbox_tmp_bytes)]
+            argv += ["--tmpfs", "/tmp"]
             # The workspace's parent folders exist only as empty folders on the sandbox's own root:
             # other tasks' workspaces beside this one are not there.
             argv += ["--ro-bind" if read_only else "--bind", workspace, workspace]
@@ -199,6 +205,20 @@ class Sandbox:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(reader, 2)
         return CommandOutcome(output=b"".join(chunks), exit_code=None if timed_out else proc.returncode, timed_out=timed_out)
+
+
+@functools.lru_cache(maxsize=4)
+def _sizes_tmpfs(bwrap: str) -> bool:
+    """Whether this bwrap has ``--size`` (0.10 and later; the bundled one has). An older one on
+    PATH runs with an unsized /tmp rather than failing every command."""
+    try:
+        proc = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if "--size" in proc.stdout + proc.stderr:
+        return True
+    log.warning("%s has no --size: the sandbox's /tmp is not size-capped (use the bundled bubblewrap)", bwrap)
+    return False
 
 
 def _kill_group(pid: int) -> None:
