@@ -209,6 +209,17 @@ class Settings(BaseSettings):
     sandbox_memory_bytes: int = 2 * 1024 * 1024 * 1024
     sandbox_max_processes: int = 256
     sandbox_max_file_bytes: int = 256 * 1024 * 1024
+    # Size of the sandbox's private /tmp (a tmpfs in memory, so it counts against the worker's RAM).
+    sandbox_tmp_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    # Host folders the sandbox sees read-only beyond the built-in list (comma-separated), e.g. /opt/node.
+    sandbox_read_paths: str = ""
+    # One cgroup per command (memory, processes) when the worker may create cgroups; off: rlimits only.
+    sandbox_cgroups: bool = True
+    # Disk the workspace may take (checked after every tool call that may change files).
+    workspace_quota_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024 * 1024)
+    # The file tools run on their own threads (never the default pool DNS and webhooks share).
+    file_tool_threads: int = Field(default=4, ge=1, le=64)
+    file_tool_timeout_seconds: float = Field(default=60.0, gt=0)
     # Pull requests (push policy pull_request) go to this GitHub REST API.
     github_api_url: str = "https://api.github.com"
 
