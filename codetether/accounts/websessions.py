@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from codetether.accounts.service import AccountError, create_user, get_user_by_email
+from codetether.accounts.service import AccountError, create_user, get_user_by_email, normalise_email
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, utcnow
@@ -106,10 +106,8 @@ def check_new_password(password: str) -> None:
 
 async def start_signup(db: Database, email: str, password: str) -> str:
     """An emailed verification link for an open sign-up; the user exists once it is followed."""
-    email = (email or "").strip().lower()
+    email = normalise_email(email)
     check_new_password(password)
-    if "@" not in email:
-        raise ServiceError(422, "invalid_email", "Enter an email address.", field="email")
     # An existing account gets no hint here: the link simply cannot create it a second time.
     return await _new_token(db, purpose=PURPOSE_VERIFY, email=email, password_hash=hash_password(password),
                             expires_at=utcnow() + VERIFY_LINK_TTL)
@@ -131,6 +129,7 @@ async def complete_signup(db: Database, token: str) -> User | None:
 
 async def signup_now(db: Database, email: str, password: str) -> User:
     """An open sign-up without SMTP: the account is made at once (nothing to verify it with)."""
+    email = normalise_email(email)
     check_new_password(password)
     try:
         return await create_user(db, email, password=password)

@@ -22,6 +22,7 @@ from codetether.api.console.web import (
     set_cookie,
 )
 from codetether.accounts import websessions
+from codetether.api.edge.errors import problem_from
 from codetether.core.errors import ServiceError
 from codetether.core.models import User
 from codetether.accounts.signin import authenticate_password
@@ -135,6 +136,9 @@ async def signup(request: Request) -> Response:
             return await start_session(request, user, f"{PREFIX}/tasks")
         token = await websessions.start_signup(state.db, email, password)
     except ServiceError as err:
+        if "text/html" not in request.headers.get("accept", ""):
+            # A script posting the form gets the refusal it can parse: problem+json with the code.
+            return problem_from(err)
         return page(request, "signup.html", {"email": email, "error": err.message}, status=err.status)
     from codetether.api.console.mail import send_verification
 
