@@ -146,17 +146,27 @@ async def signup(request: Request) -> Response:
     return page(request, "signup.html", {"sent_to": email})
 
 
+def _verify_page(request: Request, token: str, *, error: str | None = None, status: int = 200) -> Response:
+    return page(request, "confirm_link.html", {"action": f"{PREFIX}/verify/{token}", "title": "Confirm your email",
+                                               "text": "Enter the password you signed up with to finish creating "
+                                                       "your account.",
+                                               "button": "Confirm and sign in", "password": True, "error": error},
+                status=status)
+
+
 @router.get("/verify/{token}", operation_id="consoleVerifyEmailPage")
 async def verify_page(request: Request, token: str) -> Response:
-    return page(request, "confirm_link.html", {"action": f"{PREFIX}/verify/{token}", "title": "Confirm your email",
-                                               "text": "Confirm your email address to finish creating your account.",
-                                               "button": "Confirm and sign in"})
+    return _verify_page(request, token)
 
 
 @router.post("/verify/{token}", operation_id="consoleVerifyEmail")
 async def verify(request: Request, token: str) -> Response:
-    check_csrf(request, await request.form())
-    user = await websessions.complete_signup(get_state(request).db, token)
+    form = await request.form()
+    check_csrf(request, form)
+    try:
+        user = await websessions.complete_signup(get_state(request).db, token, str(form.get("password") or ""))
+    except ServiceError as err:
+        return _verify_page(request, token, error=err.message, status=err.status)
     if user is None:
         return _login_page(request, status=400, error="This confirmation link has been used or has expired.")
     return await start_session(request, user, f"{PREFIX}/tasks")
