@@ -23,6 +23,7 @@ from codetether.api.console.web import (
 )
 from codetether.accounts import websessions
 from codetether.api.edge.errors import problem_from
+from codetether.api.edge.public_base import public_base
 from codetether.core.errors import ServiceError
 from codetether.core.models import User
 from codetether.accounts.signin import authenticate_password
@@ -173,4 +174,4 @@ async def verify(request: Request, token: str) -> Response:
 
 
 def _base(request: Request) -> str:
-    return (get_state(request).settings.public_url or str(request.base_url)).rstrip("/")
+    return public_base(request.scope, get_state(request).settings).url
