@@ -150,6 +150,7 @@ class TokenView(TokenMixin):
     refresh_expires_at: datetime | None
     rotated_at: datetime | None
     revoked_at: datetime | None
+    successor_seed: str | None = None
     # Which of the row's two tokens the caller presented: "access_token" or "refresh_token".
     kind: str = "access_token"
 
@@ -158,7 +159,7 @@ class TokenView(TokenMixin):
         return cls(
             row.id, row.family_id, row.client_id, row.user_id, row.scope, as_utc(row.issued_at),
             as_utc(row.expires_at), as_utc(row.refresh_expires_at), as_utc(row.rotated_at),
-            as_utc(row.revoked_at), kind,
+            as_utc(row.revoked_at), row.successor_seed, kind,
         )
 
     def check_client(self, client: ClientView) -> bool:

@@ -63,6 +63,9 @@ class OAuthToken(Base):
     # Set when the refresh token was exchanged for a new pair (rotation).
     rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Random; with the refresh token itself (never stored) it derives the one pair this refresh
+    # token rotates into, so a refresh repeated inside the grace window gets that same pair.
+    successor_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OAuthSignInSession(Base):

@@ -1,0 +1,36 @@
+"""oauth_tokens: successor_seed (a refresh repeated inside the grace window gets the same pair)
+
+Live refresh tokens get a seed now, so the rule holds for them too.
+
+Revision ID: sec02
+Revises: agent02
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "sec02"
+down_revision = "agent02"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("oauth_tokens", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("successor_seed", sa.String(length=64), nullable=True))
+    tokens = sa.table("oauth_tokens", sa.column("id", sa.String), sa.column("refresh_token_hash", sa.String),
+                      sa.column("revoked_at", sa.DateTime), sa.column("successor_seed", sa.String))
+    conn = op.get_bind()
+    ids = conn.execute(sa.select(tokens.c.id).where(tokens.c.refresh_token_hash.is_not(None),
+                                                    tokens.c.revoked_at.is_(None))).scalars().all()
+    for token_id in ids:
+        conn.execute(tokens.update().where(tokens.c.id == token_id).values(successor_seed=secrets.token_urlsafe(32)))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("oauth_tokens", schema=None) as batch_op:
+        batch_op.drop_column("successor_seed")
