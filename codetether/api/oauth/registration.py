@@ -98,7 +98,7 @@ async def register(request: Request, state: State) -> JSONResponse:
     try:
         client = await create_oauth_client(
             state.db, name=(name or "MCP client").strip()[:200] or "MCP client", redirect_uris=uris, public=True,
-            scopes=scopes,
+            scopes=scopes, self_registered=True,
         )
     except OAuthClientError as err:
         code = "invalid_redirect_uri" if "redirect" in str(err).lower() else "invalid_client_metadata"

@@ -57,6 +57,7 @@ class ClientView(ClientMixin):
     redirect_uris: list[str]
     scopes: list[str]
     is_public: bool
+    self_registered: bool = False
 
     @classmethod
     def of(cls, row: OAuthClient) -> ClientView:
@@ -68,6 +69,7 @@ class ClientView(ClientMixin):
             list(row.redirect_uris or []),
             list(row.scopes or []),
             bool(row.is_public),
+            bool(row.self_registered),
         )
 
     def get_client_id(self) -> str:

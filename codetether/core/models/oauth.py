@@ -28,6 +28,8 @@ class OAuthClient(Base):
     scopes: Mapped[list[Any]] = mapped_column(default=list)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Registered by the client itself (RFC 7591): its name is its own claim, shown as unverified.
+    self_registered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OAuthAuthorizationCode(Base):
