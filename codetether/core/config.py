@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None
+    # Without public_url: host names (comma separated) besides loopback that the server may name
+    # itself by, taken from a request's Host header (codetether/api/edge/public_base.py).
+    allowed_hosts: str = ""
 
     redis_url: str | None = None
     # Requests per minute per client IP for calls without a bearer token (see codetether/api/edge/ratelimit.py).

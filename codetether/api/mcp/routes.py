@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from codetether.api.edge.errors import Problem
+from codetether.api.edge.public_base import public_base
 from codetether.api.edge.streamcap import stream_slots
 from codetether.api.mcp.server import build_server
 from codetether.api.oauth.registration import MCP_PATH
@@ -58,7 +59,7 @@ class MCPAuth:
             release()
 
     async def _refuse(self, request: Request, problem: Problem, send: Send) -> None:
-        base = (self.state.settings.public_url or str(request.base_url)).rstrip("/")
+        base = public_base(request.scope, self.state.settings).url
         headers = {k.lower(): v for k, v in problem.headers.items()}
         error = "invalid_token" if problem.status == 401 else problem.code
         if problem.status == 401:

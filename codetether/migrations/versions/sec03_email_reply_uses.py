@@ -1,7 +1,7 @@
 """email reply uses and inbound webhook signatures: each reply address and each provider signature counts once
 
-Revision ID: sec02
-Revises: agent02
+Revision ID: sec03
+Revises: sec02
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "sec02"
-down_revision = "agent02"
+revision = "sec03"
+down_revision = "sec02"
 branch_labels = None
 depends_on = None
 
