@@ -26,6 +26,8 @@ class Grant:
     scopes: list[str]
     granted_at: datetime
     last_issued_at: datetime
+    # The client registered itself (RFC 7591): its name is its own claim.
+    self_registered: bool = False
 
 
 def _live(now: datetime):
@@ -40,16 +42,16 @@ async def list_grants(db: Database, user_id: str) -> list[Grant]:
     now = utcnow()
     async with db.session() as s:
         rows = (await s.execute(
-            select(OAuthToken, OAuthClient.name).join(OAuthClient, OAuthClient.client_id == OAuthToken.client_id)
+            select(OAuthToken, OAuthClient.name, OAuthClient.self_registered).join(OAuthClient, OAuthClient.client_id == OAuthToken.client_id)
             .where(OAuthToken.user_id == user_id, *_live(now))
             .order_by(OAuthToken.issued_at)
         )).all()
     grants: dict[str, Grant] = {}
-    for token, name in rows:
+    for token, name, self_registered in rows:
         issued = as_utc(token.issued_at)
         g = grants.get(token.client_id)
         if g is None:
-            g = grants[token.client_id] = Grant(token.client_id, name, [], issued, issued)
+            g = grants[token.client_id] = Grant(token.client_id, name, [], issued, issued, bool(self_registered))
         for scope in (token.scope or "").split():
             if scope not in g.scopes:
                 g.scopes.append(scope)

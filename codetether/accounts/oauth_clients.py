@@ -69,6 +69,7 @@ def client_to_dict(client: OAuthClient) -> dict:
         "redirect_uris": list(client.redirect_uris or []),
         "scopes": list(client.scopes or []),
         "owner_id": client.owner_id,
+        "self_registered": bool(client.self_registered),
         "created_at": iso(client.created_at),
     }
 
@@ -82,6 +83,7 @@ async def create_oauth_client(
     owner_email: str | None = None,
     owner_id: str | None = None,
     scopes: list[str] | str | None = None,
+    self_registered: bool = False,
 ) -> dict:
     """Registers a client; returns its public description plus ``client_secret`` (confidential only).
 
@@ -129,6 +131,7 @@ async def create_oauth_client(
             redirect_uris=uris,
             scopes=allowed,
             is_public=public,
+            self_registered=self_registered,
         )
         s.add(client)
         await s.commit()

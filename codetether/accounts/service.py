@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from codetether.core.db import Database
@@ -19,14 +21,30 @@ TIERS = tuple(TIER_RATE_LIMITS)
 class AccountError(ServiceError, ValueError):
     """An account cannot be made as asked (422)."""
 
-    def __init__(self, message: str, code: str = "invalid_account") -> None:
-        super().__init__(422, code, message)
+    def __init__(self, message: str, code: str = "invalid_account", field: str | None = None) -> None:
+        super().__init__(422, code, message, field=field)
+
+
+# One plain RFC 5322 addr-spec: a dot-atom local part and a DNS name. Display names
+# ("Name <a@b>"), lists ("a@b, c@d"), quoted local parts, comments and any whitespace or control
+# character are refused, so an address is always one mailbox and can never carry a header.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+INVALID_EMAIL = "invalid_email"
+
+
+def normalise_email(value: str | None) -> str:
+    """``value`` as one lower-case mailbox address, or an :class:`AccountError` (422 ``invalid_email``)."""
+    email = (value or "").strip().lower()
+    local, at, domain = email.rpartition("@")
+    if (not at or len(email) > 254 or len(local) > 64
+            or not _LOCAL_PART.fullmatch(local) or not _DOMAIN.fullmatch(domain)):
+        raise AccountError("Enter one email address, like name@example.com.", INVALID_EMAIL, "email")
+    return email
 
 
 async def create_user(db: Database, email: str, *, tier: str = "free", password: str | None = None) -> User:
-    email = email.strip().lower()
-    if "@" not in email:
-        raise AccountError(f"{email!r} is not an email address")
+    email = normalise_email(email)
     if tier not in TIERS:
         raise AccountError(f"tier must be one of {', '.join(TIERS)}")
     async with db.session() as s:

@@ -7,6 +7,9 @@ reaches its limit (``CODETETHER_SIGNIN_MAX_FAILURES`` / ``..._IP_MAX_FAILURES`` 
 ``..._FAILURE_WINDOW_SECONDS``) it is locked for ``CODETETHER_SIGNIN_LOCKOUT_SECONDS``, and while
 locked even the right password is refused without being checked. A success clears the account's
 count. Being in the database, the counts hold across API processes and restarts.
+
+Each attempt is counted, under a row lock, *before* its password is checked, so concurrent
+attempts cannot all slip in under the limit while the first ones are still being verified.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from codetether.core.config import Settings
@@ -64,43 +67,75 @@ class SignInGuard:
         self.window = timedelta(seconds=settings.signin_failure_window_seconds)
         self.lockout = timedelta(seconds=settings.signin_lockout_seconds)
 
-    async def locked_until(self, email: str, ip: str | None) -> datetime | None:
-        keys = [k for _kind, k in _keys(email, ip)]
-        async with self.db.session() as s:
-            rows = (await s.execute(select(SignInFailure).where(SignInFailure.key.in_(keys)))).scalars().all()
-        now = utcnow()
-        locks = [as_utc(r.locked_until) for r in rows if r.locked_until is not None and as_utc(r.locked_until) > now]
-        return max(locks) if locks else None
-
-    async def record_failure(self, email: str, ip: str | None) -> datetime | None:
-        """Counts a failure; returns the lock's end if this failure locked the account or the IP."""
-        locked: datetime | None = None
-        now = utcnow()
-        for kind, key in _keys(email, ip):
-            for _ in range(3):
-                try:
-                    async with self.db.write_session() as s:
+    async def _update(self, email: str, ip: str | None, change) -> datetime | None:
+        """Runs ``change(kind, row, now)`` on each counter row under a row lock, in one transaction,
+        and returns the latest lock end it reports. The rows are always taken in the same order
+        (account, then IP), so two attempts cannot deadlock on PostgreSQL."""
+        for _ in range(5):
+            locked: datetime | None = None
+            now = utcnow()
+            try:
+                async with self.db.write_session() as s:
+                    for kind, key in _keys(email, ip):
                         row = await s.get(SignInFailure, key, with_for_update=True)
                         if row is None:
                             row = SignInFailure(key=key, failures=0, first_failed_at=now)
                             s.add(row)
+                            await s.flush()  # a concurrent first attempt makes this an IntegrityError
                         expired_lock = row.locked_until is not None and as_utc(row.locked_until) <= now
                         if expired_lock or as_utc(row.first_failed_at) + self.window < now:
                             row.failures, row.first_failed_at, row.locked_until = 0, now, None
-                        row.failures += 1
-                        if row.failures >= self.limits[kind] and row.locked_until is None:
-                            row.locked_until = now + self.lockout
-                            locked = max(locked or row.locked_until, row.locked_until)
-                            log.warning("sign-in locked for %s after %d failures", kind, row.failures)
-                        await s.commit()
-                    break
-                except IntegrityError:  # a concurrent failure inserted the row first
-                    continue
-        return locked
+                        until = change(kind, row, now)
+                        if until is not None:
+                            locked = max(locked or until, until)
+                    await s.commit()
+                return locked
+            except IntegrityError:  # a concurrent attempt inserted the row first: read it again
+                continue
+        raise ServiceError(503, "signin_busy", "Too many sign-ins at once. Try again in a moment.")
 
-    async def clear(self, email: str) -> None:
+    async def begin_attempt(self, email: str, ip: str | None) -> datetime | None:
+        """Counts an attempt before its password is checked; returns the lock's end if it is refused.
+
+        Counting first is what makes the limit hold under concurrency: of any number of attempts
+        sent at once, at most the limit get their password checked, the rest are refused unseen.
+        """
+        def count(kind: str, row: SignInFailure, now: datetime) -> datetime | None:
+            if row.locked_until is not None:
+                return as_utc(row.locked_until)
+            row.failures += 1
+            if row.failures > self.limits[kind]:
+                row.locked_until = now + self.lockout
+                log.warning("sign-in locked for %s after %d attempts", kind, row.failures - 1)
+                return row.locked_until
+            return None
+
+        return await self._update(email, ip, count)
+
+    async def record_failure(self, email: str, ip: str | None) -> datetime | None:
+        """A counted attempt failed; returns the lock's end if it used up the account's or IP's limit."""
+        def settle(kind: str, row: SignInFailure, now: datetime) -> datetime | None:
+            if row.locked_until is not None:
+                return as_utc(row.locked_until)
+            if row.failures >= self.limits[kind]:
+                row.locked_until = now + self.lockout
+                log.warning("sign-in locked for %s after %d failures", kind, row.failures)
+                return row.locked_until
+            return None
+
+        return await self._update(email, ip, settle)
+
+    async def record_success(self, email: str, ip: str | None) -> None:
+        """A counted attempt succeeded: the account's count goes, the IP's gives the attempt back."""
         async with self.db.write_session() as s:
             await s.execute(delete(SignInFailure).where(SignInFailure.key == f"account:{email}"))
+            if ip:
+                await s.execute(
+                    update(SignInFailure)
+                    .where(SignInFailure.key == f"ip:{ip}", SignInFailure.failures > 0,
+                           SignInFailure.locked_until.is_(None))
+                    .values(failures=SignInFailure.failures - 1)
+                )
             await s.commit()
 
 
@@ -109,7 +144,7 @@ async def authenticate_password(db: Database, settings: Settings, email: str, pa
     """The user for ``email``/``password``, or a :class:`ServiceError` (401 wrong, 429 locked)."""
     guard = SignInGuard(db, settings)
     email = (email or "").strip().lower()
-    until = await guard.locked_until(email, ip)
+    until = await guard.begin_attempt(email, ip)
     if until is not None:
         raise locked_error(until)
     async with db.session() as s:
@@ -121,5 +156,5 @@ async def authenticate_password(db: Database, settings: Settings, email: str, pa
         if until is not None:
             raise locked_error(until)
         raise ServiceError(401, INVALID_CREDENTIALS, "The email or password is not correct.")
-    await guard.clear(email)
+    await guard.record_success(email, ip)
     return user

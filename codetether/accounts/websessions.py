@@ -7,17 +7,18 @@ the tokens themselves live in the cookie or the link.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
-from codetether.accounts.service import AccountError, create_user, get_user_by_email
+from codetether.accounts.service import AccountError, create_user, get_user_by_email, normalise_email
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import ConsoleSession, ConsoleToken, User
-from codetether.accounts.credentials import hash_password, hash_token
+from codetether.accounts.credentials import hash_password, hash_token, verify_password
 
 SIGNIN_LINK_TTL = timedelta(hours=24)
 VERIFY_LINK_TTL = timedelta(hours=24)
@@ -106,24 +107,46 @@ def check_new_password(password: str) -> None:
 
 async def start_signup(db: Database, email: str, password: str) -> str:
     """An emailed verification link for an open sign-up; the user exists once it is followed."""
-    email = (email or "").strip().lower()
+    email = normalise_email(email)
     check_new_password(password)
-    if "@" not in email:
-        raise ServiceError(422, "invalid_email", "Enter an email address.", field="email")
     # An existing account gets no hint here: the link simply cannot create it a second time.
     return await _new_token(db, purpose=PURPOSE_VERIFY, email=email, password_hash=hash_password(password),
                             expires_at=utcnow() + VERIFY_LINK_TTL)
 
 
-async def complete_signup(db: Database, token: str) -> User | None:
+async def complete_signup(db: Database, token: str, password: str) -> User | None:
+    """Follows a verification link; the password given at sign-up must be entered again.
+
+    The link proves the address, the password proves the person following it is the one who signed
+    up: without it, someone could sign up with another person's address and a password of their
+    own, and the owner, following that (genuine-looking) link, would create an account the other
+    person can sign in to. A wrong password leaves the link unspent.
+    """
+    async with db.session() as s:
+        pending = await s.get(ConsoleToken, hash_token(token))
+    if (pending is None or pending.purpose != PURPOSE_VERIFY or pending.used_at is not None
+            or as_utc(pending.expires_at) <= utcnow() or not pending.email or not pending.password_hash):
+        return None
+    if not await asyncio.to_thread(verify_password, pending.password_hash, password or ""):
+        raise ServiceError(422, "signup_password_mismatch",
+                           "This is not the password this sign-up was made with. If you did not sign up with it, "
+                           "someone else used your address: ignore that email and sign up again.", field="password")
     row = await _redeem(db, token, PURPOSE_VERIFY)
-    if row is None or not row.email or not row.password_hash:
+    if row is None:
         return None
     if await get_user_by_email(db, row.email) is not None:
         return None
-    user = await create_user(db, row.email)
+    try:
+        user = await create_user(db, row.email)
+    except AccountError:  # created by a concurrent confirmation
+        return None
     async with db.write_session() as s:
         await s.execute(update(User).where(User.id == user.id).values(password_hash=row.password_hash))
+        # Any other pending sign-up for this address is void now.
+        await s.execute(update(ConsoleToken)
+                        .where(ConsoleToken.purpose == PURPOSE_VERIFY, ConsoleToken.email == row.email,
+                               ConsoleToken.used_at.is_(None))
+                        .values(used_at=utcnow()))
         await s.commit()
     async with db.session() as s:
         return await s.get(User, user.id)
@@ -131,6 +154,7 @@ async def complete_signup(db: Database, token: str) -> User | None:
 
 async def signup_now(db: Database, email: str, password: str) -> User:
     """An open sign-up without SMTP: the account is made at once (nothing to verify it with)."""
+    email = normalise_email(email)
     check_new_password(password)
     try:
         return await create_user(db, email, password=password)

@@ -4,7 +4,6 @@ turns, workspaces and the loop's carried state. Pure data, safe in the workflow 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 

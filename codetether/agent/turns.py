@@ -53,7 +53,7 @@ async def complete_truthfully(
         limit = f" ({spec.max_output_tokens} tokens)" if spec.max_output_tokens else ""
         if done.cut_tool_calls or done.tool_calls:
             names = ", ".join(f"`{n}`" for n in done.cut_tool_calls) or "you were making"
-            await progress(f"a tool call was cut at the output limit: asking for smaller steps", None)
+            await progress("a tool call was cut at the output limit: asking for smaller steps", None)
             hint = [
                 ChatMessage(role="assistant", content=answered + done.text),
                 ChatMessage(role="user", content=CUT_CALL_HINT.format(limit=limit, names=names)),

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
@@ -15,6 +17,8 @@ from codetether.api.edge.middleware import HTTPMiddleware, add_response_headers
 from codetether.api.oauth.access_tokens import AccessTokenResolver
 from codetether.api.oauth.oidc import OIDCResolver
 from codetether.api.state import AppState
+
+log = logging.getLogger(__name__)
 
 # RFC 9745: the date from which query-string keys are deprecated, as a structured-field date.
 QUERY_KEY_DEPRECATED_AT = 1795392000  # 2026-11-23T00:00:00Z
@@ -42,6 +46,9 @@ def install_auth_extensions(app: FastAPI, state: AppState) -> None:
     state.authenticator.add_resolver(AccessTokenResolver(state.db))
     if state.settings.oidc_issuer:
         resolver = OIDCResolver(state.db, state.settings.oidc_issuer, state.settings.oidc_audience)
+        if not state.settings.oidc_audience:
+            log.warning("CODETETHER_OIDC_ISSUER is set without CODETETHER_OIDC_AUDIENCE: the issuer's JWTs are "
+                        "not accepted as bearer tokens (single sign-on to the console still works)")
         state.authenticator.add_resolver(resolver)
         state.extras["oidc"] = resolver
     app.add_middleware(QueryKeyDeprecationMiddleware)

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = None
+    # Without public_url: host names (comma separated) besides loopback that the server may name
+    # itself by, taken from a request's Host header (codetether/api/edge/public_base.py).
+    allowed_hosts: str = ""
 
     redis_url: str | None = None
     # Requests per minute per client IP for calls without a bearer token (see codetether/api/edge/ratelimit.py).
@@ -108,6 +111,12 @@ class Settings(BaseSettings):
     inbound_email_domain: str | None = None
     # A reply from an address other than the task's notify_email is refused unless this is true.
     inbound_email_allow_any_sender: bool = False
+    # A reply counts only when its From: domain is authenticated (DKIM, or SPF at the SMTP
+    # listener, or the provider's verdicts; codetether/replies/senderauth.py). False only behind a
+    # relay that already refuses unauthenticated mail.
+    inbound_email_verify_sender: bool = True
+    # A reply address stops working this long after its email was sent; each one is used once.
+    reply_email_ttl_seconds: float = Field(default=7 * 86400, gt=0)
     inbound_email_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Providers' inbound webhooks: Mailgun's webhook signing key; Postmark's basic-auth password.
     mailgun_signing_key: str | None = Field(default=None, repr=False)
@@ -203,6 +212,17 @@ class Settings(BaseSettings):
     sandbox_memory_bytes: int = 2 * 1024 * 1024 * 1024
     sandbox_max_processes: int = 256
     sandbox_max_file_bytes: int = 256 * 1024 * 1024
+    # Size of the sandbox's private /tmp (a tmpfs in memory, so it counts against the worker's RAM).
+    sandbox_tmp_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    # Host folders the sandbox sees read-only beyond the built-in list (comma-separated), e.g. /opt/node.
+    sandbox_read_paths: str = ""
+    # One cgroup per command (memory, processes) when the worker may create cgroups; off: rlimits only.
+    sandbox_cgroups: bool = True
+    # Disk the workspace may take (checked after every tool call that may change files).
+    workspace_quota_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024 * 1024)
+    # The file tools run on their own threads (never the default pool DNS and webhooks share).
+    file_tool_threads: int = Field(default=4, ge=1, le=64)
+    file_tool_timeout_seconds: float = Field(default=60.0, gt=0)
     # Pull requests (push policy pull_request) go to this GitHub REST API.
     github_api_url: str = "https://api.github.com"
 

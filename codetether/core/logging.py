@@ -6,6 +6,11 @@ Log lines cannot be forged: in plain text every control character of a message (
 arguments, such as a request path decoded from ``%0a`` or ``%00``) is written as an escape
 (``\\n``, ``\\x00``, ``\\u2028``), so one record is always one line. JSON lines get the same
 from the JSON encoder. Tracebacks keep their own line breaks.
+
+Capability tokens never reach a log: the token segment of ``/r/<token>`` (reply links),
+``/console/link/<token>`` (sign-in links) and ``/console/verify/<token>`` (address confirmations)
+is written as ``[redacted]`` wherever a message carries such a path (:func:`redact_paths`): the
+access log, a refusal logged by the console, an HTTP client's request line.
 """
 
 from __future__ import annotations
@@ -45,14 +50,25 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(_escape_char, text)
 
 
+# Whoever holds one of these paths can act on it without a key; the segment after the prefix is
+# the token. Matched anywhere in a message, so a full URL is covered too.
+_CAPABILITY_PATH = re.compile(r"(/r/|/console/link/|/console/verify/)[^/?#\s\"']+")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with the token of every capability path (``/r/…``, ``/console/link/…``,
+    ``/console/verify/…``) replaced by ``[redacted]``."""
+    return _CAPABILITY_PATH.sub(r"\1[redacted]", text)
+
+
 class PlainFormatter(logging.Formatter):
-    """``time level logger: message`` with the message's control characters escaped."""
+    """``time level logger: message`` with capability tokens redacted and control characters escaped."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's API
-        record.message = escape_controls(record.message)
+        record.message = escape_controls(redact_paths(record.message))
         record.name = escape_controls(record.name)
         return super().formatMessage(record)
 
@@ -63,7 +79,7 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_paths(record.getMessage()),
         }
         for key in ("request_id", "task_id"):
             value = getattr(record, key, None)

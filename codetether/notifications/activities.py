@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from codetether.core.config import Settings, SmtpServer
 from codetether.core.db import Database
-from codetether.core.models import Task, TaskEvent
+from codetether.core.models import Codebase, Task, TaskEvent
 from codetether.replies.tokens import reply_address
 from codetether.notifications.contracts import (
     EMAIL_SENT,
@@ -90,10 +90,15 @@ def _one_line(text: str, limit: int = 150) -> str:
 
 
 def build_message(
-    settings: Settings, event_type: str, payload: dict, recipient: str, reply_to: str | None = None
+    settings: Settings, event_type: str, payload: dict, recipient: str, reply_to: str | None = None,
+    *, pushes: bool = False,
 ) -> EmailMessage:
     """The plain-text email for one recorded event (``payload`` is the stored event body);
-    ``reply_to`` is the signed reply address, when email replies are configured."""
+    ``reply_to`` is the signed reply address, when email replies are configured. ``pushes``: the
+    task's codebase pushes, so a reply cannot start a run (codetether/replies/inbound_email.py) and
+    a result's email offers none."""
+    if pushes and event_type != "task.needs_input":
+        reply_to = None
     data = payload.get("data") or {}
     task_id = data.get("task_id") or payload.get("task_id")
     title = data.get("title") or task_id
@@ -136,6 +141,9 @@ def build_message(
             lines += [f"Reason: {err['message']}", ""]
     if reply_to and event_type != "task.needs_input":
         lines += ["Reply to this email to continue the conversation: your reply starts a follow-up run.", ""]
+    elif pushes and event_type != "task.needs_input":
+        lines += ["This task's codebase pushes, so it continues only from the console or the API",
+                  f"(POST {task_url}/messages), not by email.", ""]
     lines += [f"Details: {task_url}", "", "-- ", "CodeTether sent this because the task was created with notify_email."]
 
     msg = EmailMessage()
@@ -189,6 +197,7 @@ class EmailActivities:
         async with self.db.session() as s:
             event = await s.get(TaskEvent, inp.event_id)
             task = await s.get(Task, inp.task_id)
+            codebase = await s.get(Codebase, task.codebase_id) if task is not None and task.codebase_id else None
         if event is None or task is None or not task.notify_email:
             return EmailResult(inp.event_id, EMAIL_SKIPPED)
         server = self.settings.smtp
@@ -198,6 +207,7 @@ class EmailActivities:
         msg = build_message(
             self.settings, event.type, json.loads(event.body), task.notify_email,
             reply_to=reply_address(self.settings, task.id, event.seq),
+            pushes=codebase is not None and codebase.push in ("branch", "pull_request"),
         )
         try:
             await asyncio.to_thread(_smtp_send, server, msg, self.settings.smtp_timeout_seconds)

@@ -2,18 +2,26 @@
 
 ``codetether inbound-smtp`` (:mod:`codetether.replies.inbound_smtp`) and the providers' webhooks
 (``POST /v1/inbound/email/{mailgun,postmark}``, ``api/inbound/``) turn what they receive into an
-:class:`InboundReply` and call :func:`handle_reply`, which
+:class:`InboundReply`, with their verdict on its sender (:mod:`codetether.replies.senderauth`), and
+call :func:`handle_reply`, which
 
 1. checks the token of the recipient address (:mod:`codetether.replies.tokens`; it names the task and the
    event the email was about);
 2. ignores bounces and automatic replies (RFC 3834 ``Auto-Submitted``, ``Precedence: bulk``/
    ``junk``/``list``, ``X-Autoreply``, a null return path, delivery reports);
-3. refuses a sender other than the task's ``notify_email``, unless
-   ``CODETETHER_INBOUND_EMAIL_ALLOW_ANY_SENDER`` is true;
-4. keeps only the new text: the quoted original and the signature are cut by mail-parser-reply;
-5. delivers it with ``via="email"`` through :mod:`codetether.tasks.conversation`: the answer while the email's
-   question is pending, a follow-up run once the task is finished, a message for the agent's next
-   turn while it runs. A reply to a question that another one has replaced is refused.
+3. refuses an address whose email is older than ``CODETETHER_REPLY_EMAIL_TTL_SECONDS`` (7 days);
+4. refuses a sender other than the task's ``notify_email``, unless
+   ``CODETETHER_INBOUND_EMAIL_ALLOW_ANY_SENDER`` is true, and a sender whose ``From:`` domain is not
+   authenticated (DKIM or SPF, aligned), unless ``CODETETHER_INBOUND_EMAIL_VERIFY_SENDER`` is false;
+5. keeps only the new text: the quoted original and the signature are cut by mail-parser-reply;
+6. takes each reply address once (``email_reply_uses``): a second reply to the same email is
+   refused, so a leaked address cannot start run after run;
+7. delivers it with ``via="email"`` through :mod:`codetether.tasks.conversation`. The email of a
+   question only answers that question while it is pending (a reply to a question that was
+   answered or replaced is refused); the email of a result starts a follow-up run once the task is
+   finished, or is a message for the agent's next turn while it runs. A task whose codebase pushes
+   (``push: branch`` or ``pull_request``) takes no run-starting email at all: the owner sends that
+   follow-up from the console or the API, where they are signed in.
 
 A delivered reply shows as a ``task.message`` event of the task; every refusal is one ``rejected
 email reply`` warning in the log, with the reason and never the token.
@@ -24,11 +32,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
 from mailparser_reply import EmailReplyParser
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from codetether.tasks import conversation
@@ -36,7 +46,9 @@ from codetether.accounts.service import TIER_CONCURRENCY
 from codetether.core.config import Settings
 from codetether.tasks.conversation import ConversationError
 from codetether.core.db import Database
-from codetether.core.models import Task, TaskEvent, User
+from codetether.core.ids import as_utc, utcnow
+from codetether.core.models import Codebase, EmailReplyUse, Task, TaskEvent, User
+from codetether.replies.senderauth import SenderCheck
 from codetether.replies.tokens import token_from_address, verify_email
 from codetether.tasks.contracts import VIA_EMAIL, TaskStatus
 
@@ -53,6 +65,12 @@ WRONG_SENDER = "wrong_sender"
 EMPTY = "empty_reply"
 STALE = "stale_question"
 UNDELIVERABLE = "undeliverable"
+EXPIRED = "expired_address"
+USED = "used_address"
+UNAUTHENTICATED = "unauthenticated_sender"
+CONFIRMATION_REQUIRED = "confirmation_required"
+
+_PUSHING = ("branch", "pull_request")
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _PARSER_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "pl", "ja", "zh"]
@@ -72,6 +90,8 @@ class InboundReply:
     # SMTP MAIL FROM / Return-Path: "" (the null path) is a bounce; None when unknown.
     envelope_sender: str | None = None
     content_type: str = "text/plain"
+    # What the way in found out about the sender (DKIM, SPF, the provider's verdicts); None: not checked.
+    sender_check: SenderCheck | None = None
 
 
 @dataclass
@@ -141,16 +161,43 @@ def _reject(reply: InboundReply, reason: str, detail: str, task_id: str | None =
     return InboundOutcome(False, reason, task_id)
 
 
-async def _load(db: Database, task_id: str, seq: int) -> tuple[Task | None, TaskEvent | None, User | None]:
+@dataclass
+class _Target:
+    task: Task | None
+    event: TaskEvent | None
+    user: User | None
+    push: str  # the push policy of the task's codebase, "none" without one
+
+
+async def _load(db: Database, task_id: str, seq: int) -> _Target:
     async with db.session() as s:
         task = await s.get(Task, task_id)
         if task is None:
-            return None, None, None
+            return _Target(None, None, None, "none")
         event = (
             await s.execute(select(TaskEvent).where(TaskEvent.task_id == task_id, TaskEvent.seq == seq))
         ).scalar_one_or_none()
         user = await s.get(User, task.user_id)
-    return task, event, user
+        codebase = await s.get(Codebase, task.codebase_id) if task.codebase_id else None
+    return _Target(task, event, user, codebase.push if codebase is not None else "none")
+
+
+async def _claim(db: Database, task_id: str, seq: int) -> bool:
+    """Marks the reply address of event ``seq`` used; False when it already was."""
+    try:
+        async with db.session() as s:
+            s.add(EmailReplyUse(task_id=task_id, seq=seq))
+            await s.commit()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def _release(db: Database, task_id: str, seq: int) -> None:
+    """Nothing was delivered: the address may be used again (the sender's retry, a fixed reply)."""
+    async with db.session() as s:
+        await s.execute(delete(EmailReplyUse).where(EmailReplyUse.task_id == task_id, EmailReplyUse.seq == seq))
+        await s.commit()
 
 
 def _event_action(event: TaskEvent) -> str | None:
@@ -169,40 +216,69 @@ async def handle_reply(db: Database, client: Client, settings: Settings, reply: 
     auto = automatic_reason(reply)
     if auto is not None:
         return _reject(reply, AUTOMATIC, auto, claim.task_id)
-    task, event, user = await _load(db, claim.task_id, claim.seq)
+    target = await _load(db, claim.task_id, claim.seq)
+    task, event = target.task, target.event
     if task is None or event is None:
         return _reject(reply, BAD_TOKEN, "the task or its email is gone", claim.task_id)
+    if as_utc(event.created_at) + timedelta(seconds=settings.reply_email_ttl_seconds) < utcnow():
+        return _reject(reply, EXPIRED, "the email of this reply address is too old", task.id)
     sender = _address(reply.sender)
     allowed = {_address(a) for _n, a in getaddresses([task.notify_email or ""])} - {""}
     if not settings.inbound_email_allow_any_sender and sender not in allowed:
         return _reject(reply, WRONG_SENDER, "the sender is not the task's notify_email", task.id)
+    check = reply.sender_check
+    if settings.inbound_email_verify_sender and (check is None or not check.verified):
+        return _reject(reply, UNAUTHENTICATED, check.detail if check is not None else "the sender was not checked",
+                       task.id)
     text = new_text(reply.text)
     if not text:
         return _reject(reply, EMPTY, "no new text above the quoted message", task.id)
 
     action_id = _event_action(event)
     pending = (task.required_action or {}).get("id")
+    answers = task.status == TaskStatus.NEEDS_INPUT.value
+    if action_id is not None and (not answers or action_id != pending):
+        # The email of a question answers that question and nothing else.
+        return _reject(reply, STALE, "the question of this email was answered or replaced", task.id)
+    if not answers and target.push in _PUSHING:
+        return _reject(reply, CONFIRMATION_REQUIRED, f"the task's codebase pushes ({target.push}): a run that "
+                       "may push is started from the console or the API, not by email", task.id)
+    if not await _claim(db, task.id, claim.seq):
+        return _reject(reply, USED, "this reply address was already used", task.id)
     try:
-        if task.status == TaskStatus.NEEDS_INPUT.value:
-            if action_id is not None and action_id != pending:
-                return _reject(reply, STALE, "the question of this email was answered or replaced", task.id)
+        outcome = await _deliver(db, client, settings, task, target.user, text, answers, pending, sender)
+    except InboundRetryLater:
+        await _release(db, task.id, claim.seq)
+        raise
+    except ConversationError as err:
+        await _release(db, task.id, claim.seq)
+        return _reject(reply, UNDELIVERABLE, f"{err.code}: {err.message}", task.id)
+    except BaseException:
+        await _release(db, task.id, claim.seq)
+        raise
+    log.info("email reply from %s to task %s delivered: %s (sender %s)", sender, task.id, outcome,
+             check.method if check is not None and check.verified else "not checked")
+    return InboundOutcome(True, outcome, task.id)
+
+
+async def _deliver(db: Database, client: Client, settings: Settings, task: Task, user: User | None, text: str,
+                   answers: bool, pending: str | None, sender: str) -> str:
+    try:
+        if answers:
             await conversation.provide_input(db, client, task, text, pending, via=VIA_EMAIL, sender=sender)
-            outcome = ANSWERED
-        else:
-            limit = TIER_CONCURRENCY.get(user.tier, 5) if user is not None else 5
-            delivery = await conversation.send_message(
-                db, client, settings, task, text, concurrency_limit=limit, via=VIA_EMAIL, sender=sender
-            )
-            outcome = {conversation.DELIVERED_FOLLOW_UP: FOLLOW_UP, conversation.DELIVERED_REPLY: ANSWERED}.get(
-                delivery.delivered_as, QUEUED
-            )
+            return ANSWERED
+        limit = TIER_CONCURRENCY.get(user.tier, 5) if user is not None else 5
+        delivery = await conversation.send_message(
+            db, client, settings, task, text, concurrency_limit=limit, via=VIA_EMAIL, sender=sender
+        )
     except ConversationError as err:
         if err.code in (conversation.WORKER_UNAVAILABLE, conversation.TEMPORAL_UNAVAILABLE):
             log.warning("email reply to task %s deferred: %s", task.id, err.code)
             raise InboundRetryLater(err.message) from None
-        return _reject(reply, UNDELIVERABLE, f"{err.code}: {err.message}", task.id)
-    log.info("email reply from %s to task %s delivered: %s", sender, task.id, outcome)
-    return InboundOutcome(True, outcome, task.id)
+        raise
+    return {conversation.DELIVERED_FOLLOW_UP: FOLLOW_UP, conversation.DELIVERED_REPLY: ANSWERED}.get(
+        delivery.delivered_as, QUEUED
+    )
 
 
 __all__ = ["InboundOutcome", "InboundReply", "automatic_reason", "handle_reply", "new_text", "reply_from_message"]

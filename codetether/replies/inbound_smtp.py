@@ -4,8 +4,11 @@ Meant to sit behind the MX of ``CODETETHER_INBOUND_EMAIL_DOMAIN`` or behind a re
 ``RCPT TO`` only for ``reply+<token>@<that domain>`` with a token this server signed (anything else
 is ``550``, and logged), refuses messages over ``CODETETHER_INBOUND_EMAIL_MAX_BYTES`` (``552``),
 and hands each accepted message to :func:`codetether.replies.inbound_email.handle_reply`, the same logic as the
-providers' webhooks. A message that is accepted but does nothing (an automatic reply, a wrong
-sender) is answered ``250`` so no bounce goes back to a forged sender; the log says why.
+providers' webhooks. The listener sees the sending host, so it checks the sender itself
+(:func:`codetether.replies.senderauth.check_message`: DKIM, then SPF for the connecting address
+and ``MAIL FROM``). A message that is accepted but does nothing (an automatic reply, a wrong or
+unauthenticated sender) is answered ``250`` so no bounce goes back to a forged sender; the log
+says why.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from codetether.replies.inbound_email import (
     handle_reply,
     reply_from_message,
 )
+from codetether.replies.senderauth import TxtLookup, check_message
 from codetether.replies.tokens import token_from_address, verify_email
 
 log = logging.getLogger("codetether.inbound_email")
@@ -35,10 +39,11 @@ log = logging.getLogger("codetether.inbound_email")
 class ReplyHandler:
     """aiosmtpd handler: recipients checked at RCPT, messages processed at DATA."""
 
-    def __init__(self, settings: Settings, db: Database, client: Client) -> None:
+    def __init__(self, settings: Settings, db: Database, client: Client, *, txt_lookup: TxtLookup | None = None) -> None:
         self.settings = settings
         self.db = db
         self.client = client
+        self.txt_lookup = txt_lookup  # None: the system resolver
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
         token = token_from_address(self.settings, address)
@@ -55,9 +60,19 @@ class ReplyHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
-        msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        raw = envelope.original_content or envelope.content
+        msg = message_from_bytes(raw, policy=policy.default)
+        check = None
+        if self.settings.inbound_email_verify_sender:
+            peer_ip = session.peer[0] if isinstance(session.peer, tuple) else None
+            # DNS lookups block: off the event loop.
+            check = await asyncio.to_thread(
+                check_message, raw, str(msg.get("From", "")), peer_ip=peer_ip, helo=session.host_name,
+                mail_from=envelope.mail_from, txt_lookup=self.txt_lookup,
+            )
         for rcpt in envelope.rcpt_tos:
             reply = reply_from_message(msg, recipient=rcpt, envelope_sender=envelope.mail_from, channel="smtp")
+            reply.sender_check = check
             try:
                 await handle_reply(self.db, self.client, self.settings, reply)
             except Exception:  # noqa: BLE001 - any failure: the sending server tries again later
@@ -66,8 +81,9 @@ class ReplyHandler:
         return "250 OK"
 
 
-async def start_server(settings: Settings, db: Database, client: Client, host: str, port: int) -> asyncio.Server:
-    handler = ReplyHandler(settings, db, client)
+async def start_server(settings: Settings, db: Database, client: Client, host: str, port: int, *,
+                       txt_lookup: TxtLookup | None = None) -> asyncio.Server:
+    handler = ReplyHandler(settings, db, client, txt_lookup=txt_lookup)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: SMTP(

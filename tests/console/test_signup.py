@@ -47,6 +47,7 @@ async def test_open_signup_verifies_the_email_before_the_account_exists(console,
             assert rcpt == [email]
             link = re.search(r"http://127\.0\.0\.1:\d+/console/verify/\S+", msg.get_content()).group(0)
             await page.goto(link)
+            await page.get_by_label("Password").fill(PASSWORD)
             await page.get_by_role("button", name="Confirm and sign in").click()
             await page.wait_for_url("**/console/tasks")
             assert await page.inner_text("#signed-in-as") == email

@@ -150,7 +150,8 @@ async def test_provider_400_fails_task_with_clear_error(provider_stack, user, op
 
     done = await wait_status(provider_stack.http, task["task_id"], user.headers, {"completed", "failed"}, timeout=60)
     assert done["status"] == "failed", done
-    assert done["error"]["code"] == "provider_rejected"
+    # A request over the model's window can never succeed: its own stable code (CONTRACT §10).
+    assert done["error"]["code"] == "context_length_exceeded"
     assert "400" in done["error"]["message"]
     assert "maximum context length" in done["error"]["message"]
     assert done["result"] is None

@@ -58,7 +58,7 @@ class FakeIssuer:
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": "codetether-api", "sub": overrides.pop("sub", "kc-user-1"),
                   "exp": now + 300, "iat": now, "nbf": now - 5, "scope": "openid profile tasks:read webhooks:manage",
-                  "email": "kc-user@example.org", "azp": "zapier"}
+                  "email": "kc-user@example.org", "email_verified": True, "azp": "zapier"}
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
@@ -150,3 +150,30 @@ async def test_jwts_are_refused_without_an_issuer_configured(api, issuer):
     r = await api.get("/v1/automation/me", headers=_h(issuer.token(key)))
     assert r.status_code == 401
     assert issuer.jwks_fetches == 0
+
+
+async def test_without_a_configured_audience_no_bearer_jwt_is_accepted(issuer, temporal_address, database_url,
+                                                                        tmp_path, temporal_env, db):
+    # Any token the issuer made for any of its clients (here one for "some-other-app") used to do.
+    settings = make_settings(temporal_address, database_url, tmp_path, oidc_issuer=issuer.issuer)
+    key = issuer.new_key("k1")
+    async with running_stack(settings, temporal_env.client, db, worker=False) as s:
+        for aud in ("some-other-app", "codetether-api", None):
+            r = await s.http.get("/v1/automation/me", headers=_h(issuer.token(key, aud=aud)))
+            assert r.status_code == 401, aud
+
+
+async def test_an_unverified_email_claim_takes_no_address(oidc_api, issuer, db):
+    key = issuer.new_key("k1")
+    for verified in (False, "true", None):
+        sub = f"kc-{uuid.uuid4().hex[:8]}"
+        claimed = f"{sub}@example.org"
+        r = await oidc_api.http.get("/v1/automation/me",
+                                    headers=_h(issuer.token(key, sub=sub, email=claimed, email_verified=verified)))
+        assert r.status_code == 200, r.text
+        assert r.json()["email"] != claimed and r.json()["email"].endswith("@users.codetether.invalid")
+    # A verified but malformed one ("a@b, c@d") takes none either.
+    sub = f"kc-{uuid.uuid4().hex[:8]}"
+    r = await oidc_api.http.get("/v1/automation/me",
+                                headers=_h(issuer.token(key, sub=sub, email=f"{sub}@example.org, x@evil.test")))
+    assert r.json()["email"].endswith("@users.codetether.invalid")

@@ -1,6 +1,6 @@
 """Refresh-token rotation with a grace period, over HTTP: parallel clients refreshing at once
-(Zapier runs Zaps in parallel) all get a valid pair of the same family; a rotated token that comes
-back after the window revokes the family. Bad, expired and reused refresh tokens are always
+(Zapier runs Zaps in parallel) all get the same successor pair, never a branch of the family of
+their own; a rotated token that comes back after the window revokes the family. Bad, expired and reused refresh tokens are always
 ``400 invalid_grant`` (a 401 would make Zapier refresh again). Confidential clients may skip PKCE."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from codetether.core.config import Settings
 from codetether.core.ids import utcnow
@@ -63,29 +63,35 @@ def test_grace_default_and_environment(monkeypatch):
 
 
 @pytest.mark.postgres
-async def test_parallel_refreshes_all_succeed_in_one_family(api, person, confidential_client):
+async def test_parallel_refreshes_all_get_the_same_successor(api, db, person, confidential_client):
     tok = await code_tokens(api, confidential_client, person.email)
-    answers = await asyncio.gather(*[refresh(api, confidential_client, tok["refresh_token"]) for _ in range(3)])
-    assert [r.status_code for r in answers] == [200, 200, 200], [r.text for r in answers]
+    answers = await asyncio.gather(*[refresh(api, confidential_client, tok["refresh_token"]) for _ in range(5)])
+    assert [r.status_code for r in answers] == [200] * 5, [r.text for r in answers]
     pairs = [r.json() for r in answers]
-    assert len({p["refresh_token"] for p in pairs} | {tok["refresh_token"]}) == 4
-    assert len({p["access_token"] for p in pairs} | {tok["access_token"]}) == 4
+    # One successor, not five branches of the family.
+    assert len({p["refresh_token"] for p in pairs}) == 1 and len({p["access_token"] for p in pairs}) == 1
+    successor = pairs[0]
+    assert successor["refresh_token"] != tok["refresh_token"]
     for p in pairs:
-        assert p["scope"] == tok["scope"] and p["token_type"] == "Bearer"
-        assert await me_status(api, p["access_token"]) == 200
-    # Every new refresh token works on its own.
-    for p in pairs:
-        again = await refresh(api, confidential_client, p["refresh_token"])
-        assert again.status_code == 200, again.text
-        last = again.json()
-    # One family: revoking one grant ends all of them.
+        assert p["scope"] == tok["scope"] and p["token_type"] == "Bearer" and 0 < p["expires_in"] <= 3600
+    assert await me_status(api, successor["access_token"]) == 200
+    async with db.session() as s:
+        family = (await s.execute(select(OAuthToken.family_id).where(
+            OAuthToken.access_token_hash == hash_token(tok["access_token"])))).scalar_one()
+        rows = (await s.execute(select(func.count()).select_from(OAuthToken).where(
+            OAuthToken.family_id == family))).scalar_one()
+    assert rows == 2
+    # The successor refreshes on as usual; revoking the grant ends the whole family.
+    again = await refresh(api, confidential_client, successor["refresh_token"])
+    assert again.status_code == 200, again.text
+    last = again.json()
     r = await api.post("/oauth/revoke", data={"token": last["refresh_token"]}, auth=basic(confidential_client))
     assert r.status_code == 200
-    for p in [tok, *pairs, last]:
+    for p in [tok, successor, last]:
         assert await me_status(api, p["access_token"]) == 401
 
 
-async def test_reuse_inside_the_window_gives_a_valid_pair_of_the_same_family(api, db, person, public_client):
+async def test_reuse_inside_the_window_gives_the_same_successor(api, db, person, public_client):
     verifier, challenge = pkce_pair()
     code = await get_code(api, public_client, person.email, challenge=challenge)
     r = await api.post("/oauth/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
@@ -93,22 +99,19 @@ async def test_reuse_inside_the_window_gives_a_valid_pair_of_the_same_family(api
     tok = r.json()
     data = {"grant_type": "refresh_token", "client_id": public_client["client_id"]}
     first = (await api.post("/oauth/token", data={**data, "refresh_token": tok["refresh_token"]})).json()
-    # The same, just-rotated token again, well inside the window (as if 25 s later).
+    # The same, just-rotated token again and again, well inside the window (as if 25 s later).
     await rotated_ago(db, tok["refresh_token"], GRACE - 5)
-    r = await api.post("/oauth/token", data={**data, "refresh_token": tok["refresh_token"]})
-    assert r.status_code == 200, r.text
-    second = r.json()
-    assert second["refresh_token"] != first["refresh_token"]
+    for _ in range(3):
+        r = await api.post("/oauth/token", data={**data, "refresh_token": tok["refresh_token"]})
+        assert r.status_code == 200, r.text
+        again = r.json()
+        assert (again["access_token"], again["refresh_token"]) == (first["access_token"], first["refresh_token"])
     assert await me_status(api, first["access_token"]) == 200
-    assert await me_status(api, second["access_token"]) == 200
     async with db.session() as s:
-        from sqlalchemy import select
-
-        families = set((await s.execute(
-            select(OAuthToken.family_id).where(OAuthToken.access_token_hash.in_(
-                [hash_token(t["access_token"]) for t in (tok, first, second)]))
-        )).scalars())
-    assert len(families) == 1
+        rows = (await s.execute(select(OAuthToken.family_id).where(OAuthToken.family_id.in_(
+            select(OAuthToken.family_id).where(OAuthToken.access_token_hash == hash_token(tok["access_token"])))
+        ))).scalars().all()
+    assert len(rows) == 2  # the original and its one successor
 
 
 async def test_reuse_after_the_window_revokes_the_family(api, db, person, confidential_client):

@@ -29,11 +29,14 @@ from tests.replies.conftest import events as _events
 from tests.replies.conftest import question_address as _question_address
 
 
-def _mailgun_form(recipient: str, text: str, *, key: str = MAILGUN_KEY, sender: str = OWNER) -> dict:
-    ts, tok = str(int(time.time())), os.urandom(16).hex()
+def _mailgun_form(recipient: str, text: str, *, key: str = MAILGUN_KEY, sender: str = OWNER, spf: str = "Pass",
+                  timestamp: int | None = None) -> dict:
+    """A Mailgun forward() post; Mailgun found the sending host allowed by ``sender``'s SPF."""
+    ts, tok = str(int(time.time()) if timestamp is None else timestamp), os.urandom(16).hex()
     return {
         "recipient": recipient, "sender": sender, "from": f"Olive <{sender}>", "subject": "Re: question",
         "body-plain": text, "message-headers": json.dumps([["From", f"Olive <{sender}>"], ["To", recipient]]),
+        "X-Mailgun-Spf": spf, "X-Mailgun-Dkim-Check-Result": "Fail",
         "timestamp": ts, "token": tok,
         "signature": hmac.new(key.encode(), (ts + tok).encode(), hashlib.sha256).hexdigest(),
     }
@@ -83,7 +86,8 @@ async def test_mailgun_and_postmark_webhooks_check_their_signatures(mail_stack, 
         "From": f"Olive <{OWNER}>", "FromFull": {"Email": OWNER, "Name": "Olive"}, "To": addr2,
         "ToFull": [{"Email": addr2, "Name": "", "MailboxHash": ""}], "OriginalRecipient": addr2,
         "Subject": "Re: question", "TextBody": "Purple.\n\n-- \nOlive\n\n> Which color?\n",
-        "Headers": [{"Name": "Return-Path", "Value": f"<{OWNER}>"}],
+        "Headers": [{"Name": "Received-SPF", "Value": "Pass (sender SPF authorized) identity=mailfrom"},
+                    {"Name": "Return-Path", "Value": f"<{OWNER}>"}],
     }
     good = "Basic " + base64.b64encode(f"postmark:{POSTMARK_SECRET}".encode()).decode()
     wrong = "Basic " + base64.b64encode(b"postmark:guess").decode()

@@ -23,13 +23,10 @@ from codetether.agent.backends.base import (
     ASK_USER_DESCRIPTION,
     ASK_USER_PARAMETERS,
     ASK_USER_TOOL,
-    MAX_TOOL_STEPS,
     ProgressFn,
     ProviderError,
-    TurnOutcome,
-    ask_user_call,
-    classify_status,
 )
+from codetether.agent.backends.chat import ChatBackend
 from codetether.agent.tools import TOOL_SPECS
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
@@ -63,7 +60,9 @@ def to_openai(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return out
 
 
-class OpenAIBackend:
+class OpenAIBackend(ChatBackend):
+    LEGACY_TOOLS = TOOLS
+
     def __init__(self, http_client: httpx.AsyncClient | None = None, **_deps) -> None:
         # The worker shares one HTTP client; without one the backend owns its own, so the SDK client
         # is built the same way either way (and no SDK-version-specific timeout type is passed).
@@ -83,44 +82,9 @@ class OpenAIBackend:
             )
         return self._clients[key]
 
-    async def run_turn(self, spec: ModelSpec, messages: list[ChatMessage], progress: ProgressFn) -> TurnOutcome:
-        client = self._client(spec)
-        convo = list(messages)
-        new: list[ChatMessage] = []
-        for _ in range(MAX_TOOL_STEPS):
-            text, calls = await self._complete(client, spec, convo, progress)
-            assistant = ChatMessage(role="assistant", content=text, tool_calls=calls)
-            new.append(assistant)
-            convo.append(assistant)
-            if not calls:
-                return TurnOutcome(new_messages=new, text=text)
-            for call in calls:
-                question = ask_user_call(call)
-                if question is not None:
-                    # Other calls in the same message get no answer; the model sees only ask_user's.
-                    assistant.tool_calls = [call]
-                    await progress("waiting for an answer", None)
-                    return TurnOutcome(new_messages=new, text=text, question=question, tool_call_id=call.id)
-                await progress(f"tool {call.name} is not available", None)
-                reply = ChatMessage(role="tool", content=f"error: no tool named {call.name}", tool_call_id=call.id)
-                new.append(reply)
-                convo.append(reply)
-        raise ProviderError("the model kept calling tools without answering", retryable=False)
-
-    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
-        """One call of the agent loop with the given tools offered (CONTRACT §6 names)."""
-        offered = [
-            {"type": "function", "function": {"name": n, "description": TOOL_SPECS[n]["description"], "parameters": TOOL_SPECS[n]["parameters"]}}
-            for n in tools
-        ]
-        return await self._call(self._client(spec), spec, list(messages), progress, offered)
-
-    async def _complete(self, client, spec, convo, progress, *, tools=None, usage=None) -> tuple[str, list[ToolCall]]:
-        """The single-turn path (runs started before the tool loop): text and the calls to act on."""
-        done = await self._call(client, spec, convo, progress, tools if tools is not None else TOOLS)
-        if usage is not None:
-            usage["input"], usage["output"] = done.input_tokens, done.output_tokens
-        return done.text, done.tool_calls
+    def _offer(self, names: list[str]) -> list[dict[str, Any]]:
+        return [{"type": "function", "function": {"name": n, "description": TOOL_SPECS[n]["description"],
+                                                  "parameters": TOOL_SPECS[n]["parameters"]}} for n in names]
 
     async def _call(self, client, spec: ModelSpec, convo: list[ChatMessage], progress: ProgressFn,
                     tools: list[dict[str, Any]]) -> Completion:

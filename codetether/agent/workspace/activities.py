@@ -24,7 +24,7 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from codetether.agent.workspace.gitops import Git, GitAuth, GitError, make_auth, remove_tree
+from codetether.agent.workspace.gitops import Git, GitAuth, GitError, GitOutputTooLarge, make_auth, remove_tree
 from codetether.agent.workspace.layout import READY_MARKER, WorkspaceLayout, run_artifact_id
 from codetether.agent.workspace.publish import publish_changes
 from codetether.agent.workspace.sandbox import Sandbox
@@ -192,10 +192,12 @@ class WorkspaceActivities:
         ws = inp.workspace
         if not os.path.isdir(ws.path) or not ws.base_commit:
             raise ApplicationError("the workspace is missing on this worker", type=WORKSPACE_MISSING, non_retryable=True)
-        patch = await self.git.diff_binary(ws.path, ws.base_commit)
-        if len(patch) > self.settings.agent_checkpoint_max_bytes:
-            log.warning("checkpoint of %s is %d bytes, over the cap: not kept", inp.task_id, len(patch))
-            return CheckpointResult(checkpoint_id=None, size=len(patch))
+        cap = self.settings.agent_checkpoint_max_bytes
+        try:
+            patch = await self.git.diff_binary(ws.path, ws.base_commit, max_bytes=cap)
+        except GitOutputTooLarge:
+            log.warning("checkpoint of %s is over the cap of %d bytes: not kept", inp.task_id, cap)
+            return CheckpointResult(checkpoint_id=None, size=cap + 1)
         digest = hashlib.sha256(patch).hexdigest()
         cid = run_artifact_id(inp.task_id, inp.run_id, f"checkpoint-{digest}")
         await store_artifact(

@@ -3,14 +3,24 @@
 Every path is resolved with ``realpath`` and must stay inside the workspace: ``..``, absolute
 paths elsewhere and symlinks that lead out are refused, and ``.git`` is never written. A failure
 raises :class:`ToolFailure`, whose message goes back to the model as the tool result.
+
+Files are opened ``O_NONBLOCK|O_NOFOLLOW`` and checked with ``fstat`` before a byte is read: a
+FIFO, socket or device planted by ``bash`` is refused instead of blocking the thread for good, and
+no tool reads more than a capped number of bytes (a sparse file can claim any size).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import os
 import re
+import secrets
+import stat
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 from codetether.agent.workspace.binaries import rg_path
@@ -19,6 +29,11 @@ READ_LIMIT = 2000
 LINE_CAP = 2000
 MAX_MATCHES = 100
 MAX_READ_BYTES = 5 * 1024 * 1024
+# Largest file ``edit`` changes or ``write`` writes (both hold the whole file in memory).
+MAX_EDIT_BYTES = 5 * 1024 * 1024
+# Files over this are skipped by ``grep`` (ripgrep's --max-filesize and the Python fallback).
+MAX_GREP_FILE_BYTES = 20 * 1024 * 1024
+GREP_TIMEOUT_SECONDS = 60
 
 
 class ToolFailure(Exception):
@@ -74,10 +89,7 @@ class Workspace:
         if os.path.isdir(real):
             entries = sorted(os.listdir(real))[:500]
             return "\n".join(e + ("/" if os.path.isdir(os.path.join(real, e)) else "") for e in entries) or "(empty folder)"
-        if os.path.getsize(real) > MAX_READ_BYTES:
-            raise ToolFailure(f"{self.rel(real)} is larger than {MAX_READ_BYTES // (1024 * 1024)} MiB; use grep or bash")
-        with open(real, "rb") as f:
-            data = f.read()
+        data = self._read_bytes(real, MAX_READ_BYTES, "use grep or bash")
         if b"\x00" in data[:8192]:
             raise ToolFailure(f"{self.rel(real)} is a binary file")
         lines = data.decode("utf-8", errors="replace").splitlines()
@@ -112,6 +124,8 @@ class Workspace:
 
     def grep(self, pattern: str, path: str | None = None, include: str | None = None) -> str:
         base = self.resolve(path, must_exist=True)
+        if not os.path.isdir(base) and not _is_regular(base):
+            raise ToolFailure(f"{self.rel(base)} is not a regular file or folder")
         try:
             regex = re.compile(pattern)
         except re.error as err:
@@ -119,26 +133,49 @@ class Workspace:
         rg = rg_path()
         if rg:
             cmd = [rg, "--no-config", "--line-number", "--no-heading", "--color=never", "--max-columns=500",
-                   "--glob=!.git", "--no-follow"]
+                   "--glob=!.git", "--no-follow", f"--max-filesize={MAX_GREP_FILE_BYTES}"]
             if include:
                 cmd.append(f"--glob={include}")
             cmd += ["-e", pattern, "--", base]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=self.root)
-            if proc.returncode not in (0, 1):
-                raise ToolFailure(f"grep failed: {proc.stderr.strip()[:500]}")
-            lines = []
-            for line in proc.stdout.splitlines():
-                file, _, rest = line.partition(":")
-                num, _, text = rest.partition(":")
-                lines.append(f"{self.rel(file)}:{num}: {text.strip()}")
-                if len(lines) > MAX_MATCHES:
-                    break
+            lines = self._grep_rg(cmd)
         else:
             lines = self._grep_python(regex, base, include)
         if not lines:
             return "no matches"
         more = "\n(more matches not shown)" if len(lines) > MAX_MATCHES else ""
         return "\n".join(lines[:MAX_MATCHES]) + more
+
+    def _grep_rg(self, cmd: list[str]) -> list[str]:
+        # Streamed and stopped after the cap: the output of a pattern like "." is never buffered
+        # whole. stderr goes to a file so a chatty ripgrep cannot fill a pipe nobody reads.
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, cwd=self.root)
+            killer = threading.Timer(GREP_TIMEOUT_SECONDS, proc.kill)
+            killer.start()
+            lines: list[str] = []
+            read_all = False
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                    file, _, rest = line.partition(":")
+                    num, _, text = rest.partition(":")
+                    lines.append(f"{self.rel(file)}:{num}: {text.strip()}")
+                    if len(lines) > MAX_MATCHES:
+                        break
+                else:
+                    read_all = True
+            finally:
+                if not read_all:
+                    proc.kill()
+                proc.wait()
+                killer.cancel()
+                proc.stdout.close()
+            if proc.returncode not in (0, 1) and len(lines) <= MAX_MATCHES:
+                errors.seek(0)
+                reason = errors.read(2000).decode(errors="replace").strip()[:500]
+                raise ToolFailure(f"grep failed: {reason or 'stopped after ' + str(GREP_TIMEOUT_SECONDS) + ' s'}")
+        return lines
 
     def _grep_python(self, regex, base: str, include: str | None) -> list[str]:
         out: list[str] = []
@@ -150,17 +187,17 @@ class Workspace:
         for f in files:
             if include and not fnmatch.fnmatch(os.path.basename(f), include):
                 continue
-            if os.path.islink(f):
-                continue
             try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    for n, line in enumerate(fh, 1):
-                        if regex.search(line):
-                            out.append(f"{self.rel(f)}:{n}: {line.strip()[:500]}")
-                            if len(out) > MAX_MATCHES:
-                                return out
-            except OSError:
+                data = _read_regular(f, MAX_GREP_FILE_BYTES)
+            except (OSError, ToolFailure):
+                continue  # not a regular file (a FIFO, a symlink), or too large
+            if data is None or b"\x00" in data[:8192]:
                 continue
+            for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+                if regex.search(line):
+                    out.append(f"{self.rel(f)}:{n}: {line.strip()[:500]}")
+                    if len(out) > MAX_MATCHES:
+                        return out
         return out
 
     def write(self, filePath: str, content: str) -> str:
@@ -168,13 +205,16 @@ class Workspace:
         self._check_writable(real)
         if os.path.isdir(real):
             raise ToolFailure(f"{self.rel(real)} is a folder")
-        existed = os.path.exists(real)
-        self._makedirs(os.path.dirname(real))
         data = content.encode()
+        if len(data) > MAX_EDIT_BYTES:
+            raise ToolFailure(f"the content is larger than {MAX_EDIT_BYTES // (1024 * 1024)} MiB")
+        existed = os.path.lexists(real)
+        self._makedirs(os.path.dirname(real))
         if existed:
-            with open(real, "rb") as f:
-                if f.read() == data:
-                    return f"{self.rel(real)} already has this content ({len(data)} bytes)"
+            if not _is_regular(real):
+                raise ToolFailure(f"{self.rel(real)} is not a regular file")
+            if os.path.getsize(real) == len(data) and self._read_bytes(real, MAX_EDIT_BYTES) == data:
+                return f"{self.rel(real)} already has this content ({len(data)} bytes)"
         _atomic_write(real, data)
         self._own(real)
         return f"{'replaced' if existed else 'created'} {self.rel(real)} ({len(data)} bytes)"
@@ -182,20 +222,20 @@ class Workspace:
     def edit(self, filePath: str, oldString: str, newString: str, replaceAll: bool = False) -> str:
         real = self.resolve(filePath)
         self._check_writable(real)
+        if len(newString.encode("utf-8", errors="surrogateescape")) > MAX_EDIT_BYTES:
+            raise ToolFailure(f"the new text is larger than {MAX_EDIT_BYTES // (1024 * 1024)} MiB")
         if oldString == "":
-            if os.path.exists(real):
-                with open(real, "rb") as f:
-                    if f.read() == newString.encode():
-                        return f"{self.rel(real)} already has this content"
+            if os.path.lexists(real):
+                if self._read_bytes(real, MAX_EDIT_BYTES) == newString.encode():
+                    return f"{self.rel(real)} already has this content"
                 raise ToolFailure(f"{self.rel(real)} already exists; give the oldString to replace")
             self._makedirs(os.path.dirname(real))
             _atomic_write(real, newString.encode())
             self._own(real)
             return f"created {self.rel(real)}"
-        if not os.path.isfile(real):
+        if not os.path.lexists(real):
             raise ToolFailure(f"{self.rel(real)} does not exist")
-        with open(real, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+        text = self._read_bytes(real, MAX_EDIT_BYTES, "use bash").decode("utf-8", errors="surrogateescape")
         count = text.count(oldString)
         if count == 0:
             # A retried call whose first attempt already applied: the result is already there.
@@ -205,9 +245,19 @@ class Workspace:
         if count > 1 and not replaceAll:
             raise ToolFailure(f"oldString occurs {count} times in {self.rel(real)}; add context or set replaceAll")
         updated = text.replace(oldString, newString) if replaceAll else text.replace(oldString, newString, 1)
-        _atomic_write(real, updated.encode("utf-8", errors="surrogateescape"))
+        encoded = updated.encode("utf-8", errors="surrogateescape")
+        if len(encoded) > MAX_EDIT_BYTES:
+            raise ToolFailure(f"the edited file would be larger than {MAX_EDIT_BYTES // (1024 * 1024)} MiB")
+        _atomic_write(real, encoded)
         self._own(real)
         return f"edited {self.rel(real)} ({count if replaceAll else 1} replacement(s))"
+
+    def _read_bytes(self, real: str, cap: int, hint: str = "") -> bytes:
+        data = _read_regular(real, cap, self.rel(real))
+        if data is None:
+            more = f"; {hint}" if hint else ""
+            raise ToolFailure(f"{self.rel(real)} is larger than {cap // (1024 * 1024)} MiB{more}")
+        return data
 
     def _makedirs(self, real_dir: str) -> None:
         missing = []
@@ -225,11 +275,55 @@ class Workspace:
                     pass
 
 
+def _is_regular(real: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(real).st_mode)
+    except OSError:
+        return False
+
+
+def _read_regular(real: str, cap: int, name: str | None = None) -> bytes | None:
+    """The bytes of a regular file, or None when it holds more than ``cap``.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (a blocking open waits for a writer that
+    never comes), ``O_NOFOLLOW`` refuses a symlink swapped in after the path was resolved, and
+    ``fstat`` on the open descriptor refuses anything but a regular file. At most ``cap + 1``
+    bytes are read whatever the file claims.
+    """
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ToolFailure(f"{name or os.path.basename(real)} is a symbolic link") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ToolFailure(f"{name or os.path.basename(real)} is not a regular file")
+        if os.fstat(fd).st_size > cap:
+            return None
+        chunks, size = [], 0
+        while size <= cap:
+            block = os.read(fd, min(1024 * 1024, cap + 1 - size))
+            if not block:
+                break
+            chunks.append(block)
+            size += len(block)
+        return None if size > cap else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _atomic_write(real: str, data: bytes) -> None:
-    # Written beside the target, then renamed: a symlink planted at the target is replaced, never
-    # followed, and a reader never sees half a file.
-    tmp = f"{real}.codetether-tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o664)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, real)
+    # Written beside the target under a fresh name (O_EXCL: nothing planted there is opened, not
+    # even a FIFO), then renamed: a symlink at the target is replaced, never followed, and a
+    # reader never sees half a file.
+    tmp = f"{real}.codetether-tmp-{secrets.token_hex(6)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o664)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, real)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

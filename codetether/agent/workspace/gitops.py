@@ -24,6 +24,10 @@ class GitError(Exception):
     pass
 
 
+class GitOutputTooLarge(GitError):
+    """The command's output passed the cap it was given; the command was killed."""
+
+
 @dataclass
 class GitAuth:
     """How one command reaches the remote: extra environment, a pinned address, a key file."""
@@ -82,7 +86,8 @@ class Git:
         self.allow_local = allow_local
 
     async def run(self, *args: str, cwd: str | None = None, auth: GitAuth | None = None, check: bool = True,
-                  timeout: float = 600, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+                  timeout: float = 600, stdin: bytes | None = None,
+                  max_output: int | None = None) -> tuple[int, bytes, bytes]:
         env = git_base_env(self.allow_local)
         if auth is not None:
             env.update(auth.env)
@@ -95,7 +100,15 @@ class Git:
             start_new_session=True,
         )
         try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+            if max_output is None:
+                out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+            else:
+                out, err = await asyncio.wait_for(_capped(proc, max_output), timeout)
+        except GitOutputTooLarge:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            await proc.wait()
+            raise
         except (asyncio.TimeoutError, asyncio.CancelledError):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 9)
@@ -121,9 +134,11 @@ class Git:
     async def stage_all(self, cwd: str) -> None:
         await self.run("add", "--all", "--", ".", cwd=cwd)
 
-    async def diff_binary(self, cwd: str, base: str) -> bytes:
+    async def diff_binary(self, cwd: str, base: str, max_bytes: int | None = None) -> bytes:
+        """The staged changes against ``base`` as a binary patch; :class:`GitOutputTooLarge` past ``max_bytes``."""
         await self.stage_all(cwd)
-        _rc, out, _ = await self.run("diff", "--cached", "--binary", "--full-index", base, "--", cwd=cwd)
+        _rc, out, _ = await self.run("diff", "--cached", "--binary", "--full-index", base, "--", cwd=cwd,
+                                     max_output=max_bytes)
         return out
 
     async def diff_text(self, cwd: str, base: str) -> bytes:
@@ -140,6 +155,35 @@ class Git:
     async def apply(self, cwd: str, patch: bytes) -> None:
         if patch.strip():
             await self.run("apply", "--binary", "--whitespace=nowarn", "-", cwd=cwd, stdin=patch)
+
+
+async def _capped(proc: asyncio.subprocess.Process, limit: int) -> tuple[bytes, bytes]:
+    # Read as it comes and stopped past the limit: a huge diff is never held whole in memory.
+    assert proc.stdout is not None and proc.stderr is not None
+    err_task = asyncio.create_task(_drain(proc.stderr, 64 * 1024))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            block = await proc.stdout.read(256 * 1024)
+            if not block:
+                break
+            size += len(block)
+            if size > limit:
+                raise GitOutputTooLarge(f"the output passed {limit} bytes")
+            chunks.append(block)
+        await proc.wait()
+        return b"".join(chunks), await err_task
+    finally:
+        if not err_task.done():
+            err_task.cancel()
+
+
+async def _drain(stream: asyncio.StreamReader, keep: int) -> bytes:
+    kept = b""
+    while block := await stream.read(65536):
+        kept = (kept + block)[:keep]
+    return kept
 
 
 _STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "added", "T": "modified"}

@@ -1,11 +1,14 @@
 """The ``bash`` tool's sandbox: bubblewrap, one unprivileged uid per slot, no network.
 
-Each command runs as ``setpriv`` (to the slot's uid when the worker is root) → ``prlimit``
-(memory, processes, file size, CPU) → ``bwrap`` with every namespace unshared (own network
-namespace with only its own loopback), the root file system read-only, a private ``/tmp``, the
-workspace bound writable (read-only for plan/explore) and its ``.git`` read-only, a clean
-environment, ``--die-with-parent`` and ``--new-session``. A timeout or a cancellation kills the
-whole process group, so no child survives. See docs/agent.md "Sandbox".
+Each command runs in its own cgroup when the worker may create one (``cgroups.py``: memory and
+processes summed over the command) → ``setpriv`` (to the slot's uid when the worker is root) →
+``prlimit`` (memory, processes, file size, CPU) → ``bwrap`` with every namespace unshared (own
+network namespace with only its own loopback), a read-only root that holds only an allow-list of
+host folders (``/usr``, ``/bin``, ``/lib*``, certificates and a few files of ``/etc``: never other
+workspaces, repositories or the data dir), a private size-capped ``/tmp``, the workspace bound
+writable (read-only for plan/explore) and its ``.git`` read-only, a clean environment,
+``--die-with-parent`` and ``--new-session``. A timeout or a cancellation kills the whole process
+group (and whatever is left in the cgroup), so no child survives. See docs/agent.md "Sandbox".
 
 Without bubblewrap, :class:`Sandbox` refuses to run anything unless
 ``CODETETHER_SANDBOX_ALLOW_UNSAFE`` is set (then commands run unconfined, which the worker logs
@@ -16,20 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import signal
+import subprocess
 from dataclasses import dataclass
 
 from codetether.core.config import Settings
 from codetether.agent.workspace.binaries import bwrap_path
+from codetether.agent.workspace.cgroups import SandboxCgroups, join_prefix
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 600_000
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# What a sandboxed command sees of the host, read-only: programs, libraries, certificates and the
+# few files of /etc that bash, git, python3 and coreutils read. Missing ones are skipped; a
+# symlink (a merged /usr's /bin -> usr/bin) is recreated as the same symlink.
+READ_ONLY_PATHS = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/crypto-policies",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/protocols", "/etc/services",
+    "/etc/gitconfig", "/etc/mime.types", "/etc/magic", "/etc/inputrc", "/etc/os-release",
+)
 
 
 class SandboxUnavailable(Exception):
@@ -50,6 +66,11 @@ class Sandbox:
         self.setpriv = shutil.which("setpriv")
         self.prlimit = shutil.which("prlimit")
         self.is_root = os.geteuid() == 0
+        self.sizes_tmp = self.bwrap is not None and _sizes_tmpfs(self.bwrap)
+        self.cgroups = SandboxCgroups(
+            memory_bytes=settings.sandbox_memory_bytes, max_processes=settings.sandbox_max_processes,
+            enabled=settings.sandbox_cgroups and self.available and self.is_root,
+        )
         self._free = asyncio.Queue()
         for i in range(settings.sandbox_slots):
             self._free.put_nowait(settings.sandbox_uid_base + i)
@@ -61,7 +82,7 @@ class Sandbox:
     def describe(self) -> str:
         if self.available:
             who = f"uids {self.settings.sandbox_uid_base}..{self.settings.sandbox_uid_base + self.settings.sandbox_slots - 1}" if self.is_root else "the worker's own (unprivileged) user"
-            return f"bash runs under bubblewrap ({self.bwrap}) as {who}, without network"
+            return f"bash runs under bubblewrap ({self.bwrap}) as {who}, without network; {self.cgroups.describe()}"
         if self.settings.sandbox_allow_unsafe:
             return "WARNING: bubblewrap is missing and CODETETHER_SANDBOX_ALLOW_UNSAFE is set: bash runs UNSANDBOXED"
         return "bubblewrap is missing: the bash tool is refused (install bubblewrap, or set CODETETHER_SANDBOX_ALLOW_UNSAFE)"
@@ -92,18 +113,32 @@ class Sandbox:
                 "--setenv", "TERM", "dumb", "--setenv", "CI", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
                 "--setenv", "GIT_CONFIG_COUNT", "1", "--setenv", "GIT_CONFIG_KEY_0", "safe.directory",
                 "--setenv", "GIT_CONFIG_VALUE_0", "*",
-                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
             ]
-            parent = os.path.dirname(workspace.rstrip("/"))
-            if parent and parent != "/tmp" and not parent.startswith("/tmp/"):
-                # Other tasks' workspaces live beside this one: hide them.
-                argv += ["--tmpfs", parent]
+            argv += self._host_view()
+            argv += ["--dev", "/dev", "--proc", "/proc"]
+            if self.sizes_tmp:
+                argv += ["--size", str(s.sandbox_tmp_bytes)]
+            argv += ["--tmpfs", "/tmp"]
+            # The workspace's parent folders exist only as empty folders on the sandbox's own root:
+            # other tasks' workspaces beside this one are not there.
             argv += ["--ro-bind" if read_only else "--bind", workspace, workspace]
             if os.path.isdir(git_dir):
                 argv += ["--ro-bind", git_dir, git_dir]
-            argv += ["--chdir", workdir, "--", "/bin/bash", "-c", "umask 0002\n" + command]
+            argv += ["--remount-ro", "/", "--chdir", workdir, "--", "/bin/bash", "-c", "umask 0002\n" + command]
         else:
             argv += ["/bin/bash", "-c", command]
+        return argv
+
+    def _host_view(self) -> list[str]:
+        extra = [p.strip() for p in self.settings.sandbox_read_paths.split(",") if p.strip()]
+        argv: list[str] = []
+        for path in (*READ_ONLY_PATHS, *extra):
+            if not os.path.isabs(path) or not os.path.lexists(path):
+                continue
+            if os.path.islink(path):
+                argv += ["--symlink", os.readlink(path), path]
+            else:
+                argv += ["--ro-bind", path, path]
         return argv
 
     async def run(
@@ -115,16 +150,20 @@ class Sandbox:
             )
         timeout = min(max(int(timeout_ms or DEFAULT_TIMEOUT_MS), 1000), MAX_TIMEOUT_MS) / 1000
         uid = await self._free.get() if self.is_root and self.available else None
+        group = self.cgroups.create()
         try:
-            return await self._run(uid, workspace, workdir, command, timeout, read_only, max_output)
+            prefix = join_prefix(group)
+            return await self._run(prefix, uid, workspace, workdir, command, timeout, read_only, max_output)
         finally:
+            if group is not None:
+                await self.cgroups.remove(group)
             if uid is not None:
                 self._free.put_nowait(uid)
 
-    async def _run(self, uid, workspace, workdir, command, timeout, read_only, max_output) -> CommandOutcome:
+    async def _run(self, prefix, uid, workspace, workdir, command, timeout, read_only, max_output) -> CommandOutcome:
         env = {"PATH": SANDBOX_PATH, "HOME": "/tmp", "LANG": "C.UTF-8"}
         proc = await asyncio.create_subprocess_exec(
-            *self._argv(uid, workspace, workdir, command, read_only=read_only),
+            *prefix, *self._argv(uid, workspace, workdir, command, read_only=read_only),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -166,6 +205,20 @@ class Sandbox:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(reader, 2)
         return CommandOutcome(output=b"".join(chunks), exit_code=None if timed_out else proc.returncode, timed_out=timed_out)
+
+
+@functools.lru_cache(maxsize=4)
+def _sizes_tmpfs(bwrap: str) -> bool:
+    """Whether this bwrap has ``--size`` (0.10 and later; the bundled one has). An older one on
+    PATH runs with an unsized /tmp rather than failing every command."""
+    try:
+        proc = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if "--size" in proc.stdout + proc.stderr:
+        return True
+    log.warning("%s has no --size: the sandbox's /tmp is not size-capped (use the bundled bubblewrap)", bwrap)
+    return False
 
 
 def _kill_group(pid: int) -> None:

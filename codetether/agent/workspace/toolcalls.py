@@ -6,14 +6,21 @@ loop on the worker that holds the workspace) delegates here: the call is checked
 agent type's tools, run (bash in the sandbox), reported as task progress, and its output appended
 to the transcript; an output over the cap is kept whole as an artifact and shortened in the
 transcript.
+
+The file tools run on this worker's own bounded thread pool, each call under a timeout: the
+default pool is shared with DNS lookups and webhook deliveries, so a stuck file call must never
+take its threads. After a call that may change files, the workspace's disk use is measured
+against ``CODETETHER_WORKSPACE_QUOTA_BYTES``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -43,6 +50,15 @@ class ToolCalls:
         self.recorder = recorder
         self.sandbox = sandbox
         self.layout = layout
+        self.pool = ThreadPoolExecutor(max_workers=settings.file_tool_threads, thread_name_prefix="file-tools")
+
+    async def _in_pool(self, name: str, fn, *args):
+        """``fn(*args)`` on the file tools' pool; a call over the timeout fails (its thread is not the loop's)."""
+        future = asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
+        try:
+            return await asyncio.wait_for(future, self.settings.file_tool_timeout_seconds)
+        except asyncio.TimeoutError:
+            raise ToolFailure(f"{name} took longer than {self.settings.file_tool_timeout_seconds:g} s and was abandoned") from None
 
     async def run(self, inp: ToolCallInput) -> ToolCallResult:
         call = inp.call
@@ -58,10 +74,15 @@ class ToolCalls:
         ok, changed = True, False
         beat = asyncio.create_task(_beat())
         try:
-            text = await self._dispatch(inp, ws)
-            changed = call.name in MUTATING and inp.agent_type not in READ_ONLY_TYPES
-        except ToolFailure as err:
-            ok, text = False, f"error: {err}"
+            try:
+                text = await self._dispatch(inp, ws)
+                changed = call.name in MUTATING and inp.agent_type not in READ_ONLY_TYPES
+            except ToolFailure as err:
+                ok, text = False, f"error: {err}"
+            if call.name in MUTATING and inp.agent_type not in READ_ONLY_TYPES:
+                over = await self._over_quota(ws)
+                if over:
+                    ok, text = False, f"{text}\n\nerror: {over}"
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,20 +115,20 @@ class ToolCalls:
             raise ToolFailure(f"the {inp.agent_type} agent has no tool named {call.name}")
         try:
             if call.name == "read":
-                return await asyncio.to_thread(ws.read, _req(args, "filePath"), _int(args.get("offset")), _int(args.get("limit")))
+                return await self._in_pool("read", ws.read, _req(args, "filePath"), _int(args.get("offset")), _int(args.get("limit")))
             if call.name == "glob":
-                return await asyncio.to_thread(ws.glob, _req(args, "pattern"), args.get("path"))
+                return await self._in_pool("glob", ws.glob, _req(args, "pattern"), args.get("path"))
             if call.name == "grep":
-                return await asyncio.to_thread(ws.grep, _req(args, "pattern"), args.get("path"), args.get("include"))
+                return await self._in_pool("grep", ws.grep, _req(args, "pattern"), args.get("path"), args.get("include"))
             if call.name == "edit":
-                return await asyncio.to_thread(
-                    ws.edit, _req(args, "filePath"), _str(args.get("oldString", "")), _str(_req(args, "newString", allow_empty=True)),
+                return await self._in_pool(
+                    "edit", ws.edit, _req(args, "filePath"), _str(args.get("oldString", "")), _str(_req(args, "newString", allow_empty=True)),
                     bool(args.get("replaceAll", False)),
                 )
             if call.name == "write":
                 if inp.agent_type == "plan":
                     return await self._write_plan(inp, args)
-                return await asyncio.to_thread(ws.write, _req(args, "filePath"), _str(_req(args, "content", allow_empty=True)))
+                return await self._in_pool("write", ws.write, _req(args, "filePath"), _str(_req(args, "content", allow_empty=True)))
             if call.name == "bash":
                 return await self._bash(inp, ws, args)
             if call.name == "todowrite":
@@ -117,6 +138,18 @@ class ToolCalls:
         except OSError as err:
             raise ToolFailure(f"{call.name} failed: {err.strerror or err}") from None
         raise ToolFailure(f"no tool named {call.name}")
+
+    async def _over_quota(self, ws: Workspace) -> str | None:
+        """Why the workspace is over its disk quota, or None."""
+        quota = self.settings.workspace_quota_bytes
+        try:
+            used = await self._in_pool("measuring the workspace", disk_usage, ws.root, quota)
+        except ToolFailure as err:
+            return str(err)
+        if used <= quota:
+            return None
+        return (f"the workspace takes more than its quota of {quota // (1024 * 1024)} MiB; "
+                "delete files (build output, downloads) before going on")
 
     async def _write_plan(self, inp: ToolCallInput, args: dict) -> str:
         name = os.path.basename(str(args.get("filePath", "")))
@@ -173,6 +206,19 @@ class ToolCalls:
             )
         except Exception:  # noqa: BLE001 - progress is best effort
             log.exception("recording tool progress of %s failed", inp.task_id)
+
+
+def disk_usage(root: str, stop_after: int) -> int:
+    """Bytes of disk the tree under ``root`` takes (allocated blocks, so sparse files count what
+    they use), counting stops a little past ``stop_after``."""
+    used = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            with contextlib.suppress(OSError):
+                used += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+        if used > stop_after:
+            break
+    return used
 
 
 async def _beat() -> None:

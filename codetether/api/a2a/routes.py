@@ -22,19 +22,20 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from codetether.api.a2a.card import A2A_PATH, build_card
-from codetether.api.a2a.handler import HTTP_REQUEST_ID_KEY, PRINCIPAL_KEY, CodeTetherRequestHandler
+from codetether.api.a2a.handler import (
+    HTTP_REQUEST_ID_KEY,
+    PRINCIPAL_KEY,
+    CodeTetherRequestHandler,
+)
 from codetether.api.edge.errors import Problem
+from codetether.api.edge.public_base import public_base
 from codetether.api.protocol_auth import authenticate
 from codetether.api.state import AppState
 
 _base_url: contextvars.ContextVar[str] = contextvars.ContextVar("a2a_base_url", default="http://127.0.0.1:8000")
-
-
-def public_base(request_scope: Scope, state: AppState) -> str:
-    return (state.settings.public_url or str(Request(request_scope).base_url)).rstrip("/")
 
 
 class ContextBuilder(DefaultServerCallContextBuilder):
@@ -85,9 +86,18 @@ class CardBase:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = _base_url.set(public_base(scope, self.state))
+        public = public_base(scope, self.state.settings)
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not public.configured:
+                # A card naming a base taken from the request must not be cached for others.
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        token = _base_url.set(public.url)
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _send)
         finally:
             _base_url.reset(token)
 

@@ -22,6 +22,8 @@ from codetether.api.console.web import (
     set_cookie,
 )
 from codetether.accounts import websessions
+from codetether.api.edge.errors import problem_from
+from codetether.api.edge.public_base import public_base
 from codetether.core.errors import ServiceError
 from codetether.core.models import User
 from codetether.accounts.signin import authenticate_password
@@ -135,6 +137,9 @@ async def signup(request: Request) -> Response:
             return await start_session(request, user, f"{PREFIX}/tasks")
         token = await websessions.start_signup(state.db, email, password)
     except ServiceError as err:
+        if "text/html" not in request.headers.get("accept", ""):
+            # A script posting the form gets the refusal it can parse: problem+json with the code.
+            return problem_from(err)
         return page(request, "signup.html", {"email": email, "error": err.message}, status=err.status)
     from codetether.api.console.mail import send_verification
 
@@ -142,21 +147,31 @@ async def signup(request: Request) -> Response:
     return page(request, "signup.html", {"sent_to": email})
 
 
+def _verify_page(request: Request, token: str, *, error: str | None = None, status: int = 200) -> Response:
+    return page(request, "confirm_link.html", {"action": f"{PREFIX}/verify/{token}", "title": "Confirm your email",
+                                               "text": "Enter the password you signed up with to finish creating "
+                                                       "your account.",
+                                               "button": "Confirm and sign in", "password": True, "error": error},
+                status=status)
+
+
 @router.get("/verify/{token}", operation_id="consoleVerifyEmailPage")
 async def verify_page(request: Request, token: str) -> Response:
-    return page(request, "confirm_link.html", {"action": f"{PREFIX}/verify/{token}", "title": "Confirm your email",
-                                               "text": "Confirm your email address to finish creating your account.",
-                                               "button": "Confirm and sign in"})
+    return _verify_page(request, token)
 
 
 @router.post("/verify/{token}", operation_id="consoleVerifyEmail")
 async def verify(request: Request, token: str) -> Response:
-    check_csrf(request, await request.form())
-    user = await websessions.complete_signup(get_state(request).db, token)
+    form = await request.form()
+    check_csrf(request, form)
+    try:
+        user = await websessions.complete_signup(get_state(request).db, token, str(form.get("password") or ""))
+    except ServiceError as err:
+        return _verify_page(request, token, error=err.message, status=err.status)
     if user is None:
         return _login_page(request, status=400, error="This confirmation link has been used or has expired.")
     return await start_session(request, user, f"{PREFIX}/tasks")
 
 
 def _base(request: Request) -> str:
-    return (get_state(request).settings.public_url or str(request.base_url)).rstrip("/")
+    return public_base(request.scope, get_state(request).settings).url

@@ -31,6 +31,7 @@ from codetether.api.console.web import (
     safe_next,
     set_cookie,
 )
+from codetether.api.edge.public_base import public_base
 from codetether.core.errors import ServiceError
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -56,7 +57,7 @@ async def _discovery(issuer: str) -> dict:
 
 
 def _redirect_uri(request: Request) -> str:
-    base = (get_state(request).settings.public_url or str(request.base_url)).rstrip("/")
+    base = public_base(request.scope, get_state(request).settings).url
     return f"{base}{PREFIX}/oidc/callback"
 
 

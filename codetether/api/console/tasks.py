@@ -11,8 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 
+from codetether.api.edge.streamcap import HeldEventSourceResponse, stream_slots
 from codetether.api.console.web import (
     PAGE_HEADERS,
     PREFIX,
@@ -158,13 +159,15 @@ async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Resp
         start = parse_seq("after", request.query_params.get("after"))
     if task.status in TERMINAL_STATUSES and task.last_seq <= start:
         return Response(status_code=204)  # tells EventSource to stop reconnecting
+    # The same per-user cap on held-open requests as the API's streams and long-polls.
+    release = stream_slots(state).take(user.id)
 
     async def stream():
         async for event in follow_events(state.db, _watcher(state), task_id, start, idle_timeout=KEEPALIVE_SECONDS):
             yield ServerSentEvent(data=event.body, id=str(event.seq), event=event.type)
 
-    return EventSourceResponse(stream(), ping=KEEPALIVE_SECONDS,
-                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return HeldEventSourceResponse(stream(), release=release, ping=KEEPALIVE_SECONDS,
+                                   headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/tasks/{task_id}/answer", operation_id="consoleAnswerTask")

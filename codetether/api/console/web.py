@@ -30,6 +30,7 @@ from codetether.api.edge.pages import page_headers
 from codetether.api.state import AppState
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc
+from codetether.core.logging import redact_paths
 from codetether.core.models import User
 from codetether.accounts.websessions import session_user
 
@@ -159,7 +160,7 @@ async def render_error(request: Request, err: ServiceError) -> HTMLResponse:
         return HTMLResponse("", status_code=err.status, headers={**PAGE_HEADERS, **err.headers})
     state = get_state(request)
     user = await session_user(state.db, request.cookies.get(SESSION_COOKIE))
-    log.info("console refused %s %s: %s", request.method, request.url.path, err.code)
+    log.info("console refused %s %s: %s", request.method, redact_paths(request.url.path), err.code)
     response = page(request, "error.html", {"error": err}, status=err.status, user=user)
     response.headers.update(err.headers)
     return response

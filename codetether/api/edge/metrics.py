@@ -27,6 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from codetether.api.edge.middleware import HTTPMiddleware
 from codetether.api.state import AppState
+from codetether.core.logging import redact_paths
 from codetether.core.models import Task, WebhookAttempt, WebhookDelivery
 from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 
@@ -69,8 +70,9 @@ class MetricsMiddleware(HTTPMiddleware):
             elapsed = time.perf_counter() - start
             HTTP_REQUESTS.labels(method, template, str(status)).inc()
             HTTP_DURATION.labels(method, template).observe(elapsed)
-            # The access log: with CODETETHER_LOG_JSON each line carries the request id.
-            access_log.info("%s %s %d %.1fms", method, scope.get("path", ""), status, elapsed * 1000)
+            # The access log: with CODETETHER_LOG_JSON each line carries the request id. Reply and
+            # sign-in links are capabilities: their token never reaches the log.
+            access_log.info("%s %s %d %.1fms", method, redact_paths(scope.get("path", "")), status, elapsed * 1000)
 
         async def _send(message: Message) -> None:
             nonlocal status

@@ -6,10 +6,12 @@ requests it is holding; past ``CODETETHER_MAX_OPEN_STREAMS_PER_USER`` (default 2
 refused with ``429 too_many_open_streams`` and a ``Retry-After``. The count is per process:
 several replicas behind a load balancer each allow that many.
 
-Used by ``GET /v1/automation/tasks/{id}?wait=N`` (:meth:`StreamSlots.hold`) and by the SSE form
-of ``GET /v1/automation/tasks/{id}/events`` (:meth:`StreamSlots.take` before the response, the
-release when it ends, whichever way). Other faces that hold requests open call the same object
-(``stream_slots(state)``); the refusal is a ``ServiceError``, so each face shows it its own way.
+Used by ``GET /v1/automation/tasks/{id}?wait=N`` (:meth:`StreamSlots.hold`), by the SSE form of
+``GET /v1/automation/tasks/{id}/events`` and the console's ``GET /console/tasks/{id}/stream``
+(:meth:`StreamSlots.take` before the response, :class:`HeldEventSourceResponse` releases it when
+the stream ends, whichever way), by MCP's ``wait_for_task`` and its ``GET /mcp`` stream, and by
+A2A's streaming calls. Each face calls the same object (``stream_slots(state)``); the refusal is a
+``ServiceError``, so each face shows it its own way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable
+
+from sse_starlette import EventSourceResponse
 
 from codetether.core.errors import ServiceError
 
@@ -69,3 +73,17 @@ def stream_slots(state) -> StreamSlots:
     if slots is None:
         slots = state.extras["stream_slots"] = StreamSlots(state.settings.max_open_streams_per_user)
     return slots
+
+
+class HeldEventSourceResponse(EventSourceResponse):
+    """An SSE response that gives its stream slot back when it ends, however it ends."""
+
+    def __init__(self, *args, release: Callable[[], None], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()

@@ -3,9 +3,13 @@
 - ``mailgun``: a Route's ``forward()`` posts the parsed message as a form (urlencoded or
   multipart); it is authenticated by Mailgun's signature, HMAC-SHA256 of ``timestamp + token``
   with the webhook signing key (``CODETETHER_MAILGUN_SIGNING_KEY``), not older than
-  :data:`MAX_SIGNATURE_AGE` seconds.
+  :data:`MAX_SIGNATURE_AGE` seconds nor more than :data:`MAX_CLOCK_SKEW` in the future, and taken
+  once (:mod:`codetether.replies.replays`): a post sent again is answered ``replayed`` and does
+  nothing. The sender is vouched for by Mailgun's ``X-Mailgun-Spf`` / ``X-Mailgun-Dkim-Check-Result``.
 - ``postmark``: Postmark's inbound webhook posts JSON; Postmark does not sign it, so the URL
-  carries basic-auth credentials whose password is ``CODETETHER_POSTMARK_INBOUND_SECRET``.
+  carries basic-auth credentials whose password is ``CODETETHER_POSTMARK_INBOUND_SECRET``. The
+  sender is vouched for by the ``Received-SPF`` and SpamAssassin ``X-Spam-Tests`` headers Postmark
+  adds (:mod:`codetether.replies.senderauth`).
 
 A provider without its secret configured is 404. A bad signature is 401 and nothing else happens.
 An authentic post answers 200 with what became of the reply, also when it was refused (a wrong
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,12 +33,18 @@ from pydantic import BaseModel
 
 from codetether.api.deps import State
 from codetether.api.edge.errors import Problem, problem_responses
+from codetether.core.ids import utcnow
+from codetether.replies import replays
 from codetether.replies.inbound_email import InboundReply, InboundRetryLater, handle_reply
+from codetether.replies.senderauth import check_mailgun, check_postmark
 
 router = APIRouter(prefix="/v1/inbound/email", tags=["inbound-email"])
 
-# Mailgun's advice: refuse signatures older than a few minutes (replayed posts).
+# Mailgun's advice: refuse signatures older than a few minutes (replayed posts); a timestamp from
+# the future is refused past a small clock difference.
 MAX_SIGNATURE_AGE = 15 * 60
+MAX_CLOCK_SKEW = 60
+REPLAYED = "replayed"
 
 
 class InboundResult(BaseModel):
@@ -55,6 +66,7 @@ _MAILGUN_FIELDS = {
     "recipient": "The reply address", "from": "The From header", "sender": "The envelope sender",
     "body-plain": "The text body", "message-headers": "JSON list of [name, value]",
     "timestamp": "Signature timestamp", "token": "Signature token", "signature": "HMAC-SHA256 hex",
+    "X-Mailgun-Spf": "Mailgun's SPF verdict", "X-Mailgun-Dkim-Check-Result": "Mailgun's DKIM verdict",
 }
 _POSTMARK_BODY = {
     "required": True,
@@ -100,23 +112,34 @@ async def receive_mailgun(request: Request, state: State) -> InboundResult:
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not (timestamp.isdigit() and token and hmac.compare_digest(expected, signature.lower())):
         raise _unsigned()
-    if abs(time.time() - int(timestamp)) > MAX_SIGNATURE_AGE:
+    age = time.time() - int(timestamp)
+    if age > MAX_SIGNATURE_AGE or age < -MAX_CLOCK_SKEW:
         raise _unsigned()
     try:
         headers = [(str(k), str(v)) for k, v in json.loads(fields.get("message-headers") or "[]")]
     except (ValueError, TypeError):
         headers = []
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "text/plain").split(";")[0].strip()
+    sender = fields.get("from") or fields.get("sender", "")
     reply = InboundReply(
         recipient=fields.get("recipient", "").split(",")[0],
-        sender=fields.get("from") or fields.get("sender", ""),
+        sender=sender,
         text=fields.get("body-plain", ""),
         channel="mailgun",
         headers=headers,
         envelope_sender=fields.get("sender"),
         content_type=ctype,
+        sender_check=check_mailgun(fields, headers, sender),
     )
-    return await _deliver(state, reply)
+    key = replays.digest("mailgun", timestamp, token, signature.lower())
+    if not await replays.take(state.db, key, utcnow() + timedelta(seconds=MAX_SIGNATURE_AGE + MAX_CLOCK_SKEW)):
+        return InboundResult(delivered=False, outcome=REPLAYED)
+    try:
+        return await _deliver(state, reply)
+    except Exception:
+        # A 503 or 500: Mailgun retries this post with the same signature, and the retry must pass.
+        await replays.give_back(state.db, key)
+        raise
 
 
 def _basic_password(request: Request) -> str | None:
@@ -162,12 +185,14 @@ async def receive_postmark(request: Request, state: State) -> InboundResult:
     recipient = body.get("OriginalRecipient") or next(
         (t.get("Email", "") for t in body.get("ToFull") or [] if isinstance(t, dict)), body.get("To", "")
     )
+    sender = str(from_full.get("Email") or body.get("From") or "")
     reply = InboundReply(
         recipient=str(recipient or ""),
-        sender=str(from_full.get("Email") or body.get("From") or ""),
+        sender=sender,
         text=str(body.get("TextBody") or ""),
         channel="postmark",
         headers=headers,
         envelope_sender=next((v for k, v in headers if k.lower() == "return-path"), None),
+        sender_check=check_postmark(headers, sender),
     )
     return await _deliver(state, reply)

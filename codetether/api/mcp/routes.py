@@ -22,10 +22,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from codetether.api.edge.errors import Problem
+from codetether.api.edge.public_base import public_base
+from codetether.api.edge.streamcap import stream_slots
 from codetether.api.mcp.server import build_server
 from codetether.api.oauth.registration import MCP_PATH
 from codetether.api.protocol_auth import authenticate
 from codetether.api.state import AppState
+from codetether.core.errors import ServiceError
 
 
 class MCPAuth:
@@ -36,14 +39,27 @@ class MCPAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            await authenticate(request, self.state)
+            principal = await authenticate(request, self.state)
         except Problem as problem:
             await self._refuse(request, problem, send)
             return
-        await self.session_manager.handle_request(scope, receive, send)
+        if request.method != "GET":
+            await self.session_manager.handle_request(scope, receive, send)
+            return
+        # GET is the server-to-client event stream, held open: it counts toward the per-user cap
+        # on held-open requests like REST's and the console's streams.
+        try:
+            release = stream_slots(self.state).take(principal.user_id)
+        except ServiceError as err:
+            await self._refuse(request, Problem(err.status, err.code, err.message, headers=err.headers), send)
+            return
+        try:
+            await self.session_manager.handle_request(scope, receive, send)
+        finally:
+            release()
 
     async def _refuse(self, request: Request, problem: Problem, send: Send) -> None:
-        base = (self.state.settings.public_url or str(request.base_url)).rstrip("/")
+        base = public_base(request.scope, self.state.settings).url
         headers = {k.lower(): v for k, v in problem.headers.items()}
         error = "invalid_token" if problem.status == 401 else problem.code
         if problem.status == 401:

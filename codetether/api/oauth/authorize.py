@@ -26,7 +26,7 @@ from codetether.api.oauth.authlib_http import StarletteOAuth2Request, to_respons
 from codetether.api.oauth.pages import consent_page, error_page, signin_page
 from codetether.api.oauth.server import authorization_server
 from codetether.api.oauth.unit_of_work import load_context, run_endpoint, with_context
-from codetether.api.oauth.views import UserView
+from codetether.api.oauth.views import ClientView, UserView
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, new_id, utcnow
@@ -102,10 +102,11 @@ async def _validate_authorize(state, params: list[tuple[str, str]], request: Req
     return c, oreq, grant
 
 
-def _signin(request: Request, state, params, client_name: str, *, error: str | None = None,
+def _signin(request: Request, state, params, client: ClientView, *, error: str | None = None,
             email: str = "", status: int = 200) -> Response:
     csrf = secrets.token_urlsafe(24)
-    response = signin_page(params, client_name, csrf, error=error, email=email, status=status)
+    response = signin_page(params, client.name, csrf, error=error, email=email, status=status,
+                           unverified=client.self_registered)
     _set_cookie(response, request, state, CSRF_COOKIE, csrf, max_age=3600)
     return response
 
@@ -123,7 +124,7 @@ async def _consent(state, params, grant, user: User, session: OAuthSignInSession
         await s.commit()
     return consent_page(
         request_id, client.name, user.email, scope_to_list(grant.request.scope) or [], grant.redirect_uri,
-        session.csrf_token,
+        session.csrf_token, unverified=client.self_registered,
     )
 
 
@@ -162,7 +163,7 @@ async def authorize_page(request: Request, state: State) -> Response:
     c, _oreq, grant = checked
     signed_in = await _session_user(state.db, request)
     if signed_in is None:
-        return _signin(request, state, params, grant.request.client.name)
+        return _signin(request, state, params, grant.request.client)
     return await _consent(state, params, grant, signed_in[1], signed_in[0])
 
 
@@ -182,13 +183,13 @@ async def authorize_submit(request: Request, state: State) -> Response:
     if isinstance(checked, Response):
         return checked
     c, oreq, grant = checked
-    client_name = grant.request.client.name
+    client = grant.request.client
     here = "/oauth/authorize?" + urlencode(params)
 
     if action == "signin":
         cookie = request.cookies.get(CSRF_COOKIE) or ""
         if not cookie or not constant_time_equals(cookie, fields.get("csrf_token", "")):
-            return _signin(request, state, params, client_name, status=400,
+            return _signin(request, state, params, client, status=400,
                            error="This sign-in form has expired or was not sent from this site. Please try again.")
         email = (fields.get("email") or "").strip().lower()
         # The same throttled check as the console's sign-in (per account and per IP, with lockout).
@@ -196,7 +197,7 @@ async def authorize_submit(request: Request, state: State) -> Response:
             user = await authenticate_password(state.db, state.settings, email, fields.get("password") or "",
                                                request.client.host if request.client else None)
         except ServiceError as err:
-            response = _signin(request, state, params, client_name, email=email, status=err.status,
+            response = _signin(request, state, params, client, email=email, status=err.status,
                                error=err.message)
             response.headers.update(err.headers)
             return response
@@ -237,7 +238,7 @@ async def _consent_submit(request: Request, state, fields: dict[str, str]) -> Re
         checked = await _validate_authorize(state, params, request)
         if isinstance(checked, Response):
             return checked
-        return _signin(request, state, params, checked[2].request.client.name, status=401,
+        return _signin(request, state, params, checked[2].request.client, status=401,
                        error="Your sign-in has expired. Please sign in again.")
     session, user = signed_in
     if not constant_time_equals(session.csrf_token, fields.get("csrf_token", "")):

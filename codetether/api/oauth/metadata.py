@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from codetether.accounts.credentials import OAUTH_SCOPES
 from codetether.api.deps import State
+from codetether.api.edge.public_base import public_base
 
 router = APIRouter(tags=["oauth"])
 
@@ -16,7 +17,8 @@ router = APIRouter(tags=["oauth"])
 @router.get("/.well-known/oauth-authorization-server", operation_id="oauthMetadata",
             summary="Authorization server metadata (RFC 8414)")
 async def metadata(request: Request, state: State) -> JSONResponse:
-    base = (state.settings.public_url or str(request.base_url)).rstrip("/")
+    public = public_base(request.scope, state.settings)
+    base = public.url
     body = {
         "issuer": base,
         "authorization_endpoint": f"{base}/oauth/authorize",
@@ -35,4 +37,4 @@ async def metadata(request: Request, state: State) -> JSONResponse:
     }
     if state.settings.oauth_dynamic_registration:
         body["registration_endpoint"] = f"{base}/oauth/register"  # RFC 7591, codetether/api/oauth/registration.py
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
+    return JSONResponse(body, headers={"Cache-Control": public.cache_control})

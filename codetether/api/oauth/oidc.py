@@ -4,9 +4,12 @@ With ``CODETETHER_OIDC_ISSUER`` and ``CODETETHER_OIDC_AUDIENCE`` set, a bearer t
 like a JWT is verified with joserfc against the issuer's JWKS, found through
 ``{issuer}/.well-known/openid-configuration``. The key set is cached and fetched again when a token
 names a ``kid`` the cache does not know (key rotation), at most once per ``refresh_interval``.
-``iss``, ``aud``, ``exp`` (required) and ``nbf``/``iat`` are validated with a small leeway. The
-subject is mapped to a user, created on first sight (``source="oidc"``); the granted scopes are
-the token's ``scope`` claim intersected with CodeTether's scopes. Installed as an
+``iss``, ``aud``, ``exp`` (required) and ``nbf``/``iat`` are validated with a small leeway; without
+``CODETETHER_OIDC_AUDIENCE`` no bearer JWT is accepted at all (any token the issuer made for any of
+its clients would otherwise do), and the issuer then serves only the console's single sign-on. The
+subject is mapped to a user, created on first sight (``source="oidc"``), with the token's ``email``
+only when the issuer says ``email_verified``; the granted scopes are the token's ``scope`` claim
+intersected with CodeTether's scopes. Installed as an
 :class:`~codetether.api.auth.Authenticator` resolver by ``codetether/api/auth_extensions.py``.
 """
 
@@ -31,6 +34,7 @@ from codetether.core.db import Database
 from codetether.core.ids import new_id
 from codetether.core.models import User
 from codetether.accounts.credentials import FIRST_PARTY_SCOPES, SCOPES
+from codetether.accounts.service import AccountError, normalise_email
 
 log = logging.getLogger("codetether.oidc")
 
@@ -85,7 +89,7 @@ class OIDCResolver:
         return self._keys
 
     async def __call__(self, token: str) -> Principal | None:
-        if token.count(".") != 2:
+        if token.count(".") != 2 or not self.audience:
             return None
         try:
             # Unverified, only to pick the key; the signature is checked by jwt.decode below.
@@ -100,11 +104,10 @@ class OIDCResolver:
             return None
         try:
             verified = jwt.decode(token, keys, algorithms=ALGORITHMS)
-            options: dict = {"iss": {"essential": True, "value": self.issuer}, "exp": {"essential": True},
-                             "sub": {"essential": True}}
-            if self.audience:
-                options["aud"] = {"essential": True, "value": self.audience}
-            jwt.JWTClaimsRegistry(leeway=LEEWAY_SECONDS, **options).validate(verified.claims)
+            jwt.JWTClaimsRegistry(
+                leeway=LEEWAY_SECONDS, iss={"essential": True, "value": self.issuer}, exp={"essential": True},
+                sub={"essential": True}, aud={"essential": True, "value": self.audience},
+            ).validate(verified.claims)
         except (JoseError, ValueError) as err:
             log.info("OIDC token refused: %s", err)
             return None
@@ -135,13 +138,17 @@ class OIDCResolver:
             user = (await s.execute(select(User).where(User.external_subject == subject))).scalar_one_or_none()
         if user is not None:
             return user
-        email = str(claims.get("email") or "").strip().lower()
+        # An address the issuer has not verified is only what the person typed there: it must not
+        # claim that address here (and keep its owner from signing up with it).
+        email = str(claims.get("email") or "").strip().lower() if claims.get("email_verified") is True else ""
+        try:
+            email = normalise_email(email)
+        except AccountError:
+            email = ""
         # Never attach an external identity to an existing local account by email: the issuer's
         # email claim is not proof of owning that account here.
         async with self.db.session() as s:
-            taken = not email or "@" not in email or (
-                await s.execute(select(User.id).where(User.email == email))
-            ).first() is not None
+            taken = not email or (await s.execute(select(User.id).where(User.email == email))).first() is not None
         if taken:
             email = f"oidc-{hashlib.sha256(subject.encode()).hexdigest()[:16]}@users.codetether.invalid"
         user = User(id=new_id("usr"), email=email, tier="free", source="oidc", external_subject=subject)

@@ -30,6 +30,8 @@ button.secondary{background:#fff;color:#2f5bd3}
 .error{background:#fdecea;color:#8a1c12;padding:.7rem;border-radius:6px}
 ul.scopes li{margin:.4rem 0}
 .muted{color:#5d6675;font-size:.9rem}
+.unverified{background:#fff4e0;color:#7a4b00;padding:.7rem;border-radius:6px}
+.badge{font-size:.75rem;font-weight:600;background:#fff4e0;color:#7a4b00;border-radius:4px;padding:.1rem .35rem}
 code{background:#f0f1f4;padding:.1rem .3rem;border-radius:4px}
 """
 
@@ -56,12 +58,27 @@ def _hidden(params: list[tuple[str, str]]) -> str:
     )
 
 
+def _client(name: str, unverified: bool) -> str:
+    badge = " <span class=badge id=unverified-client>unverified</span>" if unverified else ""
+    return f"<strong>{escape(name)}</strong>{badge}"
+
+
+def _unverified_notice(unverified: bool) -> str:
+    # A self-registered client names itself: "Zapier" may be anyone.
+    if not unverified:
+        return ""
+    return ("<p class=unverified id=unverified-notice>This application registered itself with this server. "
+            "Its name is its own claim and has not been checked: allow it only if you started this connection "
+            "yourself, from the application you expect.</p>")
+
+
 def signin_page(params: list[tuple[str, str]], client_name: str, csrf: str, *, error: str | None = None,
-                email: str = "", status: int = 200) -> HTMLResponse:
+                email: str = "", status: int = 200, unverified: bool = False) -> HTMLResponse:
     err = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
     body = (
         f"<h1>Sign in to CodeTether</h1>"
-        f"<p class=muted><strong>{escape(client_name)}</strong> wants to connect to your account.</p>{err}"
+        f"<p class=muted>{_client(client_name, unverified)} wants to connect to your account.</p>"
+        f"{_unverified_notice(unverified)}{err}"
         "<form method=post action='/oauth/authorize'>"
         f"{_hidden(params)}<input type=hidden name=csrf_token value='{escape(csrf, quote=True)}'>"
         "<input type=hidden name=action value=signin>"
@@ -75,7 +92,7 @@ def signin_page(params: list[tuple[str, str]], client_name: str, csrf: str, *, e
 
 
 def consent_page(request_id: str, client_name: str, email: str, scopes: list[str],
-                 redirect_uri: str, csrf: str) -> HTMLResponse:
+                 redirect_uri: str, csrf: str, *, unverified: bool = False) -> HTMLResponse:
     # Only the id of the server-side authorization request travels in the form: what is approved
     # is what was validated when this page was made, whatever a tampered form says.
     items = "".join(
@@ -85,7 +102,8 @@ def consent_page(request_id: str, client_name: str, email: str, scopes: list[str
     body = (
         f"<h1>Authorize {escape(client_name)}</h1>"
         f"<p>Signed in as <strong id=signed-in-as>{escape(email)}</strong>.</p>"
-        f"<p><strong>{escape(client_name)}</strong> is asking to:</p><ul class=scopes id=scopes>{items}</ul>"
+        f"{_unverified_notice(unverified)}"
+        f"<p>{_client(client_name, unverified)} is asking to:</p><ul class=scopes id=scopes>{items}</ul>"
         f"<p class=muted>You will be sent back to <code>{escape(target.scheme)}://{escape(target.netloc)}</code>. "
         "You can revoke this access at any time.</p>"
         "<form method=post action='/oauth/authorize'>"

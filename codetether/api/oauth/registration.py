@@ -22,9 +22,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from limits import RateLimitItemPerHour
 
-from codetether.api.deps import State
-from codetether.accounts.oauth_clients import OAuthClientError, create_oauth_client
 from codetether.accounts.credentials import OAUTH_SCOPES
+from codetether.accounts.oauth_clients import OAuthClientError, create_oauth_client
+from codetether.api.deps import State
+from codetether.api.edge.public_base import public_base
 
 router = APIRouter(tags=["oauth"])
 
@@ -34,8 +35,9 @@ SUPPORTED_GRANTS = {"authorization_code", "refresh_token"}
 MCP_PATH = "/mcp"
 
 
-def public_base(request: Request, state) -> str:
-    return (state.settings.public_url or str(request.base_url)).rstrip("/")
+def _resource_metadata(request: Request, state) -> JSONResponse:
+    public = public_base(request.scope, state.settings)
+    return JSONResponse(resource_metadata(public.url), headers={"Cache-Control": public.cache_control})
 
 
 def _error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -96,7 +98,7 @@ async def register(request: Request, state: State) -> JSONResponse:
     try:
         client = await create_oauth_client(
             state.db, name=(name or "MCP client").strip()[:200] or "MCP client", redirect_uris=uris, public=True,
-            scopes=scopes,
+            scopes=scopes, self_registered=True,
         )
     except OAuthClientError as err:
         code = "invalid_redirect_uri" if "redirect" in str(err).lower() else "invalid_client_metadata"
@@ -127,10 +129,10 @@ def resource_metadata(base: str) -> dict[str, Any]:
 
 @router.get("/.well-known/oauth-protected-resource", include_in_schema=False)
 async def protected_resource(request: Request, state: State) -> JSONResponse:
-    return JSONResponse(resource_metadata(public_base(request, state)), headers={"Cache-Control": "public, max-age=3600"})
+    return _resource_metadata(request, state)
 
 
 @router.get("/.well-known/oauth-protected-resource/mcp", include_in_schema=False)
 async def protected_resource_mcp(request: Request, state: State) -> JSONResponse:
     # RFC 9728 section 3.1: the metadata URL of a resource with a path inserts that path.
-    return JSONResponse(resource_metadata(public_base(request, state)), headers={"Cache-Control": "public, max-age=3600"})
+    return _resource_metadata(request, state)

@@ -44,14 +44,21 @@ from codetether.core.ids import new_id, utcnow
 from codetether.core.models import OAuthToken
 
 
+def _new_token(prefix: str, grant_type: str | None, which: str) -> str:
+    # A refresh rotates into the pair derived from the presented token (see OAuthContext.successor).
+    derived = ctx().successor(which) if grant_type == "refresh_token" else None
+    return prefix + (derived or secrets.token_urlsafe(32))
+
+
 class CodeTetherAuthorizationServer(AuthorizationServer):
     def __init__(self) -> None:
         super().__init__(scopes_supported=list(OAUTH_SCOPES))
         self.register_token_generator(
             "default",
             BearerTokenGenerator(
-                access_token_generator=lambda **_: ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
-                refresh_token_generator=lambda **_: REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32),
+                access_token_generator=lambda grant_type=None, **_: _new_token(ACCESS_TOKEN_PREFIX, grant_type, "access"),
+                refresh_token_generator=lambda grant_type=None, **_: _new_token(REFRESH_TOKEN_PREFIX, grant_type,
+                                                                                 "refresh"),
                 expires_generator=int(ACCESS_TOKEN_TTL.total_seconds()),
             ),
         )
@@ -87,6 +94,7 @@ class CodeTetherAuthorizationServer(AuthorizationServer):
                 issued_at=now,
                 expires_at=now + timedelta(seconds=int(token.get("expires_in") or ACCESS_TOKEN_TTL.total_seconds())),
                 refresh_expires_at=now + REFRESH_TOKEN_TTL if refresh else None,
+                successor_seed=secrets.token_urlsafe(32) if refresh else None,
             )
         )
 

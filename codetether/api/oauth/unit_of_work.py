@@ -16,7 +16,10 @@ Driven by the routes of ``/oauth/authorize`` (``codetether/api/oauth/authorize.p
 
 from __future__ import annotations
 
+import base64
 import contextvars
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,9 +50,24 @@ class OAuthContext:
     revoke_families: set[str] = field(default_factory=set)
     # How long a just-rotated refresh token may still be redeemed (parallel refreshes).
     refresh_grace: timedelta = timedelta(0)
+    # The refresh token presented, kept only for :meth:`successor` (never stored).
+    presented_refresh_token: str | None = None
 
     def in_refresh_grace(self, rotated_at: datetime | None) -> bool:
         return rotated_at is not None and utcnow() - rotated_at <= self.refresh_grace
+
+    def successor(self, which: str) -> str | None:
+        """The access or refresh token the presented refresh token rotates into: the same for
+        every redemption, so parallel refreshes inside the grace window share one pair instead of
+        each opening a branch of the family. Derived from the presented token and its row's random
+        seed; neither the database nor an old token alone is enough to compute it."""
+        if self.token is None or self.token.kind != "refresh_token" or not self.token.successor_seed:
+            return None
+        if not self.presented_refresh_token:
+            return None
+        digest = hmac.new(self.presented_refresh_token.encode(), f"{which}|{self.token.successor_seed}".encode(),
+                          hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 _ctx: contextvars.ContextVar[OAuthContext] = contextvars.ContextVar("oauth_context")
@@ -90,6 +108,8 @@ async def load_context(
                 row = (await s.execute(select(OAuthToken).where(column == h))).scalar_one_or_none()
                 if row is not None:
                     c.token = TokenView.of(row, kind)
+                    if kind == "refresh_token":
+                        c.presented_refresh_token = token
                     user_ids.add(row.user_id)
                     break
         for uid in user_ids:
@@ -124,13 +144,26 @@ async def _rotated_within_grace(s, c: OAuthContext) -> bool:
     return row is not None and row.revoked_at is None and c.in_refresh_grace(as_utc(row.rotated_at))
 
 
-async def apply_changes(db: Database, c: OAuthContext) -> None:
+async def _existing_successor(s, c: OAuthContext) -> OAuthToken | None:
+    """The pair an earlier redemption of the same refresh token already stored, if the tokens
+    recorded now are that same (derived) pair."""
+    if len(c.new_tokens) != 1:
+        return None
+    row = (await s.execute(
+        select(OAuthToken).where(OAuthToken.access_token_hash == c.new_tokens[0].access_token_hash)
+    )).scalar_one_or_none()
+    return row if row is not None and row.family_id == c.rotate.family_id else None
+
+
+async def apply_changes(db: Database, c: OAuthContext) -> OAuthToken | None:
     """Writes what the hooks recorded, atomically; raises :class:`ReuseDetected` if a code or
     refresh token was consumed by someone else in the meantime (then nothing is written except
-    the revocation of the family involved)."""
+    the revocation of the family involved). Returns the already stored successor when this was a
+    repeated refresh inside the grace window (nothing new is written then)."""
     now = utcnow()
     family = c.new_tokens[0].family_id if c.new_tokens else None
     lost_family: str | None = None
+    repeated: OAuthToken | None = None
     async with db.write_session() as s:
         try:
             if c.use_code is not None:
@@ -149,13 +182,16 @@ async def apply_changes(db: Database, c: OAuthContext) -> None:
                            OAuthToken.revoked_at.is_(None))
                     .values(rotated_at=now)
                 )
-                if res.rowcount != 1 and not await _rotated_within_grace(s, c):
-                    lost_family = c.rotate.family_id
-                    raise ReuseDetected()
+                if res.rowcount != 1:
+                    if not await _rotated_within_grace(s, c):
+                        lost_family = c.rotate.family_id
+                        raise ReuseDetected()
+                    repeated = await _existing_successor(s, c)
             if c.new_code is not None:
                 s.add(c.new_code)
-            for row in c.new_tokens:
-                s.add(row)
+            if repeated is None:
+                for row in c.new_tokens:
+                    s.add(row)
             await s.commit()
         except ReuseDetected:
             await s.rollback()
@@ -166,6 +202,7 @@ async def apply_changes(db: Database, c: OAuthContext) -> None:
                 c.revoke_families.add(lost_family)
             raise
     await revoke_families(db, c.revoke_families)
+    return repeated
 
 
 async def run_endpoint(db: Database, c: OAuthContext, fn) -> tuple[int, object, list]:
@@ -177,7 +214,11 @@ async def run_endpoint(db: Database, c: OAuthContext, fn) -> tuple[int, object, 
         _ctx.reset(token)
     if 200 <= status < 400:
         try:
-            await apply_changes(db, c)
+            repeated = await apply_changes(db, c)
+            if repeated is not None and isinstance(body, dict):
+                # The same pair as the first redemption, described as it was stored.
+                left = int((as_utc(repeated.expires_at) - utcnow()).total_seconds())
+                body = {**body, "scope": repeated.scope, "expires_in": max(left, 0)}
         except ReuseDetected:
             err = InvalidGrantError("the code or refresh token has already been used")
             await revoke_families(db, c.revoke_families)

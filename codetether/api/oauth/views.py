@@ -57,6 +57,7 @@ class ClientView(ClientMixin):
     redirect_uris: list[str]
     scopes: list[str]
     is_public: bool
+    self_registered: bool = False
 
     @classmethod
     def of(cls, row: OAuthClient) -> ClientView:
@@ -68,6 +69,7 @@ class ClientView(ClientMixin):
             list(row.redirect_uris or []),
             list(row.scopes or []),
             bool(row.is_public),
+            bool(row.self_registered),
         )
 
     def get_client_id(self) -> str:
@@ -150,6 +152,7 @@ class TokenView(TokenMixin):
     refresh_expires_at: datetime | None
     rotated_at: datetime | None
     revoked_at: datetime | None
+    successor_seed: str | None = None
     # Which of the row's two tokens the caller presented: "access_token" or "refresh_token".
     kind: str = "access_token"
 
@@ -158,7 +161,7 @@ class TokenView(TokenMixin):
         return cls(
             row.id, row.family_id, row.client_id, row.user_id, row.scope, as_utc(row.issued_at),
             as_utc(row.expires_at), as_utc(row.refresh_expires_at), as_utc(row.rotated_at),
-            as_utc(row.revoked_at), kind,
+            as_utc(row.revoked_at), row.successor_seed, kind,
         )
 
     def check_client(self, client: ClientView) -> bool:

@@ -25,6 +25,7 @@ from codetether.core.models.oauth import (
     OAuthSignInSession,
     OAuthToken,
 )
+from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
 from codetether.core.models.tasks import AgentMessage, Task, TaskArtifact, TaskEvent
 from codetether.core.models.webhooks import (
     A2APushConfig,
@@ -41,7 +42,9 @@ __all__ = [
     "Codebase",
     "ConsoleSession",
     "ConsoleToken",
+    "EmailReplyUse",
     "IdempotencyRecord",
+    "InboundWebhookSignature",
     "OAuthAuthorizationCode",
     "OAuthAuthorizationRequest",
     "OAuthClient",

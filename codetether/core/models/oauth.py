@@ -28,6 +28,8 @@ class OAuthClient(Base):
     scopes: Mapped[list[Any]] = mapped_column(default=list)
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Registered by the client itself (RFC 7591): its name is its own claim, shown as unverified.
+    self_registered: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OAuthAuthorizationCode(Base):
@@ -63,6 +65,9 @@ class OAuthToken(Base):
     # Set when the refresh token was exchanged for a new pair (rotation).
     rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Random; with the refresh token itself (never stored) it derives the one pair this refresh
+    # token rotates into, so a refresh repeated inside the grace window gets that same pair.
+    successor_seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OAuthSignInSession(Base):

@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 
 from codetether.api.deps import State, TasksRead
 from codetether.api.edge.errors import Problem, problem_responses
 from codetether.api.rest.routes.tasks import load_task
 from codetether.api.rest.schemas.conversation import TaskEventList
-from codetether.api.edge.streamcap import stream_slots
+from codetether.api.edge.streamcap import HeldEventSourceResponse, stream_slots
 from codetether.tasks.events import list_events
 from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
 from codetether.tasks.contracts import TERMINAL_STATUSES
@@ -113,23 +113,9 @@ async def list_task_events(
             )
             first = False
 
-    return _HeldEventSourceResponse(
+    return HeldEventSourceResponse(
         stream(),
         release=release,
         ping=KEEPALIVE_SECONDS,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-class _HeldEventSourceResponse(EventSourceResponse):
-    """An SSE response that gives its stream slot back when it ends, however it ends."""
-
-    def __init__(self, *args, release, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._release = release
-
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._release()

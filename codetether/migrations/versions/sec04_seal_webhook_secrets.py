@@ -6,8 +6,8 @@ current one and those in ``previous_secrets``, a task's own). Without a key the 
 (``codetether/core/secretbox.py``), and a secret written once a key is set (a new subscription,
 a rotation) is sealed.
 
-Revision ID: sec02
-Revises: agent02
+Revision ID: sec04
+Revises: sec03
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 from codetether.core.config import Settings
 from codetether.core.secretbox import open_text, seal_text
 
-revision = "sec02"
-down_revision = "agent02"
+revision = "sec04"
+down_revision = "sec03"
 branch_labels = None
 depends_on = None
 
