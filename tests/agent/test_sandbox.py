@@ -9,11 +9,13 @@ import os
 import socket
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from codetether.agent.workspace.sandbox import Sandbox, SandboxUnavailable
+from tests.support.sandbox_workspace import sandbox_workspace
 from codetether.agent.workspace.files import ToolFailure, Workspace
 from codetether.core.config import Settings
 from tests.conftest import wait_status
@@ -22,20 +24,9 @@ pytestmark = pytest.mark.skipif(not Sandbox(Settings()).available, reason="bubbl
 
 
 @pytest.fixture
-def ws(tmp_path_factory) -> Path:
-    # Under the system temp dir like real workspaces (the sandbox uid must be able to reach it).
-    root = Path("/tmp") / f"codetether-sbx-{uuid.uuid4().hex[:8]}"
-    root.mkdir(mode=0o755)
-    path = root / "ws"
-    path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    (path / "a.txt").write_text("a\n")
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "-R", "61000:61000", str(path)], check=True)
-        subprocess.run(["chown", "-R", "root:root", str(path / ".git")], check=True)
-        subprocess.run(["chmod", "-R", "g+rwX", str(path)], check=True)
-    yield path
-    subprocess.run(["rm", "-rf", str(root)])
+def ws() -> Iterator[Path]:
+    with sandbox_workspace({"a.txt": "a\n"}) as path:
+        yield path
 
 
 def sandbox() -> Sandbox:

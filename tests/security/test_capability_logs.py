@@ -19,15 +19,6 @@ from codetether.core.logging import redact_paths, setup_logging
 TOKEN = "cApAbIlItY-token_0123456789.abcdef"
 
 
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest.mark.parametrize("json_lines", [False, True])
 async def test_tokens_of_capability_paths_never_reach_the_log(stack, capsys, restore_logging, json_lines):
     setup_logging(Settings(data_dir=stack.settings.data_dir, log_json=json_lines))

@@ -7,21 +7,11 @@ control character of a log message is now escaped, so one record stays one line.
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
 from codetether.core.config import Settings
 from codetether.core.logging import escape_controls, setup_logging
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.mark.parametrize("json_lines", [False, True])

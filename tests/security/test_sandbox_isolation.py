@@ -8,12 +8,14 @@ import asyncio
 import os
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from codetether.agent.workspace.cgroups import SandboxCgroups, join_prefix
 from codetether.agent.workspace.sandbox import Sandbox
+from tests.support.sandbox_workspace import sandbox_workspace
 from codetether.core.config import Settings
 from tests.conftest import wait_status
 from tests.support.receiver import Receiver
@@ -24,18 +26,9 @@ ALL_SCOPES = ["tasks:read", "tasks:write", "messages:write", "webhooks:manage"]
 
 
 @pytest.fixture
-def ws() -> Path:
-    root = Path("/tmp") / f"codetether-sbx-{uuid.uuid4().hex[:8]}"
-    root.mkdir(mode=0o755)
-    path = root / "ws"
-    path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    if os.geteuid() == 0:
-        subprocess.run(["chown", "-R", "61000:61000", str(path)], check=True)
-        subprocess.run(["chown", "-R", "root:root", str(path / ".git")], check=True)
-        subprocess.run(["chmod", "-R", "g+rwX", str(path)], check=True)
-    yield path
-    subprocess.run(["rm", "-rf", str(root)])
+def ws() -> Iterator[Path]:
+    with sandbox_workspace() as path:
+        yield path
 
 
 async def run(ws: Path, command: str, **settings) -> tuple[str, int | None]:
