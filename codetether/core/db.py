@@ -5,6 +5,7 @@ the two row helpers every service uses: :func:`load_owned` ("the caller's row, o
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -159,8 +160,15 @@ def prepare_sqlite_file(url: str) -> None:
         return
     path = url.split("///", 1)[-1].split("?", 1)[0]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        create_private(Path(path))
+        db_file = Path(path)
+        db_file.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        if db_file.exists():
+            # Never open an existing database file here: closing any descriptor of it drops every
+            # POSIX lock this process's SQLite connections hold on it (SQLite's documented caveat).
+            if db_file.stat().st_mode & 0o077:
+                os.chmod(db_file, 0o600)
+        else:
+            create_private(db_file)
 
 
 def migrate(url: str, revision: str = "heads") -> None:
