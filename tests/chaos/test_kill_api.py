@@ -4,8 +4,9 @@ them complete.
 
 To be sure the requests are really mid-flight when the process dies, Temporal is frozen
 (SIGSTOP) while they arrive: each request has committed its key's claim together with its task
-row, and its workflow start hangs. Temporal is thawed and the API killed at the same moment, so some starts
-may reach the server just before the process dies and some not; the retries must cope with both.
+row, and its workflow start hangs. The API is killed while Temporal is still frozen, then Temporal
+thaws: starts already written to the socket may still reach the server and some not; the retries
+must cope with both.
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ async def test_api_killed_mid_request_idempotent_retry_makes_one_task(cluster, m
                 await asyncio.sleep(0.05)
             # Each claim was committed with its task row ("created"); the workflow starts hang.
             assert set((await claimed_keys(db, keys)).values()) == {"created"}
+            # Killed while Temporal is still frozen, so no request can finish first; a start
+            # already written to the socket may still be read by the server once it thaws.
+            await asyncio.to_thread(api1.kill9)
         finally:
             os.kill(temporal_pid, signal.SIGCONT)
-        await asyncio.to_thread(api1.kill9)
         results = await asyncio.gather(*pending, return_exceptions=True)
         assert all(isinstance(r, httpx.TransportError) for r in results), results
 
