@@ -50,6 +50,7 @@ class NewTask:
     concurrency_limit: int | None = None
     request_id: str | None = None
     max_turns: int | None = None
+    tags: list[str] = field(default_factory=list)
 
 
 class StartFailed(Exception):
@@ -122,6 +123,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         request_id=new.request_id,
         input_timeout_seconds=new.input_timeout_seconds,
         max_turns=new.max_turns,
+        tags=list(new.tags),
         conversation=[],
         retry_count=0,
         run_count=1,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -31,6 +31,7 @@ from codetether.core.netguard import UnsafeURL, validate_webhook_url
 from codetether.core.secretbox import SEALED_PREFIX, seal_text
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
 from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
+from codetether.tasks.tags import check_tags, has_tag
 
 WAIT_POLL_INTERVAL = 0.1
 CANCEL_WAIT_SECONDS = 10.0
@@ -122,6 +123,7 @@ def check_task_input(new: NewTask) -> None:
     check_text("title", new.title, TITLE_LIMIT)
     check_text("description", new.description, DESCRIPTION_LIMIT)
     check_metadata(new.metadata)
+    check_tags(new.tags)
     for field_name in ("model", "codebase_id", "webhook_url", "callback_url", "webhook_secret", "notify_email"):
         value = getattr(new, field_name)
         if value is not None and find_bad_string(value):
@@ -229,6 +231,8 @@ class TaskFilter:
     codebase_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # Tasks having every one of these tags.
+    tags: list[str] | None = None
 
 
 def parse_statuses(value: str | Iterable[str] | None) -> list[str] | None:
@@ -295,7 +299,22 @@ async def list_tasks(
     db: Database, user_id: str, filt: TaskFilter, *, limit: int = 20, cursor: str | None = None
 ) -> tuple[list[Task], str | None]:
     """The caller's tasks, newest first, and the cursor of the next page (or None)."""
-    q = select(Task).where(Task.user_id == user_id)
+    q = filtered(db, select(Task), user_id, filt)
+    if cursor:
+        c_time, c_id = decode_cursor(cursor)
+        q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
+    q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.execute(q)).scalars())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def filtered(db: Database, q: Select, user_id: str, filt: TaskFilter) -> Select:
+    """``q`` narrowed to the caller's tasks that match ``filt`` (the list's and bulk cancel's filter)."""
+    q = q.where(Task.user_id == user_id)
+    for tag in filt.tags or ():
+        q = q.where(has_tag(tag, is_sqlite=db.is_sqlite))
     if filt.statuses:
         q = q.where(Task.status.in_(filt.statuses))
     if filt.agent_type:
@@ -310,11 +329,4 @@ async def list_tasks(
         q = q.where(Task.created_at >= _ms_floor(filt.created_after) + timedelta(milliseconds=1))
     if filt.created_before is not None:
         q = q.where(Task.created_at < _ms_floor(filt.created_before))
-    if cursor:
-        c_time, c_id = decode_cursor(cursor)
-        q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
-    q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
-    async with db.session() as s:
-        rows = list((await s.execute(q)).scalars())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return q

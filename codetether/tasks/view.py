@@ -55,6 +55,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "model": task.model,
         "priority": task.priority,
         "metadata": task.metadata_ or {},
+        "tags": task.tags or [],
         "codebase_id": task.codebase_id,
         "status": task.status,
         "created_at": iso(task.created_at),

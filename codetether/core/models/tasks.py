@@ -78,6 +78,8 @@ class Task(Base):
     callback_event_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # The event types webhook_url receives; null means the default (needs_input + terminal).
     webhook_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The caller's labels (CONTRACT §11); null on rows made before tags existed reads as [].
+    tags: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
     max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -20,9 +20,11 @@ from codetether.api.deps import (
 )
 from codetether.api.edge.errors import problem_responses
 from codetether.api.edge.idempotency import REPLAYED_HEADER, claims_in_route, refuse
-from codetether.api.rest.schemas.tasks import TaskCreate, TaskList, TaskPublic
+from codetether.api.rest.schemas.tasks import Tag, TaskCreate, TaskList, TaskPublic, TasksCancel, TasksCancelled
 from codetether.api.edge.streamcap import stream_slots
 from codetether.tasks import service as taskops
+from codetether.tasks.bulk_cancel import cancel_tasks
+from codetether.tasks.tags import check_tags
 from codetether.agent.catalog import ModelCatalog, ModelSpec
 from codetether.core.ids import as_utc
 from codetether.core.models import Task
@@ -119,6 +121,7 @@ async def create(
         concurrency_limit=principal.concurrency_limit,
         request_id=getattr(request.state, "request_id", None),
         max_turns=body.max_turns or settings.agent_max_turns,
+        tags=body.tags,
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"
@@ -167,6 +170,8 @@ async def list_tasks(
                                                max_length=40, json_schema_extra={"format": "date-time"})] = None,
     created_before: Annotated[str | None, Query(description="Only tasks created before this RFC 3339 time.",
                                                 max_length=40, json_schema_extra={"format": "date-time"})] = None,
+    tag: Annotated[list[Tag] | None, Query(description="Only tasks having this tag; repeat for tasks having every one.",
+                                           max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> TaskList:
@@ -177,9 +182,36 @@ async def list_tasks(
         codebase_id=codebase_id,
         created_after=taskops.parse_time("created_after", created_after),
         created_before=taskops.parse_time("created_before", created_before),
+        tags=check_tags(tag, field_name="tag") or None,
     )
     rows, next_cursor = await taskops.list_tasks(state.db, principal.user_id, filt, limit=limit, cursor=cursor)
     return TaskList(data=[to_public(t) for t in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/tasks/cancel",
+    operation_id="cancelTasks",
+    response_model=TasksCancelled,
+    summary="Cancel many tasks, by id or by filter",
+    description="Each chosen task gets the same durable cancellation as DELETE /tasks/{task_id}. "
+    "`skipped` lists ids that are not the caller's, tasks already finished and tasks that finished "
+    "before the cancellation reached them. More than 1,000 matches is 422 `too_many_tasks`.",
+    responses=problem_responses(401, 403, 422, 429, 503),
+)
+async def cancel_many(body: TasksCancel, principal: TasksWrite, state: State, client: TemporalClient) -> TasksCancelled:
+    filt = None
+    if body.filter is not None:
+        f = body.filter
+        filt = taskops.TaskFilter(
+            statuses=taskops.parse_statuses(f.status),
+            agent_type=f.agent_type,
+            model=f.model,
+            created_after=taskops.parse_time("filter.created_after", f.created_after),
+            created_before=taskops.parse_time("filter.created_before", f.created_before),
+            tags=check_tags([f.tag] if isinstance(f.tag, str) else f.tag, field_name="filter.tag") or None,
+        )
+    outcome = await cancel_tasks(state.db, client, principal.user_id, task_ids=body.task_ids, filt=filt)
+    return TasksCancelled(cancelled=outcome.cancelled, skipped=outcome.skipped)
 
 
 @router.delete(

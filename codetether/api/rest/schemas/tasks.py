@@ -12,8 +12,10 @@ from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 from codetether.tasks.contracts import TaskEventType, TaskStatusName
 from codetether.tasks.service import DESCRIPTION_LIMIT, METADATA_LIMIT, TITLE_LIMIT
+from codetether.tasks.tags import MAX_TAGS, TAG_MAX_LENGTH, TAG_PATTERN
 
 AgentType = Literal["build", "plan", "general", "explore"]
+Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=TAG_PATTERN, examples=["crm:lead"])]
 
 
 class TaskCreate(StoredText):
@@ -67,6 +69,15 @@ class TaskCreate(StoredText):
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
     max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=MAX_TAGS,
+        description="Labels to find the task by (list filter `tag`, bulk cancel); repeats are dropped.",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _dedupe_tags(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
 
     @field_validator("webhook_url", "callback_url", mode="before")
     @classmethod
@@ -180,6 +191,7 @@ class TaskPublic(BaseModel):
     model: str
     priority: int
     metadata: dict[str, Any]
+    tags: list[str] = Field(default_factory=list)
     codebase_id: str | None
     status: TaskStatusName
     created_at: str
@@ -203,3 +215,39 @@ class TaskPublic(BaseModel):
 class TaskList(BaseModel):
     data: list[TaskPublic]
     next_cursor: str | None
+
+
+class CancelFilter(BaseModel):
+    """Which of the caller's tasks to cancel: the list's filters (``tag`` and ``status`` take one
+    value or a list; a task must have every given tag)."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: TaskStatusName | list[TaskStatusName] | None = None
+    tag: Tag | Annotated[list[Tag], Field(min_length=1, max_length=MAX_TAGS)] | None = None
+    agent_type: AgentType | None = None
+    model: str | None = Field(default=None, max_length=100)
+    created_before: str | None = Field(default=None, max_length=40, json_schema_extra={"format": "date-time"})
+    created_after: str | None = Field(default=None, max_length=40, json_schema_extra={"format": "date-time"})
+
+
+class TasksCancel(BaseModel):
+    """Either ``task_ids`` or ``filter``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"filter": {"tag": "batch:42"}}],
+        "oneOf": [{"required": ["task_ids"]}, {"required": ["filter"]}],
+    })
+    # Not nullable: one of the two is given, the other left out.
+    task_ids: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default=None, min_length=1, max_length=1000)  # type: ignore[assignment]
+    filter: CancelFilter = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "TasksCancel":
+        if (self.task_ids is None) == (self.filter is None):
+            raise ValueError("give either task_ids or filter")
+        return self
+
+
+class TasksCancelled(BaseModel):
+    cancelled: list[str]
+    skipped: list[str]
