@@ -21,7 +21,8 @@ from codetether.agent.compaction import fit
 from codetether.agent.pricing import turn_cost
 from codetether.agent.turns import complete_truthfully
 from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
-from codetether.agent.tools import tools_for, tools_tokens
+from codetether.agent.structured import submit_result_tool
+from codetether.agent.tools import Tool, tools_for, tools_tokens
 from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
 from codetether.core.db import Database
@@ -74,7 +75,9 @@ class AgentActivities:
             await write_messages(self.db, inp.task_id, inp.run_id, [(e.seq, e.message) for e in inp.append])
             messages = await read_messages(self.db, inp.run_id, before_seq=inp.seq)
             backend = self._backend(spec.kind)
-            tools = tools_for(inp.agent_type)
+            tools: list[Tool] = list(tools_for(inp.agent_type))
+            if inp.output_schema is not None:
+                tools.append(submit_result_tool(inp.output_schema))
             sent, compaction, summary = await fit(backend, spec, messages, tools_tokens(tools), reporter)
             done = await complete_truthfully(backend, spec, sent, tools, reporter)
             if summary is not None:

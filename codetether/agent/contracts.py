@@ -97,6 +97,8 @@ class ModelTurnInput:
     seq: int = 0
     # Tokens the task has used so far (the worker refuses a turn past its token budget).
     tokens_used: int = 0
+    # The task's output schema: the turn offers ``submit_result`` with it (agent/structured.py).
+    output_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -193,6 +195,8 @@ class AgentCarry:
     checkpoint_id: str | None = None
     # Messages not yet written to the transcript (they go with the next model turn).
     append: list[TranscriptEntry] = field(default_factory=list)
+    # Answers that did not match the output schema so far.
+    invalid_answers: int = 0
 
 
 @dataclass

@@ -17,6 +17,7 @@ host (:class:`codetether.agent.host.AgentHost`, the workflow) explicitly.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from codetether.agent.host import AgentHost
     from codetether.agent.prompts import agent_initial_messages
+    from codetether.agent.structured import MAX_INVALID_ANSWERS, SUBMIT_RESULT, answer_problems, json_answer, retry_message
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
     from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
@@ -76,13 +78,17 @@ class AgentLoop:
             self.usage = carry.usage
             self.workspace = WorkspaceSession(inp, carry.workspace, carry.checkpoint_id, lazy=lazy)
             self.append: list[TranscriptEntry] = list(carry.append)
+            self.invalid_answers = carry.invalid_answers
         else:
-            self.seq, self.usage, self.append = 0, Usage(), []
+            self.seq, self.usage, self.append, self.invalid_answers = 0, Usage(), [], 0
             self.workspace = WorkspaceSession(inp, None, None, lazy=lazy)
             for message in agent_initial_messages(inp):
                 self._add(message)
         self.turns_here = 0
         self.max_turns = inp.max_turns or DEFAULT_MAX_TURNS
+        # Set when the model submits an answer that matches the task's output schema.
+        self.submitted: dict | None = None
+        self.last_problems: list[str] = []
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -127,7 +133,16 @@ class AgentLoop:
             if turn.kind == "final":
                 if state.pending:
                     continue
-                return await self._complete(turn.text)
+                if self.inp.output_schema is None:
+                    return await self._complete(turn.text)
+                # A structured task's prose answer counts only if it is itself the object.
+                problems = self._check_answer(json_answer(turn.text))
+                if not problems:
+                    return await self._complete(turn.text, self.submitted)
+                if self.invalid_answers >= MAX_INVALID_ANSWERS:
+                    return await self._stop(ErrorCode.OUTPUT_INVALID, self._invalid_message(problems))
+                self._add(ChatMessage(role="user", content=retry_message(problems)))
+                continue
 
             base, self.seq = self.seq, self.seq + len(turn.tool_calls)
             changed = False
@@ -138,6 +153,10 @@ class AgentLoop:
                 changed = changed or result
             if changed:
                 await workspace.checkpoint()
+            if self.submitted is not None:
+                return await self._complete(turn.text, self.submitted)
+            if self.invalid_answers >= MAX_INVALID_ANSWERS:
+                return await self._stop(ErrorCode.OUTPUT_INVALID, self._invalid_message(self.last_problems))
             if workflow.info().is_continue_as_new_suggested() or self.turns_here >= TURNS_PER_EXECUTION:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry())
@@ -153,6 +172,7 @@ class AgentLoop:
                     task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
                     agent_type=inp.agent_type, append=append, seq=seq,
                     tokens_used=self.usage.input_tokens + self.usage.output_tokens,
+                    output_schema=inp.output_schema,
                 ),
                 start_to_close_timeout=MODEL_TURN_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -165,8 +185,31 @@ class AgentLoop:
         self.state.count_attempts(turn.attempt)
         return turn
 
+    def _check_answer(self, answer: object) -> list[str]:
+        """[] when ``answer`` matches the output schema (it becomes the result), else the problems
+        (counted: the model may correct MAX_INVALID_ANSWERS of them)."""
+        schema = self.inp.output_schema or {}
+        problems = ["(root): the answer must be a JSON object"] if not isinstance(answer, dict) else answer_problems(schema, answer)
+        if problems:
+            self.invalid_answers += 1
+            self.last_problems = problems
+        else:
+            self.submitted = answer
+        return problems
+
+    def _invalid_message(self, problems: list[str]) -> str:
+        return f"the answer did not match the output schema after {self.invalid_answers} tries: " + "; ".join(problems[:3])
+
     async def _call(self, call: ToolCall, seq: int) -> bool | None:
         """Runs one tool call; True if it may have changed files, None if the task must end."""
+        if call.name == SUBMIT_RESULT and self.inp.output_schema is not None:
+            if self.submitted is not None:
+                self._add(ChatMessage(role="tool", tool_call_id=call.id, content="error: a result was already submitted"), seq)
+                return False
+            problems = self._check_answer(call.arguments)
+            reply = "the result was accepted" if not problems else retry_message(problems)
+            self._add(ChatMessage(role="tool", tool_call_id=call.id, content=reply), seq)
+            return False
         if call.name == ASK_USER:
             question = str((call.arguments or {}).get("question") or "Could you give me more details?")
             reply = await self.host.ask(question)
@@ -207,7 +250,10 @@ class AgentLoop:
             out.update(changes=fin.changes, git=fin.git, artifacts=fin.artifacts)
         return out
 
-    async def _complete(self, text: str) -> TaskResult:
+    async def _complete(self, text: str, result_json: dict | None = None) -> TaskResult:
+        if result_json is not None and not text.strip():
+            # The object is the answer; its text form keeps `result` useful for text-only steps.
+            text = json.dumps(result_json, ensure_ascii=False)
         fin = await self.workspace.finalize(text, publish=True)
         await self.workspace.cleanup()
         r = self._results(fin)
@@ -215,9 +261,11 @@ class AgentLoop:
             "task.completed",
             TaskChanges(status=TaskStatus.COMPLETED.value, result=text, retry_count=self.state.retry_count,
                         clear_required_action=True, clear_error=True, changes=r.get("changes"), git=r.get("git"),
-                        usage=r["usage"], artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin)),
+                        usage=r["usage"], artifacts=r["artifacts"], conversation_from_run=self._unfinalized(fin),
+                        result_json=result_json),
         )
-        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.COMPLETED.value, result=text)
+        return TaskResult(task_id=self.inp.task_id, run_id=self.inp.run_id, status=TaskStatus.COMPLETED.value, result=text,
+                          result_json=result_json)
 
     async def _stop(self, code: str, message: str) -> TaskResult:
         fin = await self.workspace.finalize(message, publish=False)
@@ -257,10 +305,11 @@ class AgentLoop:
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
-            max_turns=inp.max_turns,
+            max_turns=inp.max_turns, output_schema=inp.output_schema,
             carried=TaskCarryOver(
                 messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
                 agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=workspace.ws,
-                                 checkpoint_id=workspace.checkpoint_id, append=self.append),
+                                 checkpoint_id=workspace.checkpoint_id, append=self.append,
+                                 invalid_answers=self.invalid_answers),
             ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from codetether.agent.contracts import ChatMessage
+from codetether.agent.structured import instructions as structured_instructions
 from codetether.tasks.contracts import TaskInput
 
 AGENT_TYPES = ("build", "plan", "general", "explore")
@@ -64,7 +65,10 @@ AGENT_PROMPTS: dict[str, str] = {
 
 
 def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
-    messages = [ChatMessage(role="system", content=AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE))]
+    system = AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE)
+    if inp.output_schema is not None:
+        system = system + "\n\n" + structured_instructions()
+    messages = [ChatMessage(role="system", content=system)]
     messages.extend(m for m in inp.history if m.role != "system")
     if inp.follow_up is not None:
         messages.append(ChatMessage(role="user", content=inp.follow_up))

@@ -146,6 +146,22 @@ def allowed(agent_type: str, name: str) -> bool:
     return name in TOOL_SETS.get(agent_type, TOOL_SETS["general"])
 
 
-def tools_tokens(names: list[str]) -> int:
+# A tool as offered: the name of one of TOOL_SPECS, or a task's own definition
+# ``{"name", "description", "parameters"}`` (``submit_result``, codetether/agent/structured.py).
+Tool = str | dict[str, Any]
+
+
+def definition(tool: Tool) -> dict[str, Any]:
+    """``{"name", "description", "parameters"}`` of an offered tool."""
+    if isinstance(tool, str):
+        return {"name": tool, **TOOL_SPECS[tool]}
+    return tool
+
+
+def tool_names(tools: list[Tool]) -> list[str]:
+    return [definition(t)["name"] for t in tools]
+
+
+def tools_tokens(tools: list[Tool]) -> int:
     """Roughly what offering these tools costs in a request's tokens (their JSON schemas)."""
-    return len(json.dumps([{"name": n, **TOOL_SPECS[n]} for n in names])) // 4
+    return len(json.dumps([definition(t) for t in tools])) // 4

@@ -19,6 +19,7 @@ from __future__ import annotations
 from codetether.agent.backends.base import AgentBackend, Completion, ProgressFn, ProviderError
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import AgentErrorCode, ChatMessage
+from codetether.agent.tools import Tool
 
 MAX_CONTINUATIONS = 3
 
@@ -40,7 +41,7 @@ class OutputTruncated(ProviderError):
 
 
 async def complete_truthfully(
-    backend: AgentBackend, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn
+    backend: AgentBackend, spec: ModelSpec, messages: list[ChatMessage], tools: list[Tool], progress: ProgressFn
 ) -> Completion:
     done = await backend.complete(spec, messages, tools, progress)
     answered = ""  # the joined parts of an answer that was cut and continued

@@ -58,6 +58,8 @@ class ErrorCode:
     AGENT_ERROR = "agent_error"
     INPUT_TIMEOUT = "input_timeout"
     INTERNAL = "internal_error"
+    # The answer never matched the task's output_schema (CONTRACT §11).
+    OUTPUT_INVALID = "output_invalid"
 
 AGENT_LOOP_PATCH = "agent-tool-loop-v1"
 # Leaner tasks: transitions are written by local activities (no activity round trip through the
@@ -98,6 +100,8 @@ class TaskInput:
     # The coding agent (codetether/agent/loop.py): the task's codebase and turn budget.
     codebase_id: str | None = None
     max_turns: int | None = None
+    # A JSON Schema the answer must match (CONTRACT §11); the result then carries result_json.
+    output_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -118,6 +122,7 @@ class TaskResult:
     result: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    result_json: dict[str, Any] | None = None
 
 
 @dataclass
@@ -201,6 +206,8 @@ class TaskChanges:
     artifacts: list[dict[str, Any]] | None = None
     # Copy the run's transcript (agent_messages) into the conversation, in the same write.
     conversation_from_run: bool = False
+    # The structured answer (CONTRACT §11); set with ``result`` when the task has an output schema.
+    result_json: dict[str, Any] | None = None
 
 
 @dataclass

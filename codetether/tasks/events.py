@@ -73,6 +73,7 @@ def apply_changes(task: Task, changes: TaskChanges, settings: Settings | None = 
     if changes.result is not None:
         task.result = changes.result
         task.result_summary = summarize(changes.result)
+        task.result_json = changes.result_json
     if changes.error_code is not None:
         task.error_code = changes.error_code
         task.error_message = changes.error_message

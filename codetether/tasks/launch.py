@@ -51,6 +51,7 @@ class NewTask:
     request_id: str | None = None
     max_turns: int | None = None
     tags: list[str] = field(default_factory=list)
+    output_schema: dict[str, Any] | None = None
 
 
 class StartFailed(Exception):
@@ -124,6 +125,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         input_timeout_seconds=new.input_timeout_seconds,
         max_turns=new.max_turns,
         tags=list(new.tags),
+        output_schema=new.output_schema,
         conversation=[],
         retry_count=0,
         run_count=1,
@@ -332,6 +334,7 @@ def task_input(
         request_id=request_id,
         codebase_id=task.codebase_id,
         max_turns=task.max_turns,
+        output_schema=task.output_schema,
     )
 
 

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.agent.catalog import ModelCatalog, ModelSpec
+from codetether.agent.structured import schema_problem
 from codetether.core.config import Settings
 from codetether.core.db import Database, load_owned, poll_until
 from codetether.core.errors import ServiceError, not_found
@@ -124,6 +125,8 @@ def check_task_input(new: NewTask) -> None:
     check_text("description", new.description, DESCRIPTION_LIMIT)
     check_metadata(new.metadata)
     check_tags(new.tags)
+    if new.output_schema is not None and (problem := schema_problem(new.output_schema)) is not None:
+        raise _invalid("output_schema", "invalid_output_schema", problem)
     for field_name in ("model", "codebase_id", "webhook_url", "callback_url", "webhook_secret", "notify_email"):
         value = getattr(new, field_name)
         if value is not None and find_bad_string(value):

@@ -24,7 +24,7 @@ from codetether.agent.backends.base import (
     ProviderError,
 )
 from codetether.agent.backends.chat import ChatBackend
-from codetether.agent.tools import TOOL_SPECS
+from codetether.agent.tools import Tool, definition
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
 
@@ -81,9 +81,9 @@ class AnthropicBackend(ChatBackend):
             )
         return self._clients[key]
 
-    def _offer(self, names: list[str]) -> list[dict[str, Any]]:
-        return [{"name": n, "description": TOOL_SPECS[n]["description"], "input_schema": TOOL_SPECS[n]["parameters"]}
-                for n in names]
+    def _offer(self, tools: list[Tool]) -> list[dict[str, Any]]:
+        return [{"name": d["name"], "description": d["description"], "input_schema": d["parameters"]}
+                for d in map(definition, tools)]
 
     async def _call(self, client, spec: ModelSpec, convo: list[ChatMessage], progress: ProgressFn,
                     tools: list[dict[str, Any]]) -> Completion:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import AgentErrorCode, ChatMessage, ToolCall
+from codetether.agent.tools import Tool
 
 ASK_USER_TOOL = "ask_user"
 ASK_USER_DESCRIPTION = (
@@ -170,7 +171,7 @@ class AgentBackend(Protocol):
     async def run_turn(self, spec: ModelSpec, messages: list[ChatMessage], progress: ProgressFn) -> TurnOutcome: ...
 
     async def complete(
-        self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn
+        self, spec: ModelSpec, messages: list[ChatMessage], tools: list[Tool], progress: ProgressFn
     ) -> Completion: ...
 
 

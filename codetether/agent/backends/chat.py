@@ -16,6 +16,7 @@ from codetether.agent.backends.base import (
 )
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage
+from codetether.agent.tools import Tool
 
 
 class ChatBackend:
@@ -33,7 +34,7 @@ class ChatBackend:
                     tools: list[dict[str, Any]]) -> Completion:
         raise NotImplementedError
 
-    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
+    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[Tool], progress: ProgressFn) -> Completion:
         """One call of the agent loop with the given tools offered."""
         return await self._call(self._client(spec), spec, list(messages), progress, self._offer(tools))
 

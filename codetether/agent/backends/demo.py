@@ -18,6 +18,9 @@ tools, one per turn, in the order written, then the demo answers with what the t
 - ``TODO: <item>`` (todowrite with that item in progress)
 - ``ASK: <question>`` (ask_user)
 - ``TOOL: <name> <JSON arguments>`` (any tool by name, e.g. one the agent type is not offered)
+
+With an ``output_schema`` its answer is a ``submit_result`` call with an object built from the
+schema (``TOOL: submit_result {...}`` lines submit objects of your own first).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import re
 from codetether.agent.backends.base import ASK_USER_TOOL, Completion, ProgressFn, ProviderError, TurnOutcome, estimate_tokens
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
+from codetether.agent.structured import SUBMIT_RESULT, example_for
+from codetether.agent.tools import Tool, definition
 
 _CMD = re.compile(r"^\s*(ASK|SLEEP|FAIL)\s*:\s*(.*?)\s*$", re.MULTILINE | re.IGNORECASE)
 _TOOL_CMD = re.compile(
@@ -69,7 +74,7 @@ class DemoBackend:
             return TurnOutcome(new_messages=[assistant], question=question, tool_call_id=call_id)
         return await self._stream(self._answer(messages), progress)
 
-    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[str], progress: ProgressFn) -> Completion:
+    async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[Tool], progress: ProgressFn) -> Completion:
         # The commands come from the latest user message that has any; the assistant messages with
         # tool calls since then say how many were done.
         start = max((i for i, m in enumerate(messages) if m.role == "user" and _TOOL_CMD.search(m.content)), default=None)
@@ -110,12 +115,12 @@ class DemoBackend:
                     "This answer comes from CodeTether's offline demonstration model, not a language model."
                 )
                 await self._stream(text, progress)
-                return Completion(text=text, input_tokens=estimate_tokens("x" * sent), output_tokens=estimate_tokens(text))
+                return _final(text, tools, len(messages), sent)
         text = self._answer(messages)
         if messages and messages[-1].role == "tool":
             text = f"Thanks, noted: {messages[-1].content.strip()}. " + text
         await self._stream(text, progress)
-        return Completion(text=text, input_tokens=estimate_tokens("x" * sent), output_tokens=estimate_tokens(text))
+        return _final(text, tools, len(messages), sent)
 
     @staticmethod
     def _answer(messages: list[ChatMessage]) -> str:
@@ -137,6 +142,21 @@ class DemoBackend:
             await asyncio.sleep(WORD_DELAY)
             await progress(f"writing ({min(i + 8, len(words))}/{len(words)} words)", int(100 * min(i + 8, len(words)) / len(words)))
         return TurnOutcome(new_messages=[ChatMessage(role="assistant", content=text)], text=text)
+
+
+def _final(text: str, tools: list[Tool], n: int, sent: int) -> Completion:
+    """The demo's last answer; with an output schema, a ``submit_result`` call holding an object
+    built from the schema (its first enum value, minimum, a placeholder string, ...)."""
+    schema = next((d["parameters"] for d in map(definition, tools) if d["name"] == SUBMIT_RESULT), None)
+    if schema is None:
+        return Completion(text=text, input_tokens=estimate_tokens("x" * sent), output_tokens=estimate_tokens(text))
+    answer = example_for(schema)
+    return Completion(
+        text=text,
+        tool_calls=[ToolCall(id=f"call_demo_{n}", name=SUBMIT_RESULT, arguments=answer)],
+        input_tokens=estimate_tokens("x" * sent),
+        output_tokens=estimate_tokens(text + json.dumps(answer)),
+    )
 
 
 def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:

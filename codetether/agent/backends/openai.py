@@ -27,7 +27,7 @@ from codetether.agent.backends.base import (
     ProviderError,
 )
 from codetether.agent.backends.chat import ChatBackend
-from codetether.agent.tools import TOOL_SPECS
+from codetether.agent.tools import Tool, definition
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
 
@@ -82,9 +82,8 @@ class OpenAIBackend(ChatBackend):
             )
         return self._clients[key]
 
-    def _offer(self, names: list[str]) -> list[dict[str, Any]]:
-        return [{"type": "function", "function": {"name": n, "description": TOOL_SPECS[n]["description"],
-                                                  "parameters": TOOL_SPECS[n]["parameters"]}} for n in names]
+    def _offer(self, tools: list[Tool]) -> list[dict[str, Any]]:
+        return [{"type": "function", "function": definition(t)} for t in tools]
 
     async def _call(self, client, spec: ModelSpec, convo: list[ChatMessage], progress: ProgressFn,
                     tools: list[dict[str, Any]]) -> Completion:

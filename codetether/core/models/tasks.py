@@ -80,6 +80,9 @@ class Task(Base):
     webhook_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # The caller's labels (CONTRACT §11); null on rows made before tags existed reads as [].
     tags: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # CONTRACT §11: the JSON Schema the answer must match, and the answer as an object.
+    output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
     max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,7 +1,7 @@
-"""task tags
+"""task tags and structured output
 
-Adds ``tasks.tags``, a JSON list of the caller's labels (CONTRACT §11). Rows made before it
-hold null, read as no tags.
+Adds ``tasks.tags``, a JSON list of the caller's labels, and ``tasks.output_schema`` /
+``tasks.result_json`` (CONTRACT §11). Rows made before hold null: no tags, no schema.
 
 Revision ID: res01
 Revises: sec04
@@ -21,8 +21,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("tags", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("output_schema", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("result_json", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("result_json")
+        batch.drop_column("output_schema")
         batch.drop_column("tags")

@@ -122,6 +122,7 @@ async def create(
         request_id=getattr(request.state, "request_id", None),
         max_turns=body.max_turns or settings.agent_max_turns,
         tags=body.tags,
+        output_schema=body.output_schema,
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"

@@ -69,6 +69,13 @@ class TaskCreate(StoredText):
         default=None, gt=0, le=60 * 60 * 24 * 30, description="Fail with input_timeout if a question waits longer."
     )
     max_turns: int | None = Field(default=None, ge=1, le=1000, description="Most model turns the agent may take.")
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="A JSON Schema (draft 2020-12, root `type: object`, at most 16 KiB) the answer must match; "
+        "the finished task then carries it as `result_json`.",
+        examples=[{"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
+                   "required": ["sentiment"]}],
+    )
     tags: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS,
         description="Labels to find the task by (list filter `tag`, bulk cancel); repeats are dropped.",
@@ -200,6 +207,8 @@ class TaskPublic(BaseModel):
     runtime_seconds: float | None
     result: str | None
     result_summary: str | None
+    result_json: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
     error: TaskError | None
     retry_count: int
     progress: TaskProgress | None
