@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -229,6 +229,8 @@ class TaskFilter:
     codebase_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # Tasks whose status changed at or after this time (A2A's statusTimestampAfter).
+    updated_since: datetime | None = None
 
 
 def parse_statuses(value: str | Iterable[str] | None) -> list[str] | None:
@@ -291,11 +293,8 @@ def _ms_floor(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
 
 
-async def list_tasks(
-    db: Database, user_id: str, filt: TaskFilter, *, limit: int = 20, cursor: str | None = None
-) -> tuple[list[Task], str | None]:
-    """The caller's tasks, newest first, and the cursor of the next page (or None)."""
-    q = select(Task).where(Task.user_id == user_id)
+def _filtered(q, user_id: str, filt: TaskFilter):
+    q = q.where(Task.user_id == user_id)
     if filt.statuses:
         q = q.where(Task.status.in_(filt.statuses))
     if filt.agent_type:
@@ -310,6 +309,16 @@ async def list_tasks(
         q = q.where(Task.created_at >= _ms_floor(filt.created_after) + timedelta(milliseconds=1))
     if filt.created_before is not None:
         q = q.where(Task.created_at < _ms_floor(filt.created_before))
+    if filt.updated_since is not None:
+        q = q.where(Task.updated_at >= _ms_floor(filt.updated_since))
+    return q
+
+
+async def list_tasks(
+    db: Database, user_id: str, filt: TaskFilter, *, limit: int = 20, cursor: str | None = None
+) -> tuple[list[Task], str | None]:
+    """The caller's tasks, newest first, and the cursor of the next page (or None)."""
+    q = _filtered(select(Task), user_id, filt)
     if cursor:
         c_time, c_id = decode_cursor(cursor)
         q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
@@ -318,3 +327,9 @@ async def list_tasks(
         rows = list((await s.execute(q)).scalars())
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def count_tasks(db: Database, user_id: str, filt: TaskFilter) -> int:
+    """How many of the caller's tasks match ``filt`` (all pages)."""
+    async with db.session() as s:
+        return (await s.execute(_filtered(select(func.count()).select_from(Task), user_id, filt))).scalar_one()
