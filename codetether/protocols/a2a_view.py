@@ -5,8 +5,9 @@ fan-out (``codetether/webhooks/routing.py``) for the bodies of A2A push notifica
 
 Mapping: ``queued`` → submitted, ``running`` → working, ``needs_input`` → input-required (the
 question is the status message), ``completed``/``failed``/``cancelled`` → completed/failed/
-canceled. The A2A task id and its ``contextId`` are both the CodeTether ``task_id``: a context is
-one conversation, and a message to a finished one starts a follow-up run of the same task.
+canceled. A context is one CodeTether task (``contextId`` is the ``task_id``) and each of its
+runs is one A2A task (``codetether/protocols/a2a_runs.py``): the first run's id is the
+``task_id``, a follow-up run's its ``run_id``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from codetether.core.ids import as_utc, parse_iso
-from codetether.core.models import Task
+from codetether.protocols.a2a_runs import RunState
 from codetether.tasks.contracts import WAITING_STATUSES
 
 STATE_OF: dict[str, int] = {
@@ -70,94 +71,72 @@ def _timestamp(when: datetime | None) -> Timestamp | None:
     return ts
 
 
-def _agent_message(task_id: str, text: str, message_id: str) -> Message:
+def _agent_message(task_id: str, context_id: str, text: str, message_id: str) -> Message:
     return Message(
-        message_id=message_id, context_id=task_id, task_id=task_id, role=Role.ROLE_AGENT, parts=[Part(text=text)]
+        message_id=message_id, context_id=context_id, task_id=task_id, role=Role.ROLE_AGENT, parts=[Part(text=text)]
     )
 
 
-def status_message(task_id: str, status: str, payload: dict[str, Any], message_id: str) -> Message | None:
+def status_message(task_id: str, context_id: str, status: str, payload: dict[str, Any], message_id: str) -> Message | None:
     """The status message of a state: the question, the error, the progress note."""
     if status == "needs_input":
         prompt = (payload.get("required_action") or {}).get("prompt")
-        return _agent_message(task_id, prompt, message_id) if prompt else None
+        return _agent_message(task_id, context_id, prompt, message_id) if prompt else None
     if status == "failed":
         err = payload.get("error") or {}
         text = f"{err.get('code', 'failed')}: {err.get('message', '')}".strip()
-        return _agent_message(task_id, text, message_id)
+        return _agent_message(task_id, context_id, text, message_id)
     if status == "running":
         note = (payload.get("progress") or {}).get("message")
-        return _agent_message(task_id, note, message_id) if note else None
+        return _agent_message(task_id, context_id, note, message_id) if note else None
     return None
 
 
-def task_status(task: Task) -> TaskStatus:
+def task_status(run: RunState) -> TaskStatus:
     payload = {
-        "required_action": task.required_action,
-        "error": {"code": task.error_code, "message": task.error_message} if task.error_code else None,
-        "progress": task.progress,
+        "required_action": run.required_action,
+        "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
+        "progress": run.progress,
     }
-    status = TaskStatus(state=STATE_OF.get(task.status, TaskState.TASK_STATE_UNSPECIFIED))
-    msg = status_message(task.id, task.status, payload, f"{task.run_id}-status")
+    status = TaskStatus(state=STATE_OF.get(run.status, TaskState.TASK_STATE_UNSPECIFIED))
+    msg = status_message(run.a2a_id, run.context_id, run.status, payload, f"{run.run_id}-status")
     if msg is not None:
         status.message.CopyFrom(msg)
-    ts = _timestamp(task.updated_at)
+    ts = _timestamp(run.updated_at)
     if ts is not None:
         status.timestamp.CopyFrom(ts)
     return status
 
 
-def result_artifact(task_id: str, result: str) -> Artifact:
+def result_artifact(result: str) -> Artifact:
     return Artifact(artifact_id=RESULT_ARTIFACT_ID, name="result", description="The agent's final answer",
                     parts=[Part(text=result, media_type="text/plain")])
 
 
-def artifacts(task: Task) -> list[Artifact]:
-    if task.status == "completed" and task.result is not None:
-        return [result_artifact(task.id, task.result)]
+def artifacts(run: RunState) -> list[Artifact]:
+    if run.status == "completed" and run.result is not None:
+        return [result_artifact(run.result)]
     return []
 
 
-def history(task: Task, limit: int | None = None) -> list[Message]:
-    """The conversation as A2A messages: what users said and what the agent answered."""
-    out: list[Message] = []
-    for i, m in enumerate(task.conversation or []):
-        role, content = m.get("role"), m.get("content") or ""
-        if role not in ("user", "assistant") or not content or m.get("tool_calls"):
-            continue
-        out.append(
-            Message(
-                message_id=f"{task.id}-{i}",
-                context_id=task.id,
-                task_id=task.id,
-                role=Role.ROLE_USER if role == "user" else Role.ROLE_AGENT,
-                parts=[Part(text=content)],
-            )
-        )
-    if not out and task.description:
-        # Before the first turn is stored the conversation is only the task's instructions.
-        out.append(Message(message_id=f"{task.id}-0", context_id=task.id, task_id=task.id, role=Role.ROLE_USER,
-                           parts=[Part(text=task.description)]))
-    if limit is not None:
-        out = out[-limit:] if limit > 0 else []
-    return out
-
-
-def to_a2a_task(task: Task, *, history_length: int | None = None, include_artifacts: bool = True) -> A2ATask:
+def to_a2a_task(run: RunState, *, history_length: int | None = None, include_artifacts: bool = True) -> A2ATask:
+    """``history_length``: None for the whole history, 0 for none, N for the last N messages."""
     meta = Struct()
-    meta.update({"title": task.title, "run_id": task.run_id, "model": task.model, "agent_type": task.agent_type})
+    meta.update({"title": run.title, "run_id": run.run_id, "model": run.model, "agent_type": run.agent_type})
+    history = run.history if history_length is None else (run.history[-history_length:] if history_length > 0 else [])
     return A2ATask(
-        id=task.id,
-        context_id=task.id,
-        status=task_status(task),
-        artifacts=artifacts(task) if include_artifacts else [],
-        history=history(task, history_length),
+        id=run.a2a_id,
+        context_id=run.context_id,
+        status=task_status(run),
+        artifacts=artifacts(run) if include_artifacts else [],
+        history=history,
         metadata=meta,
     )
 
 
-def event_updates(task_id: str, event_type: str, body: str) -> list[TaskStatusUpdateEvent | TaskArtifactUpdateEvent]:
-    """The A2A stream events of one stored task event (its compact JSON body)."""
+def event_updates(task_id: str, context_id: str, event_type: str, body: str) -> list[TaskStatusUpdateEvent | TaskArtifactUpdateEvent]:
+    """The A2A stream events of one stored task event (its compact JSON body); ``task_id`` is the
+    A2A id of the event's run."""
     status = STATUS_EVENTS.get(event_type)
     if status is None:
         return []
@@ -165,10 +144,10 @@ def event_updates(task_id: str, event_type: str, body: str) -> list[TaskStatusUp
     data = payload.get("data") or {}
     out: list[TaskStatusUpdateEvent | TaskArtifactUpdateEvent] = []
     if status == "completed" and data.get("result") is not None:
-        out.append(TaskArtifactUpdateEvent(task_id=task_id, context_id=task_id,
-                                           artifact=result_artifact(task_id, data["result"]), last_chunk=True))
+        out.append(TaskArtifactUpdateEvent(task_id=task_id, context_id=context_id,
+                                           artifact=result_artifact(data["result"]), last_chunk=True))
     st = TaskStatus(state=STATE_OF[status])
-    msg = status_message(task_id, status, data, payload.get("id") or f"{task_id}-{event_type}")
+    msg = status_message(task_id, context_id, status, data, payload.get("id") or f"{task_id}-{event_type}")
     if msg is not None:
         st.message.CopyFrom(msg)
     ts = _timestamp(parse_iso(payload.get("created_at")))
@@ -176,14 +155,14 @@ def event_updates(task_id: str, event_type: str, body: str) -> list[TaskStatusUp
         st.timestamp.CopyFrom(ts)
     meta = Struct()
     meta.update({"event": event_type, "event_id": payload.get("id"), "run_id": payload.get("run_id")})
-    out.append(TaskStatusUpdateEvent(task_id=task_id, context_id=task_id, status=st, metadata=meta))
+    out.append(TaskStatusUpdateEvent(task_id=task_id, context_id=context_id, status=st, metadata=meta))
     return out
 
 
-def push_body(task_id: str, event_type: str, body: str) -> str | None:
+def push_body(task_id: str, context_id: str, event_type: str, body: str) -> str | None:
     """The JSON body of an A2A push notification for a stored event: a StreamResponse with the
     status update (``statusUpdate``), or None for events that push nothing."""
-    updates = [u for u in event_updates(task_id, event_type, body) if isinstance(u, TaskStatusUpdateEvent)]
+    updates = [u for u in event_updates(task_id, context_id, event_type, body) if isinstance(u, TaskStatusUpdateEvent)]
     if not updates or event_type == "task.progress":
         return None
     response = StreamResponse(status_update=updates[-1])

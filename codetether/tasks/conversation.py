@@ -57,6 +57,7 @@ STALE_REQUIRED_ACTION = "stale_required_action"
 WORKER_UNAVAILABLE = "worker_unavailable"
 TEMPORAL_UNAVAILABLE = "temporal_unavailable"
 TASK_BUSY = "task_busy"
+TASK_FINISHED = "task_finished"
 
 # How delivered messages are described to the caller.
 DELIVERED_REPLY = "reply"
@@ -201,10 +202,16 @@ async def send_message(
     request_id: str | None = None,
     via: str = VIA_API,
     sender: str | None = None,
+    allow_follow_up: bool = True,
 ) -> Delivery:
-    """Delivers ``message`` to the task's conversation: a reply, a queued message or a follow-up run."""
+    """Delivers ``message`` to the task's conversation: a reply, a queued message or a follow-up run.
+
+    ``allow_follow_up=False``: the message is for the run going on, never the start of another
+    (A2A's message to one task); a run that has ended by then is :data:`TASK_FINISHED`."""
     for _ in range(4):
         if task.status in TERMINAL_STATUSES:
+            if not allow_follow_up:
+                raise ConversationError(TASK_FINISHED, f"the task is {task.status}")
             started = await _start_follow_up(
                 db, client, settings, task, message, concurrency_limit, request_id, via=via, sender=sender
             )

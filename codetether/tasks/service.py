@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -236,6 +236,8 @@ class TaskFilter:
     created_before: datetime | None = None
     # Tasks having every one of these tags.
     tags: list[str] | None = None
+    # Tasks whose status changed at or after this time (A2A's statusTimestampAfter).
+    updated_since: datetime | None = None
 
 
 def parse_statuses(value: str | Iterable[str] | None) -> list[str] | None:
@@ -298,23 +300,8 @@ def _ms_floor(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
 
 
-async def list_tasks(
-    db: Database, user_id: str, filt: TaskFilter, *, limit: int = 20, cursor: str | None = None
-) -> tuple[list[Task], str | None]:
-    """The caller's tasks, newest first, and the cursor of the next page (or None)."""
-    q = filtered(db, select(Task), user_id, filt)
-    if cursor:
-        c_time, c_id = decode_cursor(cursor)
-        q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
-    q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
-    async with db.session() as s:
-        rows = list((await s.execute(q)).scalars())
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
 def filtered(db: Database, q: Select, user_id: str, filt: TaskFilter) -> Select:
-    """``q`` narrowed to the caller's tasks that match ``filt`` (the list's and bulk cancel's filter)."""
+    """``q`` narrowed to the caller's tasks that match ``filt`` (the list's, A2A's and bulk cancel's filter)."""
     q = q.where(Task.user_id == user_id)
     for tag in filt.tags or ():
         q = q.where(has_tag(tag, is_sqlite=db.is_sqlite))
@@ -332,4 +319,27 @@ def filtered(db: Database, q: Select, user_id: str, filt: TaskFilter) -> Select:
         q = q.where(Task.created_at >= _ms_floor(filt.created_after) + timedelta(milliseconds=1))
     if filt.created_before is not None:
         q = q.where(Task.created_at < _ms_floor(filt.created_before))
+    if filt.updated_since is not None:
+        q = q.where(Task.updated_at >= _ms_floor(filt.updated_since))
     return q
+
+
+async def list_tasks(
+    db: Database, user_id: str, filt: TaskFilter, *, limit: int = 20, cursor: str | None = None
+) -> tuple[list[Task], str | None]:
+    """The caller's tasks, newest first, and the cursor of the next page (or None)."""
+    q = filtered(db, select(Task), user_id, filt)
+    if cursor:
+        c_time, c_id = decode_cursor(cursor)
+        q = q.where(or_(Task.created_at < c_time, and_(Task.created_at == c_time, Task.id < c_id)))
+    q = q.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit + 1)
+    async with db.session() as s:
+        rows = list((await s.execute(q)).scalars())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def count_tasks(db: Database, user_id: str, filt: TaskFilter) -> int:
+    """How many of the caller's tasks match ``filt`` (all pages)."""
+    async with db.session() as s:
+        return (await s.execute(filtered(db, select(func.count()).select_from(Task), user_id, filt))).scalar_one()

@@ -197,7 +197,7 @@ class WebhookActivities:
                 return DeliveryAttemptResult(ATTEMPT_SKIPPED)
             push_headers: dict[str, str] = {}
             if dlv.push_config_id is not None:
-                push = await s.get(A2APushConfig, dlv.push_config_id)
+                push = await s.get(A2APushConfig, (dlv.task_id, dlv.push_config_id))
                 if push is None:
                     dlv.status = DELIVERY_CANCELLED
                     dlv.next_attempt_at = None

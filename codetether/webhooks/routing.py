@@ -162,9 +162,10 @@ async def _fan_out_pushes(db: Database, event: TaskEvent, task: Task, pushes: li
     """Delivery rows for the task's A2A push configs: the body is the A2A status update."""
     if not pushes:
         return []
+    from codetether.protocols.a2a_runs import a2a_id_of_run
     from codetether.protocols.a2a_view import push_body
 
-    body = push_body(task.id, event.type, event.body)
+    body = push_body(await a2a_id_of_run(db, task, event.run_id), task.id, event.type, event.body)
     if body is None:
         return []
     ids: list[str] = []

@@ -32,6 +32,7 @@ from a2a.utils.errors import (
     InvalidParamsError,
     TaskNotCancelableError,
     TaskNotFoundError,
+    UnsupportedOperationError,
 )
 
 from tests.protocols.conftest import WEBHOOK_SECRET
@@ -209,18 +210,33 @@ async def test_v0_3_method_names_are_accepted(live, user):
         assert got.json()["result"]["artifacts"][0]["parts"][0]["text"].startswith("Demo result")
 
 
-async def test_context_of_a_finished_task_starts_a_follow_up_run(live, user):
+async def test_context_of_a_finished_task_starts_a_new_task_in_the_same_context(live, user):
+    """A follow-up is a new A2A task (the next run of the CodeTether task) in the same context;
+    the finished task stays as it was and takes no more messages."""
     client = await a2a_client(live, user)
     async with client:
         first = (await send(client, message("First question")))[-1].task
         assert first.status.state == TaskState.TASK_STATE_COMPLETED
+        with pytest.raises(UnsupportedOperationError):
+            await send(client, message("To the finished task", task_id=first.id))
         follow = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, context_id=first.context_id,
                          parts=[Part(text="And a second one")])
         second = (await send(client, follow))[-1].task
-    assert second.id == first.id
-    assert second.status.state == TaskState.TASK_STATE_COMPLETED
-    assert second.metadata["run_id"] != first.metadata["run_id"]
-    assert "2 message(s)" in second.artifacts[0].parts[0].text
+        assert second.id != first.id and second.id == second.metadata["run_id"]
+        assert second.context_id == first.context_id == first.id
+        assert second.status.state == TaskState.TASK_STATE_COMPLETED
+        assert second.metadata["run_id"] != first.metadata["run_id"]
+        assert "2 message(s)" in second.artifacts[0].parts[0].text
+        assert second.history[0].parts[0].text == "And a second one"
+        assert {m.task_id for m in second.history} == {second.id}
+        again = await client.get_task(GetTaskRequest(id=first.id))
+        assert again.status.state == TaskState.TASK_STATE_COMPLETED
+        assert again.artifacts[0].parts[0].text == first.artifacts[0].parts[0].text
+        assert again.history[0].parts[0].text == "First question"
+        assert (await client.get_task(GetTaskRequest(id=second.id))).metadata["run_id"] == second.id
+    # REST sees one task, on its second run.
+    r = await live.stack.http.get(f"/v1/automation/tasks/{first.id}", headers=user.headers)
+    assert r.json()["run_id"] == second.id and r.json()["status"] == "completed"
 
 
 async def test_subscribe_follows_a_running_task_to_its_end(live, user):

@@ -108,7 +108,7 @@ async def test_a2a_internal_error_does_not_carry_sql(live, user, monkeypatch, ca
         raise OperationalError("SELECT tasks.secret FROM tasks WHERE tasks.id = ?", ("task_probe",),
                                Exception("database is locked"))
 
-    monkeypatch.setattr("codetether.api.a2a.handler.load_task", broken)
+    monkeypatch.setattr("codetether.protocols.a2a_runs.find_run", broken)
     async with httpx.AsyncClient(base_url=live.url, headers={**user.headers, "A2A-Version": "1.0"}, timeout=60) as http:
         r = await http.post("/a2a", json={"jsonrpc": "2.0", "id": 7, "method": "GetTask", "params": {"id": "task_x"}})
     error = r.json()["error"]

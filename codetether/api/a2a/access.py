@@ -16,7 +16,9 @@ from codetether.core.models import Task
 from codetether.tasks import service as taskops
 
 PRINCIPAL_KEY = "codetether_principal"
-__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "find_task", "load_task", "principal_of"]
+# ``context.state`` key of the JSON-RPC params as sent (set by ``routes.py``'s context builder).
+RAW_PARAMS_KEY = "codetether_raw_params"
+__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "RAW_PARAMS_KEY", "find_task", "load_task", "principal_of"]
 
 
 def principal_of(context: ServerCallContext, *scopes: str) -> Principal:

@@ -27,6 +27,8 @@ from codetether.accounts.credentials import OAUTH_SCOPES, SCOPES
 
 A2A_PATH = "/a2a"
 A2A_SCOPES = ("tasks:read", "tasks:write", "messages:write")
+# What a message may carry (``sending.message_text``): text, and JSON data given to the agent as text.
+INPUT_MODES = ("text/plain", "application/json")
 
 SKILLS = [
     ("general", "General agent", "Answers, writes and analyses; all tools.", ["general", "writing", "analysis"],
@@ -47,7 +49,8 @@ def build_card(base: str, version: str) -> AgentCard:
         name="CodeTether",
         description=(
             "Durable AI-agent tasks on Temporal. Send a message to start a task; the agent may ask a "
-            "question (input-required), which the next message with the same task id answers."
+            "question (input-required), which the next message with the same task id answers. A message "
+            "with the contextId of a finished task continues that conversation in a new task."
         ),
         supported_interfaces=[
             AgentInterface(url=f"{base}{A2A_PATH}", protocol_binding=TransportProtocol.JSONRPC.value,
@@ -75,11 +78,11 @@ def build_card(base: str, version: str) -> AgentCard:
             SecurityRequirement(schemes={"bearer": StringList()}),
             SecurityRequirement(schemes={"oauth2": StringList(list=list(A2A_SCOPES))}),
         ],
-        default_input_modes=["text/plain"],
+        default_input_modes=list(INPUT_MODES),
         default_output_modes=["text/plain"],
         skills=[
             AgentSkill(id=sid, name=name, description=desc, tags=tags, examples=examples,
-                       input_modes=["text/plain"], output_modes=["text/plain"])
+                       input_modes=list(INPUT_MODES), output_modes=["text/plain"])
             for sid, name, desc, tags, examples in SKILLS
         ],
     )

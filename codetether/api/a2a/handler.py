@@ -8,10 +8,14 @@ A2A errors (``errors.py``); the caller's principal comes from ``codetether/api/a
 authentication (``access.py``).
 
 - ``SendMessage`` / ``SendStreamingMessage``: the message is delivered by ``sending.py`` (a new
-  task, an answer, a message for the next turn or a follow-up run; ``messageId`` is the
-  idempotency key).
+  task, an answer, a message for the next turn, or a new A2A task in an existing context: a
+  follow-up run; ``messageId`` is the idempotency key).
+- An A2A task is one run of a CodeTether task and its context the task
+  (``codetether/protocols/a2a_runs.py``); every method that takes a task id resolves it to both.
 - Blocking sends wait (bounded) until the task is terminal or needs input; streams replay the
-  task's event log as status updates and end on a terminal or input-required state.
+  run's event log as status updates and end on a terminal or input-required state. A finished
+  task cannot be subscribed to (UnsupportedOperationError).
+- ``ListTasks`` is ``listing.py``.
 """
 
 from __future__ import annotations
@@ -44,26 +48,35 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
 )
 
-from codetether.api.a2a.access import HTTP_REQUEST_ID_KEY, PRINCIPAL_KEY, find_task, load_task, principal_of
+from codetether.api.a2a.access import (
+    HTTP_REQUEST_ID_KEY,
+    PRINCIPAL_KEY,
+    RAW_PARAMS_KEY,
+    principal_of,
+)
 from codetether.api.a2a.errors import a2a_error, guarded
+from codetether.api.a2a.listing import list_a2a_tasks
 from codetether.api.a2a.sending import deliver, save_push
 from codetether.api.auth import Principal
 from codetether.api.edge.streamcap import stream_slots
 from codetether.api.state import AppState
 from codetether.core.errors import ServiceError
 from codetether.core.models import A2APushConfig, Task
-from codetether.protocols import a2a_push
+from codetether.protocols import a2a_push, a2a_runs
+from codetether.protocols.a2a_runs import RunState
 from codetether.protocols.a2a_view import (
     FINAL_STATUSES,
     STATUS_EVENTS,
-    STATUS_OF,
     event_updates,
     to_a2a_task,
 )
 from codetether.tasks import service as taskops
-from codetether.tasks.contracts import TERMINAL_STATUSES, WAITING_STATUSES
+from codetether.tasks.contracts import WAITING_STATUSES
 from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
 
 log = logging.getLogger(__name__)
@@ -72,12 +85,24 @@ log = logging.getLogger(__name__)
 BLOCKING_WAIT_SECONDS = 60.0
 
 
-def _push_out(row: A2APushConfig) -> TaskPushNotificationConfig:
-    cfg = TaskPushNotificationConfig(id=row.id, task_id=row.task_id, url=row.url, token=row.token or "")
+def _push_out(row: A2APushConfig, task_id: str) -> TaskPushNotificationConfig:
+    """``task_id``: the A2A task id the caller named (a config belongs to the whole conversation)."""
+    cfg = TaskPushNotificationConfig(id=row.id, task_id=task_id, url=row.url, token=row.token or "")
     if row.auth_scheme:
         # Credentials are write-only: they are never returned.
         cfg.authentication.CopyFrom(AuthenticationInfo(scheme=row.auth_scheme))
     return cfg
+
+
+def history_length_of(config_or_req) -> int | None:
+    """The request's ``historyLength`` (None when not given); a negative one is refused."""
+    try:
+        value = config_or_req.history_length if config_or_req.HasField("history_length") else None
+    except ValueError:
+        value = config_or_req.history_length or None
+    if value is not None and value < 0:
+        raise InvalidParamsError("historyLength must be 0 or more", data={"code": "validation_error"})
+    return value
 
 
 class CodeTetherRequestHandler(RequestHandler):
@@ -103,20 +128,26 @@ class CodeTetherRequestHandler(RequestHandler):
         except ServiceError as err:
             raise a2a_error(err) from None
 
-    # --- sending -------------------------------------------------------------------------
+    async def _run(self, a2a_task_id: str, principal: Principal) -> tuple[Task, str]:
+        """The caller's task and run an A2A task id names (another user's is not found)."""
+        found = await a2a_runs.find_run(self.db, a2a_task_id, principal.user_id) if a2a_task_id else None
+        if found is None:
+            raise TaskNotFoundError(f"no task {a2a_task_id!r}", data={"code": "task_not_found"})
+        return found
 
-    @staticmethod
-    def _history_length(config_or_req) -> int | None:
-        try:
-            return config_or_req.history_length if config_or_req.HasField("history_length") else None
-        except ValueError:
-            return config_or_req.history_length or None
+    async def _view(self, a2a_task_id: str, principal: Principal) -> RunState:
+        task, run_id = await self._run(a2a_task_id, principal)
+        return await a2a_runs.state_of(self.db, task, run_id)
+
+    # --- sending -------------------------------------------------------------------------
 
     @guarded
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> A2ATask:
-        task, _after = await deliver(self.state, params, context)
-        principal = principal_of(context)
         config = params.configuration if params.HasField("configuration") else None
+        history_length = history_length_of(config) if config is not None else None
+        sent = await deliver(self.state, params, context)
+        principal = principal_of(context)
+        task = sent.task
         if config is None or not config.return_immediately:
             # Blocking (the A2A default): answer once the task is terminal or waits for input.
             release = self._slot(principal)
@@ -125,14 +156,15 @@ class CodeTetherRequestHandler(RequestHandler):
                                                      BLOCKING_WAIT_SECONDS)
             finally:
                 release()
-        history_length = self._history_length(config) if config is not None else None
-        return to_a2a_task(task, history_length=history_length)
+        return to_a2a_task(await a2a_runs.state_of(self.db, task, sent.run_id), history_length=history_length)
 
-    async def _follow(self, task: Task, after: int, principal: Principal) -> AsyncGenerator[Any]:
+    async def _follow(self, run: RunState, after: int, principal: Principal) -> AsyncGenerator[Any]:
         release = self._slot(principal)
         try:
-            async for event in follow_events(self.db, self._watcher(), task.id, after):
-                for update in event_updates(task.id, event.type, event.body):
+            async for event in follow_events(self.db, self._watcher(), run.context_id, after):
+                if event.run_id != run.run_id:
+                    continue
+                for update in event_updates(run.a2a_id, run.context_id, event.type, event.body):
                     yield update
                 if STATUS_EVENTS.get(event.type) in FINAL_STATUSES:
                     return
@@ -141,19 +173,24 @@ class CodeTetherRequestHandler(RequestHandler):
 
     @guarded
     async def on_message_send_stream(self, params: SendMessageRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
-        task, after = await deliver(self.state, params, context)
-        yield to_a2a_task(task, history_length=0)
-        async for update in self._follow(task, after, principal_of(context)):
+        sent = await deliver(self.state, params, context)
+        run = await a2a_runs.state_of(self.db, sent.task, sent.run_id)
+        yield to_a2a_task(run, history_length=0)
+        async for update in self._follow(run, sent.after, principal_of(context)):
             yield update
 
     @guarded
     async def on_subscribe_to_task(self, params: SubscribeToTaskRequest, context: ServerCallContext) -> AsyncGenerator[Any]:
         principal = principal_of(context, "tasks:read")
-        task = await load_task(self.db, params.id, principal)
-        yield to_a2a_task(task, history_length=0)
-        if task.status in TERMINAL_STATUSES:
-            return
-        async for update in self._follow(task, task.last_seq, principal):
+        task, run_id = await self._run(params.id, principal)
+        run = await a2a_runs.state_of(self.db, task, run_id)
+        if run.terminal:
+            raise UnsupportedOperationError(
+                f"task {params.id!r} is {run.status}: there is nothing to subscribe to; GetTask returns it",
+                data={"code": "task_terminal"},
+            )
+        yield to_a2a_task(run, history_length=0)
+        async for update in self._follow(run, task.last_seq, principal):
             yield update
 
     # --- reading and cancelling ----------------------------------------------------------
@@ -161,46 +198,26 @@ class CodeTetherRequestHandler(RequestHandler):
     @guarded
     async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> A2ATask | None:
         principal = principal_of(context, "tasks:read")
-        task = await load_task(self.db, params.id, principal)
-        return to_a2a_task(task, history_length=self._history_length(params))
+        history_length = history_length_of(params)
+        return to_a2a_task(await self._view(params.id, principal), history_length=history_length)
 
     @guarded
     async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         principal = principal_of(context, "tasks:read")
-        page_size = params.page_size or 50
-        if not 1 <= page_size <= 100:
-            raise InvalidParamsError("pageSize must be between 1 and 100", data={"code": "validation_error"})
-        history_length = self._history_length(params)
-        if params.context_id:
-            task = await find_task(self.db, params.context_id, principal)
-            rows, next_token = ([task] if task is not None else []), None
-            if params.status and rows and STATUS_OF.get(params.status) != rows[0].status:
-                rows = []
-        else:
-            statuses = [STATUS_OF[params.status]] if params.status in STATUS_OF else None
-            try:
-                rows, next_token = await taskops.list_tasks(
-                    self.db, principal.user_id, taskops.TaskFilter(statuses=statuses), limit=page_size,
-                    cursor=params.page_token or None,
-                )
-            except ServiceError as err:
-                raise a2a_error(err) from None
-        return ListTasksResponse(
-            tasks=[to_a2a_task(t, history_length=history_length, include_artifacts=params.include_artifacts)
-                   for t in rows],
-            next_page_token=next_token or "",
-            page_size=page_size,
-            total_size=len(rows),
-        )
+        return await list_a2a_tasks(self.db, params, principal, history_length_of(params),
+                                    raw_status=(context.state.get(RAW_PARAMS_KEY) or {}).get("status"))
 
     @guarded
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> A2ATask | None:
         principal = principal_of(context, "tasks:write")
+        task, run_id = await self._run(params.id, principal)
+        if run_id != task.run_id:
+            raise TaskNotCancelableError(f"task {params.id!r} has ended", data={"code": "task_not_cancellable"})
         try:
-            outcome = await taskops.cancel_task(self.db, await self.state.temporal(), params.id, principal.user_id)
+            outcome = await taskops.cancel_task(self.db, await self.state.temporal(), task.id, principal.user_id)
         except ServiceError as err:
             raise a2a_error(err) from None
-        return to_a2a_task(outcome.task, history_length=0)
+        return to_a2a_task(await a2a_runs.state_of(self.db, outcome.task, run_id), history_length=0)
 
     # --- push notification configs -------------------------------------------------------
 
@@ -209,44 +226,44 @@ class CodeTetherRequestHandler(RequestHandler):
         self, params: TaskPushNotificationConfig, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
         principal = principal_of(context, "tasks:write")
-        task = await load_task(self.db, params.task_id, principal)
+        task, _run_id = await self._run(params.task_id, principal)
         try:
             row = await save_push(self.state, params, task, principal)
         except ServiceError as err:
             raise a2a_error(err) from None
-        return _push_out(row)
+        return _push_out(row, params.task_id)
 
     @guarded
     async def on_get_task_push_notification_config(
         self, params: GetTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> TaskPushNotificationConfig:
         principal = principal_of(context, "tasks:read")
-        task = await load_task(self.db, params.task_id, principal)
+        task, _run_id = await self._run(params.task_id, principal)
         try:
             if params.id:
-                return _push_out(await a2a_push.get_push_config(self.db, task.id, params.id))
+                return _push_out(await a2a_push.get_push_config(self.db, task.id, params.id), params.task_id)
             rows = await a2a_push.list_push_configs(self.db, task.id)
         except ServiceError as err:
             raise a2a_error(err) from None
         if not rows:
             raise InvalidParamsError("the task has no push notification config", data={"code": "push_config_not_found"})
-        return _push_out(rows[0])
+        return _push_out(rows[0], params.task_id)
 
     @guarded
     async def on_list_task_push_notification_configs(
         self, params: ListTaskPushNotificationConfigsRequest, context: ServerCallContext
     ) -> ListTaskPushNotificationConfigsResponse:
         principal = principal_of(context, "tasks:read")
-        task = await load_task(self.db, params.task_id, principal)
+        task, _run_id = await self._run(params.task_id, principal)
         rows = await a2a_push.list_push_configs(self.db, task.id)
-        return ListTaskPushNotificationConfigsResponse(configs=[_push_out(r) for r in rows])
+        return ListTaskPushNotificationConfigsResponse(configs=[_push_out(r, params.task_id) for r in rows])
 
     @guarded
     async def on_delete_task_push_notification_config(
         self, params: DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
     ) -> None:
         principal = principal_of(context, "tasks:write")
-        task = await load_task(self.db, params.task_id, principal)
+        task, _run_id = await self._run(params.task_id, principal)
         await a2a_push.delete_push_config(self.db, task.id, params.id)
 
     @guarded
@@ -254,4 +271,4 @@ class CodeTetherRequestHandler(RequestHandler):
         raise ExtendedAgentCardNotConfiguredError()
 
 
-__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "CodeTetherRequestHandler"]
+__all__ = ["HTTP_REQUEST_ID_KEY", "PRINCIPAL_KEY", "RAW_PARAMS_KEY", "CodeTetherRequestHandler"]

@@ -1,7 +1,8 @@
 """Mounts the A2A face: the agent card and the JSON-RPC endpoint, both served by a2a-sdk.
 
 ``/.well-known/agent-card.json`` is the SDK's card route (the card's URLs follow the public base
-URL, or the request's). ``/a2a`` is the SDK's JSON-RPC dispatcher (``create_jsonrpc_routes``)
+URL, or the request's; cached for an hour, or privately for five minutes when the base comes from
+the request). ``/a2a`` (and ``/a2a/``) is the SDK's JSON-RPC dispatcher (``create_jsonrpc_routes``)
 behind :class:`A2AAuth`, which authenticates the caller with the same credentials, rate limits
 and Idempotency-Key handling as REST (``codetether/api/protocol_auth.py``) before the SDK reads the body.
 Refusals before the dispatcher are HTTP 401/429 (``WWW-Authenticate``, ``Retry-After``) with a
@@ -28,6 +29,7 @@ from codetether.api.a2a.card import A2A_PATH, build_card
 from codetether.api.a2a.handler import (
     HTTP_REQUEST_ID_KEY,
     PRINCIPAL_KEY,
+    RAW_PARAMS_KEY,
     CodeTetherRequestHandler,
 )
 from codetether.api.edge.errors import Problem
@@ -45,6 +47,12 @@ class ContextBuilder(DefaultServerCallContextBuilder):
         context = super().build(request)
         context.state[PRINCIPAL_KEY] = getattr(request.state, "principal", None)
         context.state[HTTP_REQUEST_ID_KEY] = getattr(request.state, "request_id", None)
+        # The params as sent: the SDK's parsing turns an unknown enum value into the default, which
+        # a method that must refuse it (ListTasks' status) cannot tell apart otherwise. The SDK has
+        # read the body through this request, which keeps it.
+        body = getattr(request, "_json", None)
+        if isinstance(body, dict) and isinstance(body.get("params"), dict):
+            context.state[RAW_PARAMS_KEY] = body["params"]
         return context
 
 
@@ -78,6 +86,12 @@ class A2AAuth:
         await self.app(scope, receive, send)
 
 
+# The card's caching (the SDK adds its ETag and answers If-None-Match with 304). A card naming a
+# base taken from the request may be kept by the client that asked, never by a shared cache.
+CARD_CACHE_PUBLIC = b"public, max-age=3600"
+CARD_CACHE_PRIVATE = b"private, max-age=300"
+
+
 class CardBase:
     """ASGI wrapper of the SDK's card route that tells the card which base URL to show."""
 
@@ -89,10 +103,11 @@ class CardBase:
         public = public_base(scope, self.state.settings)
 
         async def _send(message: Message) -> None:
-            if message["type"] == "http.response.start" and not public.configured:
-                # A card naming a base taken from the request must not be cached for others.
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
-                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"cache-control", b"vary")]
+                extra = [(b"cache-control", CARD_CACHE_PUBLIC)] if public.configured else \
+                    [(b"cache-control", CARD_CACHE_PRIVATE), (b"vary", b"Host")]
+                message = {**message, "headers": [*headers, *extra]}
             await send(message)
 
         token = _base_url.set(public.url)
@@ -114,4 +129,7 @@ def install(app: FastAPI, state: AppState, version: str) -> None:
         app.router.routes.append(Route(route.path, CardBase(route.app, state), methods=["GET"]))
     for route in create_jsonrpc_routes(handler, rpc_url=A2A_PATH, context_builder=ContextBuilder(),
                                        enable_v0_3_compat=True):
-        app.router.routes.append(Route(route.path, A2AAuth(route.app, state), methods=["POST"]))
+        endpoint = A2AAuth(route.app, state)
+        # The same endpoint with a trailing slash (rather than a redirect a JSON-RPC client won't follow).
+        for path in (route.path, route.path.rstrip("/") + "/"):
+            app.router.routes.append(Route(path, endpoint, methods=["POST"]))

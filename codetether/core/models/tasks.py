@@ -100,7 +100,8 @@ class TaskEvent(Base):
     user_id: Mapped[str] = mapped_column(String(40), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(40))
-    run_id: Mapped[str] = mapped_column(String(40))
+    # Indexed: an A2A task that is a follow-up run is found by its run id.
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The compact JSON body exactly as webhooks and SSE carry it.
     body: Mapped[str] = mapped_column(Text)

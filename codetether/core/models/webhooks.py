@@ -87,8 +87,10 @@ class A2APushConfig(Base):
 
     __tablename__ = "a2a_push_configs"
 
+    # The id is the client's (or a generated one) and names the config within its task only:
+    # the key is (task_id, id), so two tasks may use the same id.
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(40), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     # The client's own token, echoed as X-A2A-Notification-Token so it can tell our calls apart.

@@ -4,7 +4,7 @@ Adds ``tasks.tags``, a JSON list of the caller's labels, and ``tasks.output_sche
 ``tasks.result_json`` (CONTRACT §11). Rows made before hold null: no tags, no schema.
 
 Revision ID: res01
-Revises: sec04
+Revises: a2a01
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "res01"
-down_revision = "sec04"
+down_revision = "a2a01"
 branch_labels = None
 depends_on = None
 
