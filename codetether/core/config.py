@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # Without public_url: host names (comma separated) besides loopback that the server may name
     # itself by, taken from a request's Host header (codetether/api/edge/public_base.py).
     allowed_hosts: str = ""
+    # DNS-rebinding protection of /mcp (codetether/api/mcp/guard.py): Host names and browser
+    # Origins it answers besides the server's own (the public URL's host and origin,
+    # allowed_hosts, loopback while api_host is loopback); comma separated, "*" allows any.
+    mcp_allowed_hosts: str = ""
+    mcp_allowed_origins: str = ""
 
     redis_url: str | None = None
     # Requests per minute per client IP for calls without a bearer token (see codetether/api/edge/ratelimit.py).

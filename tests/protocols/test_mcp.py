@@ -5,6 +5,7 @@ OAuth path an MCP host takes (RFC 9728 discovery, RFC 7591 registration, code fl
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from urllib.parse import parse_qsl, urlsplit
 
@@ -107,6 +108,29 @@ async def test_refused_without_a_token_or_with_a_bad_one(live):
     with pytest.raises(Exception):  # noqa: B017 - the SDK reports the 401 as a transport error
         async with mcp_session(live) as session:
             await session.list_tools()
+
+
+async def test_capabilities_declare_only_what_is_served(live, user):
+    """tools and resources, nothing that changes or can be watched; no prompts, completions or
+    logging, whose methods are not found."""
+    headers = {**user.headers, "Accept": "application/json, text/event-stream"}
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "capabilities-test", "version": "1"}}}
+    async with httpx.AsyncClient(base_url=live.url, headers=headers, timeout=30) as http:
+        r = await http.post("/mcp", json=init)
+        assert r.status_code == 200, r.text
+        result = json.loads(r.text.split("data: ", 1)[1])["result"]
+        assert result["capabilities"] == {"tools": {"listChanged": False},
+                                          "resources": {"subscribe": False, "listChanged": False}}
+        unserved = {"prompts/list": {}, "logging/setLevel": {"level": "info"},
+                    "resources/subscribe": {"uri": "codetether://tasks/task_x"},
+                    "completion/complete": {"ref": {"type": "ref/resource", "uri": "codetether://tasks/{task_id}"},
+                                            "argument": {"name": "task_id", "value": "task_"}}}
+        for method, params in unserved.items():
+            r = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 2, "method": method, "params": params},
+                                headers={"MCP-Protocol-Version": "2025-11-25"})
+            assert json.loads(r.text.split("data: ", 1)[1])["error"]["code"] == -32601, (method, r.text)
 
 
 class MemoryStorage:

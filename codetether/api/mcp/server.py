@@ -9,6 +9,11 @@ stable snake_case code, e.g. ``task_not_found: no task 'task_...'``.
 
 Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
 ``codetether://tasks/{task_id}/result`` (its final answer as text).
+
+Capabilities say what is served and nothing more: ``tools`` and ``resources`` (no list ever
+changes and resources cannot be subscribed to, so ``listChanged`` and ``subscribe`` are false).
+No prompts, no completions, no logging: the SDK would declare ``prompts`` for its default (empty)
+handlers, so :func:`_serve_only_ours` drops them.
 """
 
 from __future__ import annotations
@@ -61,8 +66,20 @@ def tool_error(err: ServiceError) -> ToolError:
     return ToolError(f"{err.code}: {err.message}")
 
 
+def _serve_only_ours(mcp: MCPServer) -> None:
+    """Drops the SDK's prompt handlers: it derives the declared capabilities from the handlers it
+    holds, and CodeTether has no prompts. The SDK offers no public way to leave them out."""
+    handlers = mcp._lowlevel_server._request_handlers  # noqa: SLF001
+    for method in ("prompts/list", "prompts/get"):
+        handlers.pop(method, None)
+
+
 def build_server(state: AppState, version: str) -> MCPServer:
-    mcp = MCPServer(name="codetether", title="CodeTether", version=version, instructions=INSTRUCTIONS)
+    # subscriptions=False: no subscriptions/listen stream, which under protocol 2026-07-28 would
+    # declare listChanged and resource subscriptions that nothing here ever sends.
+    mcp = MCPServer(name="codetether", title="CodeTether", version=version, instructions=INSTRUCTIONS,
+                    subscriptions=False)
+    _serve_only_ours(mcp)
 
     def principal_of(ctx: Context, *scopes: str) -> Principal:
         request = ctx.request_context.request
