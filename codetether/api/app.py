@@ -138,6 +138,7 @@ def _custom_openapi(app: FastAPI) -> dict[str, Any]:
             "access token. Errors are RFC 9457 problem details with a stable `code`."
         ),
         routes=app.routes,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         tags=[
             {"name": "tasks", "description": "Create, follow and cancel agent tasks."},
             {"name": "conversation", "description": "Answer questions and continue conversations."},

@@ -52,6 +52,9 @@ CONTRACT_ROUTES = {
     ("post", "/oauth/introspect"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("post", "/oauth/register"),
+    ("get", "/.well-known/oauth-authorization-server"),
+    ("get", "/.well-known/oauth-protected-resource"),
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -149,6 +152,9 @@ async def test_spec_documents_every_route(live):
     spec = await _spec(live)
     assert spec == await _spec(live, "/.well-known/openapi.json")
     assert spec["openapi"].startswith("3.1")
+    assert spec["servers"] == [{"url": "/", "description": "This server (where this document was fetched from)"}]
+    assert set(spec["components"]["headers"]) >= {"X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                                  "X-RateLimit-Reset", "Retry-After", "Idempotent-Replayed"}
     schemes = spec["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
     assert schemes["oauth2"]["type"] == "oauth2"
@@ -165,12 +171,24 @@ async def test_spec_documents_every_route(live):
         for status, response in errors.items():
             if (path, status) == ("/readyz", "503"):
                 continue  # the readiness report itself, not an error of the request
+            if path.startswith("/oauth/") and status != "500":
+                # OAuth speaks RFC 6749 errors (JSON or an HTML page), rate limits included, as its clients expect.
+                if status in ("413", "429"):
+                    assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}
+                continue
             if not path.startswith("/v1/") and status not in ("429", "500"):
-                continue  # OAuth speaks RFC 6749 errors (JSON or an HTML page), as its clients expect
+                continue
             assert "application/problem+json" in response.get("content", {}), (method, path, status)
+        for status, response in op["responses"].items():
+            # The edge's headers are declared once, in components.headers.
+            assert response["headers"]["X-Request-ID"] == {"$ref": "#/components/headers/X-Request-ID"}
+            if status == "429":
+                assert response["headers"]["Retry-After"] == {"$ref": "#/components/headers/Retry-After"}
+        assert "security" in op, (method, path)  # [] for the public operations
         if op.get("security"):
             assert {"401", "403"} <= set(op["responses"]), (method, path)
-            assert "X-RateLimit-Limit" in next(iter(op["responses"].values()))["headers"]
+            assert next(iter(op["responses"].values()))["headers"]["X-RateLimit-Limit"] == {
+                "$ref": "#/components/headers/X-RateLimit-Limit"}
             if method == "post":
                 assert any(p["name"] == "Idempotency-Key" for p in op["parameters"])
                 assert {"409", "422"} <= set(op["responses"])

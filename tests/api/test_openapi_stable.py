@@ -33,6 +33,13 @@ def test_openapi_is_byte_identical_to_the_committed_document(tmp_path, monkeypat
     )
 
 
+def test_servers_name_the_public_url(tmp_path):
+    # Default settings: relative to where the document was fetched, so the snapshot is the same everywhere.
+    assert create_app(Settings(data_dir=tmp_path)).openapi()["servers"][0]["url"] == "/"
+    app = create_app(Settings(data_dir=tmp_path, public_url="https://codetether.example.com/"))
+    assert app.openapi()["servers"] == [{"url": "https://codetether.example.com", "description": "This server"}]
+
+
 if __name__ == "__main__":
     os.environ["CODETETHER_DATA_DIR"] = tempfile.mkdtemp()
     RECORDED.write_bytes(current_document())

@@ -213,7 +213,7 @@ async def test_dynamic_registration_rules(live, settings):
             more = await anon.post("/oauth/register", json={"redirect_uris": ["http://127.0.0.1:7/cb"]})
             assert more.status_code == 201
         over = await anon.post("/oauth/register", json={"redirect_uris": ["http://127.0.0.1:7/cb"]})
-        assert over.status_code == 429 and over.json()["error"] == "too_many_requests"
+        assert over.status_code == 429 and over.json()["error"] == "temporarily_unavailable"
         assert int(over.headers["retry-after"]) >= 1
     live.stack.settings.oauth_dynamic_registration = False
     try:

@@ -2,8 +2,9 @@
 
 Route code raises :class:`Problem`; the handlers here also turn FastAPI's validation errors,
 Starlette's 404/405 and unexpected exceptions into ``application/problem+json`` without leaking
-internals. :class:`BodyGuardMiddleware` answers ``413`` (body over :data:`MAX_BODY_BYTES`) and
-``415`` (a non-JSON body sent to a JSON route under ``/v1``) before a route reads anything, and
+internals. :class:`BodyGuardMiddleware` answers ``413`` (body over :data:`MAX_BODY_BYTES`; OAuth's
+``invalid_request`` under ``/oauth/``) and ``415`` (a non-JSON body sent to a JSON route under
+``/v1``) before a route reads anything, and
 malformed JSON is ``400 malformed_json``. :class:`UnhandledErrorMiddleware` sits innermost, so an
 unexpected exception becomes a ``500`` problem that still passes through every other middleware
 (request id, rate-limit headers, idempotency release) instead of Starlette's bare error page.
@@ -31,6 +32,13 @@ log = logging.getLogger("codetether.api")
 
 PROBLEM_TYPE_BASE = "https://codetether.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
+# The OAuth endpoints answer refusals the edge makes before them (rate limits) in OAuth's own
+# format, ``{"error", "error_description"}`` as application/json (RFC 6749 section 5.2): strict
+# OAuth clients (oauth4webapi) read an error body only from a 4xx application/json response.
+OAUTH_PATH_PREFIX = "/oauth/"
+# RFC 6749 section 4.1.2.1's code for a server that cannot handle the request for now; section
+# 5.2 has none for a rate limit, and OAuth clients pass any code through with the status.
+OAUTH_RATE_LIMITED = "temporarily_unavailable"
 # Path prefix -> async renderer(request, ServiceError) of faces that answer in HTML (api/console/).
 HTML_FACES: dict[str, Any] = {}
 
@@ -98,6 +106,20 @@ def problem_response(
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def is_oauth_path(path: str) -> bool:
+    return path.startswith(OAUTH_PATH_PREFIX)
+
+
+def oauth_error_body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+def oauth_error_response(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An RFC 6749 section 5.2 error answer, never cached."""
+    return JSONResponse(oauth_error_body(error, description), status_code=status,
+                        headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def problem_from(err: ServiceError) -> JSONResponse:
@@ -197,6 +219,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, _BodyTooLarge):
+            # The body grew past the limit while the route read it (no Content-Length).
+            return _too_large(request.scope)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
@@ -258,7 +283,7 @@ class BodyGuardMiddleware(HTTPMiddleware):
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            await _send_response(_too_large(), scope, receive, send)
+            await _send_response(_too_large(scope), scope, receive, send)
             return
         ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
         if (
@@ -293,7 +318,7 @@ class BodyGuardMiddleware(HTTPMiddleware):
         except _BodyTooLarge:
             if tracked.started:
                 raise
-            await _send_response(_too_large(), scope, receive, send)
+            await _send_response(_too_large(scope), scope, receive, send)
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -302,8 +327,11 @@ class _BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
 
 
-def _too_large() -> JSONResponse:
-    return problem_response(413, "payload_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+def _too_large(scope: Scope) -> JSONResponse:
+    detail = f"the request body is larger than {MAX_BODY_BYTES} bytes"
+    if is_oauth_path(scope.get("path", "")):
+        return oauth_error_response(413, "invalid_request", detail)
+    return problem_response(413, "payload_too_large", detail)
 
 
 # Reusable OpenAPI descriptions of error responses.

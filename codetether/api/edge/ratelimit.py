@@ -16,7 +16,9 @@ Every route is covered:
 Every limited response carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 ``X-RateLimit-Reset`` (Unix epoch seconds at which the oldest request in the window expires, i.e.
 when at least one more request is allowed). A refused call is a ``429`` problem with
-``code: "rate_limited"`` and ``Retry-After`` in seconds.
+``code: "rate_limited"`` and ``Retry-After`` in seconds; under ``/oauth/`` it is OAuth's error JSON
+instead (``{"error": "temporarily_unavailable", "error_description"}``, same headers), which is
+what OAuth clients read.
 
 Enterprise users are never limited or counted. Their responses still carry the headers (header
 values must be integers) with :data:`UNLIMITED_HEADER_VALUE` as limit and remaining, so clients
@@ -43,7 +45,14 @@ from limits.storage import storage_from_string
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codetether.api.auth import Principal
-from codetether.api.edge.errors import Problem, problem_body, PROBLEM_JSON
+from codetether.api.edge.errors import (
+    OAUTH_RATE_LIMITED,
+    PROBLEM_JSON,
+    Problem,
+    is_oauth_path,
+    oauth_error_body,
+    problem_body,
+)
 from codetether.api.edge.middleware import HTTPMiddleware
 from codetether.api.state import AppState
 
@@ -171,7 +180,7 @@ class RateLimitMiddleware(HTTPMiddleware):
             if outcome is not None:
                 allowed, info = outcome
                 if not allowed:
-                    await _send_problem(send, rate_limited(info, "client address"))
+                    await _send_refusal(send, scope, rate_limited(info, "client address"))
                     return
                 state[STATE_KEY] = info
         swallow = False
@@ -188,7 +197,7 @@ class RateLimitMiddleware(HTTPMiddleware):
                         allowed, info = outcome
                         if not allowed:
                             swallow = True
-                            await _send_problem(send, rate_limited(info, "client address"))
+                            await _send_refusal(send, scope, rate_limited(info, "client address"))
                             return
                         state[STATE_KEY] = info
                 info = state.get(STATE_KEY)
@@ -201,11 +210,17 @@ class RateLimitMiddleware(HTTPMiddleware):
         await self.app(scope, receive, _send)
 
 
-async def _send_problem(send: Send, problem: Problem) -> None:
+async def _send_refusal(send: Send, scope: Scope, problem: Problem) -> None:
     import json
 
-    body = json.dumps(problem_body(problem.status, problem.code, problem.detail)).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    if is_oauth_path(scope.get("path", "")):
+        payload = oauth_error_body(OAUTH_RATE_LIMITED, problem.detail or problem.title)
+        media_type, extra = "application/json", [(b"cache-control", b"no-store")]
+    else:
+        payload = problem_body(problem.status, problem.code, problem.detail)
+        media_type, extra = PROBLEM_JSON, []
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode()), *extra]
     headers.extend((k.lower().encode(), v.encode()) for k, v in problem.headers.items())
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
