@@ -57,6 +57,8 @@ class RunState:
     error_message: str | None = None
     progress: dict[str, Any] | None = None
     result: str | None = None
+    # The structured answer when the task has an output_schema (CONTRACT §11).
+    result_json: dict[str, Any] | None = None
     current: bool = True
     history: list[Message] = field(default_factory=list)
 
@@ -140,6 +142,7 @@ def run_state(task: Task, run_id: str, events: list[TaskEvent]) -> RunState:
     if run_id == task.run_id:
         run.updated_at = task.updated_at
         run.required_action, run.progress, run.result = task.required_action, task.progress, task.result
+        run.result_json = task.result_json
         run.error_code, run.error_message = task.error_code, task.error_message
     else:
         run.current = False
@@ -152,6 +155,7 @@ def run_state(task: Task, run_id: str, events: list[TaskEvent]) -> RunState:
             run.status = "cancelled"
         run.updated_at = parse_iso(payload.get("created_at")) or (last.created_at if last is not None else None)
         run.result = data.get("result")
+        run.result_json = data.get("result_json")
         error = data.get("error") or {}
         run.error_code, run.error_message = error.get("code"), error.get("message")
     run.history = _history(task, run, mine, first)

@@ -31,7 +31,7 @@ from a2a.types.a2a_pb2 import (
     Task as A2ATask,
 )
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
+from google.protobuf.struct_pb2 import Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from codetether.core.ids import as_utc, parse_iso
@@ -108,14 +108,20 @@ def task_status(run: RunState) -> TaskStatus:
     return status
 
 
-def result_artifact(result: str) -> Artifact:
+def result_artifact(result: str, result_json: dict[str, Any] | None = None) -> Artifact:
+    """The final answer as text and, for a task with an output schema, as a data part too."""
+    parts = [Part(text=result, media_type="text/plain")]
+    if result_json is not None:
+        data = Value()
+        data.struct_value.update(result_json)
+        parts.append(Part(data=data, media_type="application/json"))
     return Artifact(artifact_id=RESULT_ARTIFACT_ID, name="result", description="The agent's final answer",
-                    parts=[Part(text=result, media_type="text/plain")])
+                    parts=parts)
 
 
 def artifacts(run: RunState) -> list[Artifact]:
     if run.status == "completed" and run.result is not None:
-        return [result_artifact(run.result)]
+        return [result_artifact(run.result, run.result_json)]
     return []
 
 
@@ -145,7 +151,8 @@ def event_updates(task_id: str, context_id: str, event_type: str, body: str) -> 
     out: list[TaskStatusUpdateEvent | TaskArtifactUpdateEvent] = []
     if status == "completed" and data.get("result") is not None:
         out.append(TaskArtifactUpdateEvent(task_id=task_id, context_id=context_id,
-                                           artifact=result_artifact(data["result"]), last_chunk=True))
+                                           artifact=result_artifact(data["result"], data.get("result_json")),
+                                           last_chunk=True))
     st = TaskStatus(state=STATE_OF[status])
     msg = status_message(task_id, context_id, status, data, payload.get("id") or f"{task_id}-{event_type}")
     if msg is not None:

@@ -32,6 +32,7 @@ from codetether.api.rest.schemas.conversation import ConversationTask
 from codetether.api.rest.schemas.tasks import TaskList, TaskPublic
 from codetether.api.state import AppState
 from codetether.api.edge.streamcap import stream_slots
+from codetether.tasks.tags import check_tags
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
 from codetether.codebases import service as codebase_svc
@@ -119,6 +120,11 @@ def build_server(state: AppState, version: str) -> MCPServer:
         metadata: Annotated[dict | None, Field(description=(
             "Returned as given; at most 16 KiB of JSON, nested at most 32 levels, integers within "
             "±(2^53 - 1), no NaN/Infinity, no NUL in strings."))] = None,
+        tags: Annotated[list[str] | None, Field(max_length=20, description=(
+            "Labels (1 to 64 characters of A-Z a-z 0-9 _ . : -) to find the task by in list_tasks."))] = None,
+        output_schema: Annotated[dict | None, Field(description=(
+            "A JSON Schema (root type object, at most 16 KiB) the answer must match; the finished task "
+            "then carries the answer as result_json."))] = None,
     ) -> TaskPublic:
         principal = principal_of(ctx, "tasks:write")
         try:
@@ -127,6 +133,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 owner_id=principal.user_id, title=title.strip(), description=description, agent_type=agent_type,
                 model=spec.name, priority=priority, metadata=metadata or {}, codebase_id=codebase_id,
                 concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
+                tags=check_tags(tags), output_schema=output_schema,
             )
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))
@@ -145,15 +152,14 @@ def build_server(state: AppState, version: str) -> MCPServer:
             list[TaskStatusName] | None,
             Field(description="Only these statuses."),
         ] = None,
+        tag: Annotated[list[str] | None, Field(max_length=20, description="Only tasks having every one of these tags.")] = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Field(max_length=500)] = None,
     ) -> TaskList:
         principal = principal_of(ctx, "tasks:read")
         try:
-            rows, next_cursor = await taskops.list_tasks(
-                state.db, principal.user_id, taskops.TaskFilter(statuses=list(status) if status else None),
-                limit=limit, cursor=cursor,
-            )
+            filt = taskops.TaskFilter(statuses=list(status) if status else None, tags=check_tags(tag, field_name="tag") or None)
+            rows, next_cursor = await taskops.list_tasks(state.db, principal.user_id, filt, limit=limit, cursor=cursor)
         except ServiceError as err:
             raise tool_error(err) from None
         return TaskList(data=[_public(t) for t in rows], next_cursor=next_cursor)
