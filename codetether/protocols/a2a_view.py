@@ -128,7 +128,8 @@ def artifacts(run: RunState) -> list[Artifact]:
 def to_a2a_task(run: RunState, *, history_length: int | None = None, include_artifacts: bool = True) -> A2ATask:
     """``history_length``: None for the whole history, 0 for none, N for the last N messages."""
     meta = Struct()
-    meta.update({"title": run.title, "run_id": run.run_id, "model": run.model, "agent_type": run.agent_type})
+    # camelCase like every A2A field (the TCK checks the whole payload, metadata included).
+    meta.update({"title": run.title, "runId": run.run_id, "model": run.model, "agentType": run.agent_type})
     history = run.history if history_length is None else (run.history[-history_length:] if history_length > 0 else [])
     return A2ATask(
         id=run.a2a_id,

@@ -107,10 +107,11 @@ async def test_message_id_is_the_idempotency_key(live, user):
         first = (await send(client, message("Once only", message_id=mid)))[-1].task
         again = (await send(client, message("Once only", message_id=mid)))[-1].task
         assert again.id == first.id
-        with pytest.raises(InvalidParamsError, match="messageId was already used"):
-            await send(client, message("Something else", message_id=mid))
+        # The same id on another message is another message (not a replay of the first).
+        other = (await send(client, message("Something else", message_id=mid)))[-1].task
+        assert other.id != first.id
     r = await live.stack.http.get("/v1/automation/tasks", headers=user.headers)
-    assert [t["task_id"] for t in r.json()["data"]] == [first.id]
+    assert [t["task_id"] for t in r.json()["data"]] == [other.id, first.id]
 
 
 async def test_streaming_sends_every_status_update_in_order_and_ends_on_the_terminal_one(live, user):
@@ -222,10 +223,10 @@ async def test_context_of_a_finished_task_starts_a_new_task_in_the_same_context(
         follow = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, context_id=first.context_id,
                          parts=[Part(text="And a second one")])
         second = (await send(client, follow))[-1].task
-        assert second.id != first.id and second.id == second.metadata["run_id"]
+        assert second.id != first.id and second.id == second.metadata["runId"]
         assert second.context_id == first.context_id == first.id
         assert second.status.state == TaskState.TASK_STATE_COMPLETED
-        assert second.metadata["run_id"] != first.metadata["run_id"]
+        assert second.metadata["runId"] != first.metadata["runId"]
         assert "2 message(s)" in second.artifacts[0].parts[0].text
         assert second.history[0].parts[0].text == "And a second one"
         assert {m.task_id for m in second.history} == {second.id}
@@ -233,7 +234,7 @@ async def test_context_of_a_finished_task_starts_a_new_task_in_the_same_context(
         assert again.status.state == TaskState.TASK_STATE_COMPLETED
         assert again.artifacts[0].parts[0].text == first.artifacts[0].parts[0].text
         assert again.history[0].parts[0].text == "First question"
-        assert (await client.get_task(GetTaskRequest(id=second.id))).metadata["run_id"] == second.id
+        assert (await client.get_task(GetTaskRequest(id=second.id))).metadata["runId"] == second.id
     # REST sees one task, on its second run.
     r = await live.stack.http.get(f"/v1/automation/tasks/{first.id}", headers=user.headers)
     assert r.json()["run_id"] == second.id and r.json()["status"] == "completed"

@@ -154,3 +154,14 @@ async def test_card_is_cacheable_and_the_endpoint_answers_with_a_trailing_slash(
         assert "application/json" in r.json()["defaultInputModes"]
     r = await rpc(live, user, "ListTasks", {"pageSize": 1}, path="/a2a/")
     assert r.status_code == 200 and "result" in r.json(), r.text
+
+
+async def test_a_request_that_is_not_json_gets_content_type_not_supported(live, user):
+    # JSONRPC-SSE-002: a body sent as text/plain is refused with -32005, not parsed.
+    payload = str({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {}}).encode()
+    async with httpx.AsyncClient(headers=user.headers) as http:
+        r = await http.post(f"{live.url}/a2a", content=payload, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == -32005
+    r = await live.stack.http.get("/v1/automation/tasks", headers=user.headers)
+    assert r.json()["data"] == []

@@ -83,7 +83,24 @@ class A2AAuth:
                         "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
             await send({"type": "http.response.body", "body": body})
             return
+        if not _is_json(request.headers.get("content-type")):
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {
+                "code": CONTENT_TYPE_NOT_SUPPORTED, "message": "send the JSON-RPC request as application/json",
+                "data": {"code": "unsupported_media_type"}}}).encode()
+            await send({"type": "http.response.start", "status": 415,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
+
+
+# A2A's ContentTypeNotSupportedError: also the answer to a request body that is not JSON.
+CONTENT_TYPE_NOT_SUPPORTED = -32005
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
 # The card's caching (the SDK adds its ETag and answers If-None-Match with 304). A card naming a
