@@ -204,6 +204,7 @@ def create_app(
         finally:
             if warm is not None:
                 warm.cancel()
+            await state.close()
             if own_db:
                 await db.dispose()
 

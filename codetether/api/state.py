@@ -10,6 +10,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from codetether.tasks.eventstream import TaskSeqWatcher
 from codetether.api.auth import Authenticator
 from codetether.api.edge.errors import Problem
 from codetether.agent.catalog import ModelCatalog
@@ -36,6 +37,19 @@ class AppState:
         # Set once the namespace is known to have CodeTether's search attributes (they are never
         # removed by the service), so readiness stops asking.
         self.search_attributes_ready = False
+
+    @property
+    def task_watcher(self) -> TaskSeqWatcher:
+        """The process's one follower of task event logs (SSE, the console's stream, A2A)."""
+        watcher = self.extras.get("task_seq_watcher")
+        if watcher is None:
+            watcher = self.extras["task_seq_watcher"] = TaskSeqWatcher(self.db)
+        return watcher
+
+    async def close(self) -> None:
+        watcher = self.extras.pop("task_seq_watcher", None)
+        if watcher is not None:
+            await watcher.close()
 
     async def temporal(self) -> Client:
         if self._client is not None:

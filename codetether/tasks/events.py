@@ -23,6 +23,7 @@ from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, parse_iso, utcnow
 from codetether.core.models import Task, TaskEvent
+from codetether.tasks import eventnotify
 from codetether.tasks.view import dataclass_dict, event_payload, summarize
 from codetether.replies.tokens import reply_url_for
 from codetether.agent.transcript import run_conversation
@@ -213,7 +214,12 @@ class EventRecorder:
                     await s.rollback()
                     raise IntegrityError("seq moved", None, Exception("seq moved"))
                 task.last_seq = seq
+                if not self.db.is_sqlite:
+                    # Delivered at commit to every API process that follows this task.
+                    await s.execute(eventnotify.NOTIFY, {"payload": eventnotify.payload(task_id, seq)})
             await s.commit()
+        if seq != first_seq:
+            eventnotify.local_bus.publish(task_id, seq)
         for event in results:
             if event is not None and event.id not in existing and event.type not in LOG_ONLY_EVENTS:
                 try:

@@ -1,11 +1,12 @@
 """Following a task's event log live: the reader behind the SSE stream of
 ``GET /v1/automation/tasks/{task_id}/events`` (``codetether/api/rest/routes/events.py``).
 
-Events are written by the worker (possibly another process), so the API learns about them from
-the database. One :class:`TaskSeqWatcher` per API process polls ``tasks.last_seq`` of every task
-that some stream follows, in one query per tick, and wakes the streams whose task moved on; each
-stream then reads only its new events. The cost is one small indexed query per tick for the whole
-process, however many clients listen.
+Events are written by the worker (possibly another process). One :class:`TaskSeqWatcher` per API
+process learns that a followed task moved on from PostgreSQL's ``NOTIFY`` or, in the writer's
+own process, from the local bus (``eventnotify.py``), and wakes the streams of that task; each
+stream then reads only its new events. It also polls ``tasks.last_seq`` of every followed task in
+one query per tick: every 50 ms when nothing notifies it (SQLite across processes, a lost LISTEN
+connection), every second as a safety net when notices arrive.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
+from codetether.tasks import eventnotify
 from codetether.tasks.events import list_events
 from codetether.core.models import Task, TaskEvent
 from codetether.tasks.contracts import TERMINAL_EVENTS, TERMINAL_STATUSES
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # 50 ms keeps event → client latency well under the 200 ms target at ~20 small queries a second.
 POLL_INTERVAL = 0.05
+# With notices arriving, polling only covers a notice lost with a dropped connection.
+NOTIFIED_POLL_INTERVAL = 1.0
 # The largest seq a client may name (REST's ``after`` and ``Last-Event-ID`` share it).
 MAX_SEQ = 2**31 - 1
 _SEQ = re.compile(r"^(0|[1-9][0-9]{0,9})$")
@@ -57,11 +61,29 @@ class _Watched:
 
 
 class TaskSeqWatcher:
-    def __init__(self, db: Database, interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, db: Database, interval: float = POLL_INTERVAL, *, listen: bool = True) -> None:
         self.db = db
         self.interval = interval
         self._tasks: dict[str, _Watched] = {}
         self._poller: asyncio.Task | None = None
+        self._unsubscribe = eventnotify.local_bus.subscribe(self.advance)
+        self.listener = (eventnotify.PgListener(db.url, self.advance)
+                         if listen and not db.is_sqlite else None)
+
+    def advance(self, task_id: str, last_seq: int) -> None:
+        """Wakes the streams of ``task_id`` if its log now reaches ``last_seq``."""
+        entry = self._tasks.get(task_id)
+        if entry is not None and last_seq > entry.last_seq:
+            entry.last_seq = last_seq
+            entry.changed.set()
+            entry.changed = asyncio.Event()
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        if self.listener is not None:
+            await self.listener.stop()
+        if self._poller is not None:
+            self._poller.cancel()
 
     @contextlib.asynccontextmanager
     async def watch(self, task_id: str, known_seq: int) -> AsyncIterator["_Subscription"]:
@@ -69,6 +91,8 @@ class TaskSeqWatcher:
         if entry is None:
             entry = self._tasks[task_id] = _Watched(last_seq=known_seq)
         entry.listeners += 1
+        if self.listener is not None:
+            self.listener.start()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll(), name="codetether-event-watcher")
         try:
@@ -87,7 +111,8 @@ class TaskSeqWatcher:
                 raise
             except Exception:  # noqa: BLE001 - a database hiccup must not end every stream
                 log.exception("polling task sequence numbers failed")
-            await asyncio.sleep(self.interval)
+            notified = self.listener is not None and self.listener.connected
+            await asyncio.sleep(max(self.interval, NOTIFIED_POLL_INTERVAL) if notified else self.interval)
 
     async def _tick(self) -> None:
         ids = list(self._tasks)
@@ -95,11 +120,7 @@ class TaskSeqWatcher:
             for i in range(0, len(ids), _IN_CHUNK):
                 rows = await s.execute(select(Task.id, Task.last_seq).where(Task.id.in_(ids[i : i + _IN_CHUNK])))
                 for task_id, last_seq in rows:
-                    entry = self._tasks.get(task_id)
-                    if entry is not None and last_seq > entry.last_seq:
-                        entry.last_seq = last_seq
-                        entry.changed.set()
-                        entry.changed = asyncio.Event()
+                    self.advance(task_id, last_seq)
 
     def last_seq(self, task_id: str) -> int:
         entry = self._tasks.get(task_id)

@@ -77,7 +77,7 @@ from codetether.protocols.a2a_view import (
 )
 from codetether.tasks import service as taskops
 from codetether.tasks.contracts import WAITING_STATUSES
-from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
+from codetether.tasks.eventstream import follow_events
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +114,6 @@ class CodeTetherRequestHandler(RequestHandler):
     @property
     def db(self):
         return self.state.db
-
-    def _watcher(self) -> TaskSeqWatcher:
-        watcher = self.state.extras.get("task_seq_watcher")
-        if watcher is None:
-            watcher = self.state.extras["task_seq_watcher"] = TaskSeqWatcher(self.state.db)
-        return watcher
 
     def _slot(self, principal: Principal):
         """A slot of the per-user cap on held requests (REST's ?wait= and SSE share it)."""
@@ -161,7 +155,7 @@ class CodeTetherRequestHandler(RequestHandler):
     async def _follow(self, run: RunState, after: int, principal: Principal) -> AsyncGenerator[Any]:
         release = self._slot(principal)
         try:
-            async for event in follow_events(self.db, self._watcher(), run.context_id, after):
+            async for event in follow_events(self.db, self.state.task_watcher, run.context_id, after):
                 if event.run_id != run.run_id:
                     continue
                 for update in event_updates(run.a2a_id, run.context_id, event.type, event.body):

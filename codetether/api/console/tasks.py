@@ -29,7 +29,7 @@ from codetether.tasks import service as taskops
 from codetether.accounts.service import TIER_CONCURRENCY
 from codetether.core.errors import ServiceError
 from codetether.tasks.events import list_events
-from codetether.tasks.eventstream import TaskSeqWatcher, follow_events, parse_seq
+from codetether.tasks.eventstream import follow_events, parse_seq
 from codetether.core.logging import request_id_var
 from codetether.core.models import Codebase
 from codetether.tasks.launch import NewTask
@@ -141,14 +141,6 @@ async def task_panel(request: Request, task_id: str, user: ConsoleUser) -> Respo
     return fragment(request, "_task_panel.html", await _task_context(request, user, task_id))
 
 
-def _watcher(state) -> TaskSeqWatcher:
-    # The same per-process watcher as the REST event stream (codetether/api/rest/routes/events.py).
-    watcher = state.extras.get("task_seq_watcher")
-    if watcher is None:
-        watcher = state.extras["task_seq_watcher"] = TaskSeqWatcher(state.db)
-    return watcher
-
-
 @router.get("/tasks/{task_id}/stream", operation_id="consoleTaskStream")
 async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Response:
     state = get_state(request)
@@ -163,7 +155,7 @@ async def task_stream(request: Request, task_id: str, user: ConsoleUser) -> Resp
     release = stream_slots(state).take(user.id)
 
     async def stream():
-        async for event in follow_events(state.db, _watcher(state), task_id, start, idle_timeout=KEEPALIVE_SECONDS):
+        async for event in follow_events(state.db, state.task_watcher, task_id, start, idle_timeout=KEEPALIVE_SECONDS):
             yield ServerSentEvent(data=event.body, id=str(event.seq), event=event.type)
 
     return HeldEventSourceResponse(stream(), release=release, ping=KEEPALIVE_SECONDS,

@@ -21,7 +21,7 @@ from codetether.api.rest.routes.tasks import load_task
 from codetether.api.rest.schemas.conversation import TaskEventList
 from codetether.api.edge.streamcap import HeldEventSourceResponse, stream_slots
 from codetether.tasks.events import list_events
-from codetether.tasks.eventstream import TaskSeqWatcher, follow_events
+from codetether.tasks.eventstream import follow_events
 from codetether.tasks.contracts import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/v1/automation", tags=["events"])
@@ -31,12 +31,6 @@ KEEPALIVE_SECONDS = 15
 RECONNECT_MS = 2000
 MAX_PAGE = 1000
 
-
-def _watcher(state) -> TaskSeqWatcher:
-    watcher = state.extras.get("task_seq_watcher")
-    if watcher is None:
-        watcher = state.extras["task_seq_watcher"] = TaskSeqWatcher(state.db)
-    return watcher
 
 
 # Event seqs are 32-bit integers in the database; larger values cannot name an event.
@@ -107,7 +101,7 @@ async def list_task_events(
 
     async def stream():
         first = True
-        async for event in follow_events(state.db, _watcher(state), task_id, start, idle_timeout=KEEPALIVE_SECONDS):
+        async for event in follow_events(state.db, state.task_watcher, task_id, start, idle_timeout=KEEPALIVE_SECONDS):
             yield ServerSentEvent(
                 data=event.body, id=str(event.seq), event=event.type, retry=RECONNECT_MS if first else None
             )
