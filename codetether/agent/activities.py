@@ -15,7 +15,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from codetether.agent.backends.base import AgentBackend, ProviderError
+from codetether.agent.backends.base import AgentBackend, ProviderError, estimate_tokens
 from codetether.agent.backends.factory import preload
 from codetether.agent.compaction import fit
 from codetether.agent.pricing import turn_cost
@@ -28,13 +28,19 @@ from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.tasks.events import EventRecorder
 from codetether.agent.transcript import read_messages, write_messages
+from codetether.budgets import ledger
 from codetether.agent.contracts import (
+    BUDGET_EXCEEDED,
     TOKEN_BUDGET_EXCEEDED,
     AgentErrorCode,
     ChatMessage,
     ModelTurnInput,
     ModelTurnResult,
 )
+
+# Output tokens reserved for a turn of a model whose limit is unknown or larger (most turns
+# write far less; the settlement keeps what it really cost).
+DEFAULT_OUTPUT_ESTIMATE = 4096
 
 
 class AgentActivities:
@@ -79,7 +85,13 @@ class AgentActivities:
             if inp.output_schema is not None:
                 tools.append(submit_result_tool(inp.output_schema))
             sent, compaction, summary = await fit(backend, spec, messages, tools_tokens(tools), reporter)
-            done = await complete_truthfully(backend, spec, sent, tools, reporter)
+            charge = await self._reserve(inp, spec, sent, tools, attempt)
+            try:
+                done = await complete_truthfully(backend, spec, sent, tools, reporter)
+            except BaseException:
+                if charge is not None:
+                    await ledger.settle(self.db, charge[0], 0.0)
+                raise
             if summary is not None:
                 # The summarising call is part of this turn's cost.
                 done.input_tokens += summary.input_tokens
@@ -91,6 +103,12 @@ class AgentActivities:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+        cost = turn_cost(spec, input_tokens=done.input_tokens, output_tokens=done.output_tokens,
+                         cached_input_tokens=done.cached_input_tokens) if done.usage_exact else None
+        if charge is not None:
+            # Estimated counts keep the reservation: the ledger never counts less than was risked.
+            await ledger.settle(self.db, charge[0], cost if cost is not None else charge[1],
+                                done.input_tokens, done.output_tokens)
         calls = list(done.tool_calls)
         for i, call in enumerate(calls):
             if not call.id:
@@ -109,9 +127,28 @@ class AgentActivities:
             attempt=attempt,
             cached_input_tokens=done.cached_input_tokens,
             reasoning_tokens=done.reasoning_tokens,
-            cost_usd=turn_cost(spec, input_tokens=done.input_tokens, output_tokens=done.output_tokens,
-                               cached_input_tokens=done.cached_input_tokens) if done.usage_exact else None,
+            cost_usd=cost,
         )
+
+    async def _reserve(self, inp: ModelTurnInput, spec, sent, tools, attempt: int) -> tuple[str, float] | None:
+        """Reserves the turn's priced estimate (the request's size in, the model's output limit
+        out); None when the model has no price (no cap can apply). Refusals end the turn."""
+        est_in = estimate_tokens("".join(m.content for m in sent)) + tools_tokens(tools)
+        est_out = min(spec.max_output_tokens or DEFAULT_OUTPUT_ESTIMATE, DEFAULT_OUTPUT_ESTIMATE)
+        amount = turn_cost(spec, input_tokens=est_in, output_tokens=est_out)
+        if not amount:
+            return None
+        try:
+            return await ledger.reserve(self.db, self.settings, inp.task_id, inp.owner_id, spec.name, amount), amount
+        except ledger.BudgetRefused as refused:
+            raise ApplicationError(
+                str(refused),
+                {"code": AgentErrorCode.BUDGET, "attempt": attempt, "bound": refused.bound,
+                 "on_exhaust": refused.on_exhaust, "limit_usd": refused.limit_usd,
+                 "spent_usd": round(refused.spent_usd, 10), "needed_usd": round(refused.needed_usd, 10)},
+                type=BUDGET_EXCEEDED,
+                non_retryable=True,
+            ) from None
 
 
 def _with_compaction(provider_data: dict | None, compaction: dict | None) -> dict | None:

@@ -79,7 +79,8 @@ class ModelCatalog:
                 provider_model=spec.get("model", name),
                 api_key=api_key,
                 base_url=base_url,
-                available=bool(api_key) or (keyless and bool(base_url)),
+                # A model of kind demo (e.g. a priced one for trying budgets) needs nothing.
+                available=bool(api_key) or (keyless and bool(base_url)) or kind == "demo",
                 description=spec.get("description", ""),
                 context_window=_int(spec.get("context_window", prov.get("context_window"))),
                 max_output_tokens=_int(spec.get("max_output_tokens", prov.get("max_output_tokens"))),

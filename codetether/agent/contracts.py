@@ -15,6 +15,8 @@ MODEL_NOT_CONFIGURED = "ModelNotConfigured"
 WORKSPACE_ERROR = "WorkspaceError"  # the repository cannot be cloned or prepared (non-retryable)
 WORKSPACE_MISSING = "WorkspaceMissing"  # this worker no longer has the workspace: prepare it again
 TOKEN_BUDGET_EXCEEDED = "TokenBudgetExceeded"
+# The next turn would pass the task's max_cost_usd or the user's monthly budget (CONTRACT §13).
+BUDGET_EXCEEDED = "BudgetExceeded"
 
 
 class AgentErrorCode:
@@ -28,6 +30,7 @@ class AgentErrorCode:
     STREAMING_REFUSED = "provider_streaming_refused"
     # The model's answer (or a tool call) stayed cut at the output limit after continuing.
     OUTPUT_TRUNCATED = "output_truncated"
+    BUDGET = "budget_exceeded"
 
 
 @dataclass

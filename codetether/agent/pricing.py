@@ -20,10 +20,10 @@ _PER_MTOK = Decimal(1_000_000)
 
 def turn_cost(spec: ModelSpec, *, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float | None:
     """The turn's price, or None when no price is known for the model (or the counts are estimates)."""
-    if spec.kind == "demo":
-        return 0.0
     if spec.pricing is not None:
         return _from_override(spec.pricing, input_tokens, output_tokens, cached_input_tokens)
+    if spec.kind == "demo":
+        return 0.0
     try:
         from genai_prices import Usage, calc_price
 

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     webhook_max_subscriptions_per_host: int = Field(default=20, ge=1)
     # Requests one user may hold open at once: ?wait= long-polls and SSE streams (per API process).
     max_open_streams_per_user: int = Field(default=20, ge=1)
+    # Monthly model spend per user in USD, by tier, while the user has set none (CONTRACT §13);
+    # None: no limit.
+    budget_limit_usd_free: float | None = Field(default=None, gt=0)
+    budget_limit_usd_pro: float | None = Field(default=None, gt=0)
+    budget_limit_usd_enterprise: float | None = Field(default=None, gt=0)
     # Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (comma
     # separated, or "*"); a request from anywhere else keeps its own peer address and scheme.
     trusted_proxies: str = "127.0.0.1,::1"

@@ -52,6 +52,7 @@ class NewTask:
     max_turns: int | None = None
     tags: list[str] = field(default_factory=list)
     output_schema: dict[str, Any] | None = None
+    max_cost_usd: float | None = None
 
 
 class StartFailed(Exception):
@@ -126,6 +127,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         max_turns=new.max_turns,
         tags=list(new.tags),
         output_schema=new.output_schema,
+        max_cost_usd=new.max_cost_usd,
         conversation=[],
         retry_count=0,
         run_count=1,

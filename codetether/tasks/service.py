@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.agent.catalog import ModelCatalog, ModelSpec
 from codetether.agent.structured import schema_problem
+from codetether.budgets.service import check_can_spend
 from codetether.core.config import Settings
 from codetether.core.db import Database, load_owned, poll_until
 from codetether.core.errors import ServiceError, not_found
@@ -44,6 +45,7 @@ TITLE_LIMIT = 200
 DESCRIPTION_LIMIT = 100_000
 MESSAGE_LIMIT = 100_000
 METADATA_LIMIT = 16 * 1024
+MAX_COST_LIMIT = 100_000
 
 
 async def load_task(db: Database, task_id: str, user_id: str) -> Task:
@@ -125,6 +127,8 @@ def check_task_input(new: NewTask) -> None:
     check_text("description", new.description, DESCRIPTION_LIMIT)
     check_metadata(new.metadata)
     check_tags(new.tags)
+    if new.max_cost_usd is not None and not (0 < new.max_cost_usd <= MAX_COST_LIMIT):
+        raise _invalid("max_cost_usd", "validation_error", f"must be a number above 0 and at most {MAX_COST_LIMIT}")
     if new.output_schema is not None and (problem := schema_problem(new.output_schema)) is not None:
         raise _invalid("output_schema", "invalid_output_schema", problem)
     for field_name in ("model", "codebase_id", "webhook_url", "callback_url", "webhook_secret", "notify_email"):
@@ -170,6 +174,7 @@ async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None
             ) from None
     if new.codebase_id:
         await check_codebase(db, new.codebase_id, new.owner_id)
+    await check_can_spend(db, settings, new.owner_id)
 
 
 def _sealed(settings: Settings, new: NewTask) -> NewTask:

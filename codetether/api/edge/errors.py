@@ -339,6 +339,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "Bad request",
         401: "Missing or invalid credentials",
+        402: "The month's budget is spent (budget_exhausted)",
         403: "The credentials lack a required scope",
         404: "Not found (or not yours)",
         405: "Method not allowed",

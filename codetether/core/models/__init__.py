@@ -16,6 +16,7 @@ from codetether.core.models.accounts import (
     User,
 )
 from codetether.core.models.base import Base
+from codetether.core.models.budgets import BudgetCharge, UserBudget
 from codetether.core.models.codebases import Codebase
 from codetether.core.models.idempotency import IdempotencyRecord
 from codetether.core.models.oauth import (
@@ -39,6 +40,7 @@ __all__ = [
     "AgentMessage",
     "ApiKey",
     "Base",
+    "BudgetCharge",
     "Codebase",
     "ConsoleSession",
     "ConsoleToken",
@@ -55,6 +57,7 @@ __all__ = [
     "TaskArtifact",
     "TaskEvent",
     "User",
+    "UserBudget",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

@@ -83,6 +83,8 @@ class Task(Base):
     # CONTRACT §11: the JSON Schema the answer must match, and the answer as an object.
     output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # CONTRACT §13: the most this task may spend on model turns (raised by a budget approval).
+    max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
     max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

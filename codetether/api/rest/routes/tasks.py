@@ -89,7 +89,7 @@ async def start_new_task(request: Request, state, client, new: NewTask, response
     status_code=201,
     response_model=TaskPublic,
     summary="Create a task",
-    responses=problem_responses(401, 403, 409, 422, 429, 503),
+    responses=problem_responses(401, 402, 403, 409, 422, 429, 503),
 )
 @claims_in_route
 async def create(
@@ -123,6 +123,7 @@ async def create(
         max_turns=body.max_turns or settings.agent_max_turns,
         tags=body.tags,
         output_schema=body.output_schema,
+        max_cost_usd=body.max_cost_usd,
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"

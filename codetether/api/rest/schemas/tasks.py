@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 from codetether.tasks.contracts import TaskEventType, TaskStatusName
-from codetether.tasks.service import DESCRIPTION_LIMIT, METADATA_LIMIT, TITLE_LIMIT
+from codetether.tasks.service import DESCRIPTION_LIMIT, MAX_COST_LIMIT, METADATA_LIMIT, TITLE_LIMIT
 from codetether.tasks.tags import MAX_TAGS, TAG_MAX_LENGTH, TAG_PATTERN
 
 AgentType = Literal["build", "plan", "general", "explore"]
@@ -75,6 +75,11 @@ class TaskCreate(StoredText):
         "the finished task then carries it as `result_json`.",
         examples=[{"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
                    "required": ["sentiment"]}],
+    )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, le=MAX_COST_LIMIT,
+        description="The most this task may spend on model turns (USD). The turn that would pass it asks first "
+        "(or fails, with the budget's on_exhaust: fail).",
     )
     tags: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS,
@@ -209,6 +214,7 @@ class TaskPublic(BaseModel):
     result_summary: str | None
     result_json: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
+    max_cost_usd: float | None = None
     error: TaskError | None
     retry_count: int
     progress: TaskProgress | None

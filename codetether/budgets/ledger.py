@@ -1,0 +1,104 @@
+"""The charge ledger: a model turn reserves its priced estimate before it calls the provider and
+settles what it cost afterwards (``codetether/agent/activities.py``, ``model_turn``).
+
+A reservation is refused (:class:`BudgetRefused`) when it would take the task past its
+``max_cost_usd`` or the user past the month's limit: spend counts settled charges and the
+reservations still open, so a limit is overshot by at most the turns already under way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from codetether.core.config import Settings
+from codetether.core.db import Database
+from codetether.core.ids import new_id, utcnow
+from codetether.core.models import BudgetCharge, Task, User, UserBudget
+
+ON_EXHAUST = ("ask", "fail")
+
+
+@dataclass
+class BudgetRefused(Exception):
+    # "task" (its max_cost_usd) or "user" (the month's limit).
+    bound: str
+    limit_usd: float
+    spent_usd: float
+    needed_usd: float
+    on_exhaust: str
+
+    def __str__(self) -> str:
+        what = "the task's max_cost_usd" if self.bound == "task" else "the monthly budget"
+        return (f"the next model turn (about ${self.needed_usd:.4f}) would exceed {what} "
+                f"(${self.spent_usd:.4f} of ${self.limit_usd:.4f} used)")
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def tier_limit(settings: Settings, tier: str) -> float | None:
+    return getattr(settings, f"budget_limit_usd_{tier}", None)
+
+
+async def user_limit(s, settings: Settings, user_id: str) -> tuple[float | None, str]:
+    """The user's monthly limit and ``on_exhaust``: their own setting, else their tier's default."""
+    row = await s.get(UserBudget, user_id)
+    if row is not None:
+        return row.limit_usd, row.on_exhaust
+    tier = (await s.execute(select(User.tier).where(User.id == user_id))).scalar_one_or_none() or "free"
+    return tier_limit(settings, tier), "ask"
+
+
+def _spend(s, *where):
+    # A settled charge counts what it cost, an open one what it reserved.
+    amount = func.coalesce(BudgetCharge.cost_usd, BudgetCharge.reserved_usd)
+    return s.execute(select(func.coalesce(func.sum(amount), 0.0)).where(*where))
+
+
+async def user_spend(s, user_id: str, start: datetime, end: datetime) -> tuple[float, float]:
+    """(settled, still reserved) of the user's charges made in [start, end)."""
+    settled = (await s.execute(select(func.coalesce(func.sum(BudgetCharge.cost_usd), 0.0)).where(
+        BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
+        BudgetCharge.cost_usd.is_not(None)))).scalar_one()
+    reserved = (await s.execute(select(func.coalesce(func.sum(BudgetCharge.reserved_usd), 0.0)).where(
+        BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
+        BudgetCharge.cost_usd.is_(None)))).scalar_one()
+    return float(settled), float(reserved)
+
+
+async def reserve(db: Database, settings: Settings, task_id: str, user_id: str, model: str, amount: float) -> str:
+    """Opens a charge of ``amount`` for the task's next turn; :class:`BudgetRefused` if a cap forbids it."""
+    now = utcnow()
+    async with db.write_session() as s:
+        # One reservation at a time per user (the row lock; SQLite serialises writers anyway).
+        if not db.is_sqlite:
+            await s.execute(select(User.id).where(User.id == user_id).with_for_update())
+        limit, on_exhaust = await user_limit(s, settings, user_id)
+        cap = (await s.execute(select(Task.max_cost_usd).where(Task.id == task_id))).scalar_one_or_none()
+        if cap is not None:
+            spent = float((await _spend(s, BudgetCharge.task_id == task_id)).scalar_one())
+            if spent + amount > cap:
+                raise BudgetRefused("task", cap, spent, amount, on_exhaust)
+        if limit is not None:
+            start, end = month_bounds(now)
+            settled, reserved = await user_spend(s, user_id, start, end)
+            if settled + reserved + amount > limit:
+                raise BudgetRefused("user", limit, settled + reserved, amount, on_exhaust)
+        charge_id = new_id("chg")
+        s.add(BudgetCharge(id=charge_id, user_id=user_id, task_id=task_id, model=model, reserved_usd=amount,
+                           created_at=now))
+        await s.commit()
+    return charge_id
+
+
+async def settle(db: Database, charge_id: str, cost_usd: float, input_tokens: int = 0, output_tokens: int = 0) -> None:
+    async with db.write_session() as s:
+        await s.execute(update(BudgetCharge).where(BudgetCharge.id == charge_id, BudgetCharge.cost_usd.is_(None)).values(
+            cost_usd=cost_usd, input_tokens=input_tokens, output_tokens=output_tokens, settled_at=utcnow()))
+        await s.commit()

@@ -1,0 +1,114 @@
+"""Budgets through the real API, Temporal and worker (CONTRACT §13).
+
+A models file adds ``demo-priced``: the offline demo model with a (steep) price, so its turns
+cost money and every cap can be reached without a provider.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import pytest_asyncio
+
+from tests.conftest import make_settings, running_stack, wait_status
+
+TASKS = "/v1/automation/tasks"
+MODELS = """
+providers:
+  offline: {kind: demo}
+models:
+  demo-priced: {provider: offline, max_output_tokens: 1000, pricing: {input_per_mtok_usd: 100, output_per_mtok_usd: 100}}
+"""
+ALL_SCOPES = ["tasks:read", "tasks:write", "messages:write", "account:manage"]
+
+
+@pytest_asyncio.fixture
+async def priced(temporal_address, database_url, tmp_path, temporal_env, db):
+    models = tmp_path / "models.yaml"
+    models.write_text(MODELS)
+    settings = make_settings(temporal_address, database_url, tmp_path, models_file=models)
+    async with running_stack(settings, temporal_env.client, db) as s:
+        yield s
+
+
+async def create(stack, user, **body):
+    body = {"title": "Priced", "description": "Summarize", "model": "demo-priced", **body}
+    return await stack.http.post(TASKS, json=body, headers=user.headers)
+
+
+async def test_budget_defaults_and_update(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    r = await priced.http.get("/v1/automation/budget", headers=user.headers)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["period"] == "month" and b["limit_usd"] is None and b["remaining_usd"] is None
+    assert b["spent_usd"] == 0 and b["reserved_usd"] == 0 and b["on_exhaust"] == "ask"
+    assert b["period_start"].endswith("Z") and b["period_start"] < b["period_end"]
+    r = await priced.http.put("/v1/automation/budget", json={"limit_usd": 5, "on_exhaust": "fail"}, headers=user.headers)
+    assert r.status_code == 200 and r.json()["limit_usd"] == 5 and r.json()["remaining_usd"] == 5
+    assert r.json()["on_exhaust"] == "fail"
+    reader = await make_user(scopes=["tasks:read", "tasks:write"])
+    r = await priced.http.put("/v1/automation/budget", json={"limit_usd": 5}, headers=reader.headers)
+    assert r.status_code == 403
+    r = await priced.http.put("/v1/automation/budget", json={"limit_usd": -1}, headers=user.headers)
+    assert r.status_code == 422
+
+
+async def test_spend_is_settled_and_usage_adds_up(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    ids = []
+    for tag in ("alpha", "beta"):
+        r = await create(priced, user, tags=[tag])
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["task_id"])
+    costs = []
+    for task_id in ids:
+        done = await wait_status(priced.http, task_id, user.headers, {"completed", "failed"})
+        assert done["status"] == "completed", done
+        assert done["usage"]["cost_usd"] > 0
+        costs.append(done["usage"]["cost_usd"])
+    b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert b["spent_usd"] == pytest.approx(sum(costs)) and b["reserved_usd"] == 0
+    by_tag = (await priced.http.get("/v1/automation/usage", params={"group_by": "tag"}, headers=user.headers)).json()["data"]
+    assert {row["key"]: row["cost_usd"] for row in by_tag} == pytest.approx({"alpha": costs[0], "beta": costs[1]})
+    by_model = (await priced.http.get("/v1/automation/usage", params={"group_by": "model"}, headers=user.headers)).json()["data"]
+    assert [(r["key"], r["tasks"]) for r in by_model] == [("demo-priced", 2)]
+    r = await priced.http.get("/v1/automation/usage", params={"group_by": "day", "format": "csv"}, headers=user.headers)
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert sum(float(row["cost_usd"]) for row in rows) == pytest.approx(sum(costs))
+    assert sum(int(row["tasks"]) for row in rows) == 2
+
+
+async def test_a_turn_past_max_cost_usd_is_refused_before_it_runs(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    await priced.http.put("/v1/automation/budget", json={"limit_usd": None, "on_exhaust": "fail"}, headers=user.headers)
+    r = await create(priced, user, max_cost_usd=0.01)
+    assert r.status_code == 201 and r.json()["max_cost_usd"] == 0.01
+    done = await wait_status(priced.http, r.json()["task_id"], user.headers, {"completed", "failed"})
+    assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded", done
+    assert "max_cost_usd" in done["error"]["message"]
+    b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert b["spent_usd"] == 0 and b["reserved_usd"] == 0
+
+
+async def test_a_spent_month_refuses_new_tasks_with_402(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    r = await create(priced, user)
+    await wait_status(priced.http, r.json()["task_id"], user.headers, {"completed", "failed"})
+    spent = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()["spent_usd"]
+    assert spent > 0
+    await priced.http.put("/v1/automation/budget", json={"limit_usd": spent, "on_exhaust": "fail"}, headers=user.headers)
+    r = await create(priced, user)
+    assert r.status_code == 402, r.text
+    assert r.headers["content-type"].startswith("application/problem+json") and r.json()["code"] == "budget_exhausted"
+    assert (await priced.http.get(TASKS, headers=user.headers)).json()["data"][0]["task_id"] != r.json().get("task_id")
+    # A bigger limit lets the next task start, and its turn is refused once the month would pass it.
+    await priced.http.put("/v1/automation/budget", json={"limit_usd": spent + 0.0001, "on_exhaust": "fail"}, headers=user.headers)
+    r = await create(priced, user)
+    assert r.status_code == 201
+    done = await wait_status(priced.http, r.json()["task_id"], user.headers, {"completed", "failed"})
+    assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded"
+    assert "monthly budget" in done["error"]["message"]
