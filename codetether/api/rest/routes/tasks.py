@@ -123,6 +123,7 @@ async def create(
         max_turns=body.max_turns or settings.agent_max_turns,
         tags=body.tags,
         output_schema=body.output_schema,
+        attachments=[a.model_dump(exclude_none=True) for a in body.attachments],
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"
