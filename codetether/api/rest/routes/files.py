@@ -94,8 +94,8 @@ async def get_file(file_id: str, principal: TasksRead, state: State) -> FilePubl
     operation_id="getFileContent",
     summary="Download a file",
     response_class=StreamingResponse,
-    responses={200: {"description": "The file's bytes, as an attachment",
-                     "content": {"application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+    responses={200: {"description": "The file's bytes, as an attachment, with the file's own content type",
+                     "content": {"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
                **problem_responses(401, 403, 404, 429)},
 )
 async def get_file_content(file_id: str, principal: TasksRead, state: State, storage: Storage) -> StreamingResponse:
