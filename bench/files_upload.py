@@ -146,7 +146,8 @@ async def main() -> None:
         "## File uploads and creates with an attachment",
         "",
         f"Command: `{cmd}` (API under uvicorn, data-dir storage, no worker; {args.rounds} alternating rounds; "
-        f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on 2 cores).",
+        f"measured {time.strftime('%Y-%m-%d', time.gmtime())} on 2 cores shared with other work: compare the "
+        "columns of one table, which ran side by side, rather than absolute numbers).",
         "",
         "| measure | raw write in a thread (+ fsync) | `POST /v1/automation/files` |",
         "| --- | --- | --- |",
