@@ -34,10 +34,15 @@ from codetether.concurrency.workflow import ConcurrencyWorkflow
 from codetether.webhooks.workflow import DeliveryWorkflow
 from codetether.notifications.workflow import EmailWorkflow
 from codetether.tasks.workflow import TaskWorkflow
+from codetether.files.activities import FileActivities
+from codetether.files.schedule import ensure_cleanup_schedule
+from codetether.files.storage import FileStorage
+from codetether.files.wiring import storage_from_settings
+from codetether.files.workflow import FileCleanupWorkflow
 
 log = logging.getLogger("codetether.worker")
 
-WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow, EmailWorkflow]
+WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow, EmailWorkflow, FileCleanupWorkflow]
 
 
 def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
@@ -46,7 +51,8 @@ def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
 
 
 def activity_list(
-    settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient, workspace: WorkspaceActivities | None = None
+    settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient, workspace: WorkspaceActivities | None = None,
+    storage: FileStorage | None = None,
 ) -> list:
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     catalog = ModelCatalog.from_settings(settings)
@@ -54,18 +60,19 @@ def activity_list(
     agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
+    files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))
     shared = [tasks.run_agent, tasks.record_event, tasks.record_events, tasks.request_slot, agent.model_turn,
-              webhooks.attempt_delivery, email.send_task_email]
+              webhooks.attempt_delivery, email.send_task_email, files.fetch_attachments, files.cleanup_expired_files]
     if workspace is not None:
         shared.append(workspace.prepare_workspace)
     return shared
 
 
 def workspace_activities(settings: Settings, db: Database, client: Client, http_client: httpx.AsyncClient,
-                         queue: str) -> WorkspaceActivities:
+                         queue: str, storage: FileStorage | None = None) -> WorkspaceActivities:
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     return WorkspaceActivities(settings=settings, db=db, recorder=recorder, sandbox=Sandbox(settings), task_queue=queue,
-                               http_client=http_client)
+                               http_client=http_client, storage=storage or storage_from_settings(settings))
 
 
 class WorkerGroup:
@@ -112,7 +119,9 @@ def build_worker(
 ) -> WorkerGroup:
     queue = task_queue or settings.temporal_task_queue
     own_queue = f"{queue}.ws.{uuid.uuid4().hex[:12]}"
-    workspace = workspace_activities(settings, db, client, http_client, own_queue)
+    # The one file storage of this process (the data dir or S3-compatible, by the settings).
+    storage = storage_from_settings(settings)
+    workspace = workspace_activities(settings, db, client, http_client, own_queue, storage)
     own = Worker(
         client,
         task_queue=own_queue,
@@ -128,7 +137,7 @@ def build_worker(
         client,
         task_queue=queue,
         workflows=all_workflows(),
-        activities=activity_list(settings, db, client, http_client, workspace),
+        activities=activity_list(settings, db, client, http_client, workspace, storage),
         max_concurrent_workflow_task_polls=settings.worker_workflow_pollers,
         max_concurrent_activity_task_polls=settings.worker_activity_pollers,
         max_cached_workflows=settings.worker_max_cached_workflows,
@@ -153,6 +162,10 @@ async def run_worker(settings: Settings | None = None, stop: asyncio.Event | Non
         client = await connect(settings, runtime=worker_runtime(settings))
         # Workflows upsert these attributes; a fresh self-hosted namespace gets them here.
         await register_search_attributes_if_allowed(client, log)
+        try:
+            await ensure_cleanup_schedule(client, settings)
+        except Exception:  # noqa: BLE001 - the next worker start tries again; files then expire late
+            log.exception("creating the file cleanup schedule failed")
         worker = build_worker(settings, client, db, http_client)
         log.info("worker polling %s (and %s for its workspaces) on %s", settings.temporal_task_queue,
                  worker.workspace.task_queue, settings.temporal_address)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from codetether.files.contracts import Attachment
+
 
 # ApplicationError types raised by the model-turn activities (Temporal matches non-retryable types by name).
 PROVIDER_CLIENT_ERROR = "ProviderClientError"
@@ -79,6 +81,8 @@ class PrepareWorkspaceInput:
     # Rebuild from a checkpoint (another worker took over): the base and the diff on top of it.
     base_commit: str | None = None
     checkpoint_id: str | None = None
+    # The task's input files, placed under attachments/ (CONTRACT §11).
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass

@@ -45,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from codetether.agent.structured import MAX_INVALID_ANSWERS, SUBMIT_RESULT, answer_problems, json_answer, retry_message
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
+    from codetether.files.activities import FileActivities
+    from codetether.files.contracts import ATTACHMENT_ERROR, FetchAttachmentsInput, FetchAttachmentsResult
     from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
     from codetether.tasks.run_state import TaskRunState
 
@@ -53,6 +55,11 @@ DEFAULT_MAX_TURNS = 50
 TURNS_PER_EXECUTION = 40
 
 MODEL_TURN_TIMEOUT = timedelta(minutes=30)
+
+# Attachment URLs: each download may take attachment_fetch_timeout_seconds; a refusal is final.
+FETCH_TIMEOUT = timedelta(minutes=15)
+FETCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30),
+                          maximum_attempts=3, non_retryable_error_types=[ATTACHMENT_ERROR])
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -72,7 +79,8 @@ class AgentLoop:
         # A codebase is cloned up front (a bad repository fails before any model tokens are
         # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
         # runs always finalize (their plan or findings become artifacts).
-        lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
+        # A task with input files prepares its workspace up front too: they are there for the first tool.
+        lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES and not inp.attachments
         if carry is not None:
             self.seq = carry.seq
             self.usage = carry.usage
@@ -82,13 +90,33 @@ class AgentLoop:
         else:
             self.seq, self.usage, self.append, self.invalid_answers = 0, Usage(), [], 0
             self.workspace = WorkspaceSession(inp, None, None, lazy=lazy)
-            for message in agent_initial_messages(inp):
-                self._add(message)
+            # Attachment URLs are fetched first; the opening messages then list what they brought.
+            if not self._urls_to_fetch():
+                self._open()
         self.turns_here = 0
         self.max_turns = inp.max_turns or DEFAULT_MAX_TURNS
         # Set when the model submits an answer that matches the task's output schema.
         self.submitted: dict | None = None
         self.last_problems: list[str] = []
+
+    def _open(self) -> None:
+        for message in agent_initial_messages(self.inp):
+            self._add(message)
+
+    def _urls_to_fetch(self) -> bool:
+        return any(a.file_id is None for a in self.inp.attachments or [])
+
+    async def _fetch_attachments(self) -> None:
+        """Downloads the task's attachment URLs into the file storage (only tasks that have some)."""
+        inp = self.inp
+        fetched: FetchAttachmentsResult = await workflow.execute_activity_method(
+            FileActivities.fetch_attachments,
+            FetchAttachmentsInput(task_id=inp.task_id, owner_id=inp.owner_id, attachments=list(inp.attachments or [])),
+            start_to_close_timeout=FETCH_TIMEOUT,
+            retry_policy=FETCH_RETRY,
+        )
+        inp.attachments = fetched.attachments
+        self._open()
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -108,6 +136,8 @@ class AgentLoop:
     async def _loop(self) -> TaskResult:
         state, workspace = self.state, self.workspace
         try:
+            if self.seq == 0 and self._urls_to_fetch():
+                await self._fetch_attachments()
             if workspace.ws is None and not workspace.lazy:
                 await workspace.prepare()
         except ActivityError as err:
@@ -305,7 +335,7 @@ class AgentLoop:
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
-            max_turns=inp.max_turns, output_schema=inp.output_schema,
+            max_turns=inp.max_turns, output_schema=inp.output_schema, attachments=inp.attachments,
             carried=TaskCarryOver(
                 messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
                 agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=workspace.ws,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from codetether.agent.contracts import ChatMessage
 from codetether.agent.structured import instructions as structured_instructions
+from codetether.files.contracts import Attachment
+from codetether.files.naming import text_extract_path, workspace_names
 from codetether.tasks.contracts import TaskInput
 
 AGENT_TYPES = ("build", "plan", "general", "explore")
@@ -64,6 +66,28 @@ AGENT_PROMPTS: dict[str, str] = {
 }
 
 
+def _size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def attachments_note(attachments: list[Attachment]) -> str:
+    """The lines that tell the agent where the task's input files are (CONTRACT §11)."""
+    lines = ["Files attached to this task (read-only; copy one elsewhere to change it):"]
+    for a, path in zip(attachments, workspace_names(attachments)):
+        line = f"- {path} ({a.content_type or 'unknown type'}, {_size(a.size)})"
+        text = text_extract_path(a, path)
+        if text is not None:
+            line += f"; its text is in {text}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
     system = AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE)
     if inp.output_schema is not None:
@@ -73,5 +97,8 @@ def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
     if inp.follow_up is not None:
         messages.append(ChatMessage(role="user", content=inp.follow_up))
     else:
-        messages.append(ChatMessage(role="user", content=user_prompt(inp.title, inp.description)))
+        opening = user_prompt(inp.title, inp.description)
+        if inp.attachments:
+            opening += "\n\n" + attachments_note(inp.attachments)
+        messages.append(ChatMessage(role="user", content=opening))
     return messages

@@ -82,6 +82,7 @@ class WorkspaceSession:
                 codebase_id=inp.codebase_id,
                 base_commit=self.ws.base_commit if self.ws is not None else None,
                 checkpoint_id=self.checkpoint_id,
+                attachments=list(inp.attachments or []),
             ),
             start_to_close_timeout=PREPARE_TIMEOUT,
             heartbeat_timeout=None,

@@ -15,6 +15,7 @@ from codetether.api.edge.errors import Problem
 from codetether.api.state import AppState
 from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
+from codetether.files.storage import FileStorage
 from codetether.accounts.credentials import API_KEY_PREFIX, SCOPES
 
 # Declared for OpenAPI (both schemes appear in the spec); resolution happens in current_principal.
@@ -56,6 +57,13 @@ async def get_temporal(state: State) -> Client:
 
 
 TemporalClient = Annotated[Client, Depends(get_temporal)]
+
+
+async def get_storage(state: State) -> FileStorage:
+    return state.storage
+
+
+Storage = Annotated[FileStorage, Depends(get_storage)]
 
 
 async def get_catalog(state: State) -> ModelCatalog:

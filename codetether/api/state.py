@@ -17,6 +17,7 @@ from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.temporal import connect, register_search_attributes_if_allowed
+from codetether.files.wiring import storage_from_settings
 
 log = logging.getLogger("codetether.api")
 
@@ -27,6 +28,8 @@ class AppState:
         self.db = db
         self.catalog = ModelCatalog.from_settings(settings)
         self.authenticator = Authenticator(db)
+        # Uploaded files' bytes (the data dir, or S3-compatible storage when configured).
+        self.storage = storage_from_settings(settings)
         self._client = client
         self._lock = asyncio.Lock()
         # Hooks other layers install (rate limiting after authentication, for instance).

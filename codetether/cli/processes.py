@@ -57,7 +57,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         # A self-hosted cluster gets CodeTether's search attributes here (one-shot, idempotent).
         asyncio.run(register_search_attributes(settings))
         print(f"search attributes registered in namespace {settings.temporal_namespace!r}")
+        print(f"file cleanup schedule: {asyncio.run(_cleanup_schedule(settings))}")
     return 0
+
+
+async def _cleanup_schedule(settings: Settings) -> str:
+    from codetether.core.temporal import connect
+    from codetether.files.schedule import ensure_cleanup_schedule
+
+    return await ensure_cleanup_schedule(await connect(settings), settings)
 
 
 async def register_search_attributes(settings: Settings, *, wait_seconds: float = 0) -> None:

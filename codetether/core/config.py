@@ -236,6 +236,25 @@ class Settings(BaseSettings):
     # Pull requests (push policy pull_request) go to this GitHub REST API.
     github_api_url: str = "https://api.github.com"
 
+    # ---- input files (docs/files.md) ----
+    # Largest file an upload or an attachment URL may bring (413 file_too_large past it).
+    files_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Bytes of unexpired files one user may keep (413 file_quota_exceeded past it).
+    files_quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # A file is deleted (bytes and row) this long after its upload.
+    files_ttl_seconds: float = Field(default=7 * 86400, gt=0)
+    # How often the cleanup schedule (a Temporal Schedule the worker creates) deletes expired files.
+    files_cleanup_interval_seconds: float = Field(default=3600, ge=60)
+    # Seconds an attachment URL may take to answer and deliver its body.
+    attachment_fetch_timeout_seconds: float = Field(default=60.0, gt=0)
+    # S3-compatible object storage for the files; unset bucket: a folder in the data dir.
+    files_s3_bucket: str | None = None
+    files_s3_endpoint_url: str | None = None
+    files_s3_region: str | None = None
+    files_s3_access_key_id: str | None = Field(default=None, repr=False)
+    files_s3_secret_access_key: str | None = Field(default=None, repr=False)
+    files_s3_prefix: str = "files/"
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _check_schedule(cls, value: str) -> str:

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from codetether.agent.contracts import AgentCarry, ChatMessage
+from codetether.files.contracts import ATTACHMENT_UNAVAILABLE, Attachment
 
 # The search attributes the task code sets; they live in core with the client factory that
 # registers them on the namespace.
@@ -60,6 +61,8 @@ class ErrorCode:
     INTERNAL = "internal_error"
     # The answer never matched the task's output_schema (CONTRACT §11).
     OUTPUT_INVALID = "output_invalid"
+    # An attachment URL could not be fetched and stored (CONTRACT §11).
+    ATTACHMENT_UNAVAILABLE = ATTACHMENT_UNAVAILABLE
 
 AGENT_LOOP_PATCH = "agent-tool-loop-v1"
 # Leaner tasks: transitions are written by local activities (no activity round trip through the
@@ -102,6 +105,8 @@ class TaskInput:
     max_turns: int | None = None
     # A JSON Schema the answer must match (CONTRACT §11); the result then carries result_json.
     output_schema: dict[str, Any] | None = None
+    # The task's input files (CONTRACT §11); a URL item has no file_id until the worker fetched it.
+    attachments: list[Attachment] | None = None
 
 
 @dataclass

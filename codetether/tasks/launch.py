@@ -26,6 +26,7 @@ from codetether.core.db import Database
 from codetether.core.ids import new_id, ulid, utcnow
 from codetether.core.models import IdempotencyRecord, Task
 from codetether.agent.contracts import ChatMessage, ToolCall
+from codetether.files.contracts import Attachment
 from codetether.tasks.contracts import SA_MODEL, SA_OWNER, SA_STATUS, TASK_WORKFLOW, TaskInput, TaskResult
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class NewTask:
     tags: list[str] = field(default_factory=list)
     output_schema: dict[str, Any] | None = None
     max_cost_usd: float | None = None
+    # As given ({"file_id"} or {"url", "name"?}); the service turns them into Attachment items.
+    attachments: list[Any] = field(default_factory=list)
 
 
 class StartFailed(Exception):
@@ -128,6 +131,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         tags=list(new.tags),
         output_schema=new.output_schema,
         max_cost_usd=new.max_cost_usd,
+        attachments=[a.stored() for a in new.attachments] if new.attachments else None,
         conversation=[],
         retry_count=0,
         run_count=1,
@@ -337,6 +341,7 @@ def task_input(
         codebase_id=task.codebase_id,
         max_turns=task.max_turns,
         output_schema=task.output_schema,
+        attachments=[Attachment.from_stored(a) for a in task.attachments] if task.attachments else None,
     )
 
 

@@ -31,6 +31,8 @@ from codetether.core.jsonsafe import UnsafeJSON, check_json, find_bad_string
 from codetether.core.models import Codebase, Task
 from codetether.core.netguard import UnsafeURL, validate_webhook_url
 from codetether.core.secretbox import SEALED_PREFIX, seal_text
+from codetether.files.contracts import Attachment
+from codetether.files.service import check_attachments
 from codetether.tasks.launch import IdempotentKey, KeyedCreate, NewTask, StartFailed, create_task, create_task_keyed
 from codetether.tasks.contracts import TASK_STATUSES, TERMINAL_STATUSES
 from codetether.tasks.tags import check_tags, has_tag
@@ -144,8 +146,9 @@ def check_message(text: str) -> None:
     check_text("message", text, MESSAGE_LIMIT)
 
 
-async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None:
-    """The checks a new task passes before it is stored: input rules, email, webhook URLs, codebase."""
+async def check_new_task(db: Database, settings: Settings, new: NewTask) -> NewTask:
+    """The checks a new task passes before it is stored: input rules, email, webhook URLs, codebase,
+    attachments. Answers the task with its attachments resolved (files looked up, URLs checked)."""
     check_task_input(new)
     if new.notify_email and settings.smtp_url is None:
         # Accepting an address and never writing to it would be a silent no-op.
@@ -175,6 +178,10 @@ async def check_new_task(db: Database, settings: Settings, new: NewTask) -> None
     if new.codebase_id:
         await check_codebase(db, new.codebase_id, new.owner_id)
     await check_can_spend(db, settings, new.owner_id)
+    if new.attachments:
+        specs = [a.stored() if isinstance(a, Attachment) else dict(a) for a in new.attachments]
+        new = replace(new, attachments=await check_attachments(db, settings, new.owner_id, specs))
+    return new
 
 
 def _sealed(settings: Settings, new: NewTask) -> NewTask:
@@ -189,7 +196,7 @@ async def start_task(db: Database, client: Client, settings: Settings, new: NewT
 
     ``task_id`` is an id reserved by an idempotency key, so a retry reuses it.
     """
-    await check_new_task(db, settings, new)
+    new = await check_new_task(db, settings, new)
     try:
         return await create_task(db, client, settings, _sealed(settings, new), task_id=task_id)
     except StartFailed as err:
@@ -199,7 +206,7 @@ async def start_task(db: Database, client: Client, settings: Settings, new: NewT
 async def start_task_keyed(db: Database, client: Client, settings: Settings, new: NewTask, key: IdempotentKey) -> KeyedCreate:
     """:func:`start_task` under an Idempotency-Key: the key's claim and the task row in one
     transaction (see :func:`codetether.tasks.launch.create_task_keyed`)."""
-    await check_new_task(db, settings, new)
+    new = await check_new_task(db, settings, new)
     try:
         return await create_task_keyed(db, client, settings, _sealed(settings, new), key)
     except StartFailed as err:

@@ -76,8 +76,15 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "changes": task.changes,
         "git": task.git,
         "artifacts": artifact_list(task),
+        "attachments": attachment_list(task),
         "usage": task.usage,
     }
+
+
+def attachment_list(task: Task) -> list[dict[str, Any]]:
+    """The task's input files as the contract shows them (a URL not yet fetched has no file_id)."""
+    keys = ("file_id", "name", "size", "content_type", "sha256")
+    return [{k: a.get(k) for k in keys} for a in task.attachments or []]
 
 
 def artifact_list(task: Task) -> list[dict[str, Any]] | None:

@@ -223,3 +223,13 @@ async def test_dynamic_registration_rules(live, settings):
             assert "registration_endpoint" not in (await anon.get("/.well-known/oauth-authorization-server")).json()
     finally:
         live.stack.settings.oauth_dynamic_registration = True
+
+
+async def test_create_task_attachments_follow_the_service_rules(live, user):
+    async with mcp_session(live, headers=user.headers) as session:
+        refused = await session.call_tool("create_task", {
+            "title": "t", "description": "d", "attachments": [{"file_id": "file_01j00000000000000000000000"}]})
+        assert refused.is_error and "file_not_found" in refused.content[0].text
+        refused = await session.call_tool("create_task", {
+            "title": "t", "description": "d", "attachments": [{"url": "ftp://example.com/a.csv"}]})
+        assert refused.is_error and "invalid_attachment_url" in refused.content[0].text

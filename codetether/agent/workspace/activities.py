@@ -24,6 +24,7 @@ from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from codetether.agent.workspace.attachments import place_attachments
 from codetether.agent.workspace.gitops import Git, GitAuth, GitError, GitOutputTooLarge, make_auth, remove_tree
 from codetether.agent.workspace.layout import READY_MARKER, WorkspaceLayout, run_artifact_id
 from codetether.agent.workspace.publish import publish_changes
@@ -38,6 +39,7 @@ from codetether.tasks.events import EventRecorder
 from codetether.core.models import Codebase, TaskArtifact
 from codetether.codebases.repourls import InvalidRepositoryURL, check_repository_url
 from codetether.core.secretbox import SecretBoxUnavailable
+from codetether.files.storage import FileStorage
 from codetether.agent.transcript import save_as_conversation
 from codetether.agent.contracts import (
     WORKSPACE_ERROR,
@@ -72,6 +74,7 @@ class WorkspaceActivities:
         sandbox: Sandbox,
         task_queue: str,
         http_client: httpx.AsyncClient,
+        storage: FileStorage,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -80,6 +83,8 @@ class WorkspaceActivities:
         # This worker's own queue: prepare_workspace hands it out.
         self.task_queue = task_queue
         self.http_client = http_client
+        # Where the task's input files are read from (codetether/files/storage.py).
+        self.storage = storage
         self.layout = WorkspaceLayout(settings.resolved_workspace_root)
         self.tool_calls = ToolCalls(settings=settings, db=db, recorder=recorder, sandbox=sandbox, layout=self.layout)
 
@@ -133,6 +138,8 @@ class WorkspaceActivities:
                 except GitError as err:
                     raise _workspace_error(f"the checkpoint could not be applied: {err}") from None
         self._give_to_sandbox(path)
+        # After the hand-over: the attachments stay the worker's, read-only to the sandbox.
+        await place_attachments(path, inp.attachments, db=self.db, storage=self.storage, owner_id=inp.owner_id)
         with open(marker, "w") as f:
             json.dump({"base_commit": info.base_commit, "ref": info.ref, "has_repository": info.has_repository}, f)
         return info

@@ -24,6 +24,8 @@ import threading
 from pathlib import Path
 
 from codetether.agent.workspace.binaries import rg_path
+from codetether.agent.workspace.attachments import attachments_protected
+from codetether.files.contracts import ATTACHMENTS_DIR
 
 READ_LIMIT = 2000
 LINE_CAP = 2000
@@ -71,6 +73,8 @@ class Workspace:
         rel = self.rel(real)
         if rel == ".git" or rel.startswith(".git" + os.sep):
             raise ToolFailure("the .git folder is read-only")
+        if (rel == ATTACHMENTS_DIR or rel.startswith(ATTACHMENTS_DIR + os.sep)) and attachments_protected(self.root):
+            raise ToolFailure(f"the task's input files in {ATTACHMENTS_DIR}/ are read-only; write a copy elsewhere")
 
     def _own(self, real: str) -> None:
         """Files the service writes stay writable by the sandbox's uids (same group)."""

@@ -238,5 +238,14 @@ def remove_tree(path: str) -> bool:
     p = Path(path)
     if not p.exists():
         return False
-    shutil.rmtree(p, ignore_errors=True)
+
+    def _unlock_and_retry(func, target, _exc) -> None:
+        # A read-only folder (the task's attachments/) is opened up, then the step runs again.
+        try:
+            os.chmod(os.path.dirname(target), 0o755)
+            func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(p, onerror=_unlock_and_retry)
     return True

@@ -269,6 +269,9 @@ class UnhandledErrorMiddleware(HTTPMiddleware):
 # Larger bodies are refused with 413 before any route reads them (a task's description is at
 # most 100,000 characters and its metadata 16 KiB, so 1 MiB leaves ample room).
 MAX_BODY_BYTES = 1024 * 1024
+# Routes that read their own (large, multipart) body as a stream and enforce their own limits:
+# the file upload (codetether/api/rest/routes/files.py).
+STREAMED_BODY_PATHS = frozenset({"/v1/automation/files"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 
@@ -277,7 +280,7 @@ class BodyGuardMiddleware(HTTPMiddleware):
     """413 for oversized bodies anywhere; 415 for non-JSON bodies sent to the JSON API (/v1)."""
 
     def applies(self, scope: Scope) -> bool:
-        return scope.get("method") in _BODY_METHODS
+        return scope.get("method") in _BODY_METHODS and scope.get("path") not in STREAMED_BODY_PATHS
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", []))

@@ -81,6 +81,18 @@ def claims_in_route(endpoint):
     return endpoint
 
 
+STREAMS_BODY_ATTR = "__idempotency_streams_body__"
+
+
+def streams_body(endpoint):
+    """Marks an endpoint that streams its request body (a file upload): its Idempotency-Key is
+    fingerprinted by method, path, content type and length instead of the body, which is never
+    read into memory. A retry with the key replays the first answer; a different file of
+    another size (or type) with the same key is ``422 idempotency_key_reused``."""
+    setattr(endpoint, STREAMS_BODY_ATTR, True)
+    return endpoint
+
+
 def refuse(claim: store.Claim) -> None:
     """Raises what a claim that is not ours means for the caller: a replay, or a problem."""
     if claim.outcome is store.Outcome.REPLAY:
@@ -149,7 +161,11 @@ async def _claim(state: AppState, request: Request, principal: Principal) -> Non
     ctx: IdempotencyContext | None = request.scope.get("state", {}).get(STATE_KEY)
     if ctx is None or ctx.record_id is not None:
         return
-    body = await request.body()
+    if getattr(request.scope.get("endpoint"), STREAMS_BODY_ATTR, False):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        body = f"{ctype}\n{request.headers.get('content-length', '')}".encode()
+    else:
+        body = await request.body()
     path = request.url.path
     if request.url.query:
         path = f"{path}?{request.url.query}"
@@ -201,5 +217,5 @@ def install(app: FastAPI, state: AppState) -> None:
 
 __all__ = [
     "REPLAYED_HEADER", "IdempotencyContext", "IdempotentReplay", "caller_scope", "claims_in_route", "install",
-    "redact_body", "refuse", "shown_once",
+    "redact_body", "refuse", "shown_once", "streams_body",
 ]

@@ -29,7 +29,7 @@ from codetether.api.auth import Principal
 from codetether.api.rest.routes.meta import ModelList, ModelOut
 from codetether.api.rest.schemas.codebases import CodebaseList, CodebasePublic
 from codetether.api.rest.schemas.conversation import ConversationTask
-from codetether.api.rest.schemas.tasks import TaskList, TaskPublic
+from codetether.api.rest.schemas.tasks import FileAttachmentIn, TaskList, TaskPublic, UrlAttachmentIn
 from codetether.api.state import AppState
 from codetether.api.edge.streamcap import stream_slots
 from codetether.tasks.tags import check_tags
@@ -125,6 +125,9 @@ def build_server(state: AppState, version: str) -> MCPServer:
         output_schema: Annotated[dict | None, Field(description=(
             "A JSON Schema (root type object, at most 16 KiB) the answer must match; the finished task "
             "then carries the answer as result_json."))] = None,
+        attachments: Annotated[list[FileAttachmentIn | UrlAttachmentIn] | None, Field(max_length=10, description=(
+            "Input files: {file_id} of an upload (POST /v1/automation/files) or {url, name?} for the service to "
+            "download; the agent finds each under attachments/<name>."))] = None,
     ) -> TaskPublic:
         principal = principal_of(ctx, "tasks:write")
         try:
@@ -134,6 +137,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 model=spec.name, priority=priority, metadata=metadata or {}, codebase_id=codebase_id,
                 concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
                 tags=check_tags(tags), output_schema=output_schema,
+                attachments=[a.model_dump(exclude_none=True) for a in attachments or []],
             )
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))

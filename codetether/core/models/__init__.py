@@ -18,6 +18,7 @@ from codetether.core.models.accounts import (
 from codetether.core.models.base import Base
 from codetether.core.models.budgets import BudgetCharge, UserBudget
 from codetether.core.models.codebases import Codebase
+from codetether.core.models.files import StoredFile
 from codetether.core.models.idempotency import IdempotencyRecord
 from codetether.core.models.oauth import (
     OAuthAuthorizationCode,
@@ -53,6 +54,7 @@ __all__ = [
     "OAuthSignInSession",
     "OAuthToken",
     "SignInFailure",
+    "StoredFile",
     "Task",
     "TaskArtifact",
     "TaskEvent",

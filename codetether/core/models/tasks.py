@@ -85,6 +85,9 @@ class Task(Base):
     result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # CONTRACT §13: the most this task may spend on model turns (raised by a budget approval).
     max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # CONTRACT §11: the task's input files, [{file_id, name, size, content_type, sha256}]; an
+    # attachment given by URL holds {url, name} until the worker has fetched it (docs/files.md).
+    attachments: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # The coding agent (docs/agent.md): the per-task turn budget and the results of its work.
     max_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -12,10 +12,27 @@ from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
 from codetether.tasks.contracts import TaskEventType, TaskStatusName
 from codetether.tasks.service import DESCRIPTION_LIMIT, MAX_COST_LIMIT, METADATA_LIMIT, TITLE_LIMIT
+from codetether.files.service import MAX_ATTACHMENTS
 from codetether.tasks.tags import MAX_TAGS, TAG_MAX_LENGTH, TAG_PATTERN
 
 AgentType = Literal["build", "plan", "general", "explore"]
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX_LENGTH, pattern=TAG_PATTERN, examples=["crm:lead"])]
+
+
+class FileAttachmentIn(BaseModel):
+    """A file uploaded with POST /v1/automation/files."""
+
+    model_config = ConfigDict(extra="forbid")
+    file_id: str = Field(min_length=1, max_length=40, pattern=r"^file_[0-9a-z]{1,35}$", examples=["file_01j0000000000000000000000"])
+
+
+class UrlAttachmentIn(BaseModel):
+    """A file the service downloads when the task starts (same address rules as webhook URLs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2000, examples=["https://example.com/report.pdf"])
+    name: str | None = Field(default=None, min_length=1, max_length=255,
+                             description="The file's name in the workspace; default: the URL's last path segment.")
 
 
 class TaskCreate(StoredText):
@@ -84,6 +101,14 @@ class TaskCreate(StoredText):
     tags: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS,
         description="Labels to find the task by (list filter `tag`, bulk cancel); repeats are dropped.",
+    )
+
+    attachments: list[FileAttachmentIn | UrlAttachmentIn] = Field(
+        default_factory=list, max_length=MAX_ATTACHMENTS,
+        description="Input files: each `{\"file_id\"}` (an upload) or `{\"url\", \"name\"?}` (downloaded by the "
+        "service, at most 25 MiB, under the webhook URL address rules). The agent finds each under "
+        "`attachments/<name>` in its workspace. Another user's or an expired file_id is 422 `file_not_found`; "
+        "a refused URL 422 `invalid_attachment_url`.",
     )
 
     @field_validator("tags")
@@ -194,6 +219,14 @@ class TaskUsage(BaseModel):
         "null when a price is unknown (or the task predates cost tracking).")
 
 
+class AttachmentOut(BaseModel):
+    file_id: str | None = Field(description="Null for a URL the service has not downloaded yet.")
+    name: str
+    size: int | None
+    content_type: str | None
+    sha256: str | None
+
+
 class TaskPublic(BaseModel):
     task_id: str
     run_id: str
@@ -224,6 +257,7 @@ class TaskPublic(BaseModel):
     changes: TaskChangesOut | None = None
     git: TaskGit | None = None
     artifacts: list[ArtifactOut] | None = None
+    attachments: list[AttachmentOut] = Field(default_factory=list)
     usage: TaskUsage | None = None
 
 

@@ -1,0 +1,1 @@
+"""Input files (CONTRACT §11): uploads, their storage, task attachments and their expiry."""
