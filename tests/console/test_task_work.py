@@ -204,7 +204,6 @@ async def test_the_new_task_form_refuses_bad_tags_and_schemas_with_the_services_
     assert "not valid JSON" in await refused("fine", "{not json")
     assert "the root must be" in await refused("fine", '{"type": "string"}')
     assert "JSON Schema" in await refused("fine", '{"type": "object", "properties": {"a": {"type": 12}}}')
-    await shot(page, "task-new-invalid")
     await page.goto("/console/tasks")
     assert await page.locator("#task-table").count() == 0  # nothing was created
     await page.context.close()

@@ -107,17 +107,24 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
 def _output_schema(text: str) -> dict | None:
     if not text:
         return None
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
     try:
-        return json.loads(text)
+        # Strict JSON, as a REST body: NaN and Infinity are refused.
+        return json.loads(text, parse_constant=refuse)
     except ValueError as err:
         raise ServiceError(422, "validation_error", f"output_schema: not valid JSON ({err})",
                            field="output_schema") from None
 
 
 def _json_cell(value) -> dict:
-    """A ``result_json`` value for the table: text as it is, anything else as JSON."""
+    """A ``result_json`` value for the table: text as it is, a number, true, false or null as its
+    JSON, an object or array as indented JSON (``json``: shown as a block)."""
     if isinstance(value, str):
         return {"text": value, "json": False}
+    if not isinstance(value, (dict, list)):
+        return {"text": json.dumps(value), "json": False}
     return {"text": json.dumps(value, indent=2, ensure_ascii=False), "json": True}
 
 
