@@ -37,10 +37,29 @@ DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
 _DELIVERY_ID = re.compile(r"^dlv_[0-9a-z]{26}$")
 
 
+DEFAULT_HEADER_TOKEN_NAME = "X-CodeTether-Token"
+# A header token: an HTTP field name, and printable ASCII without surrounding blanks.
+HEADER_TOKEN_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+HEADER_TOKEN_NAME_MAX = 100
+HEADER_TOKEN_VALUE_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+HEADER_TOKEN_VALUE_MIN, HEADER_TOKEN_VALUE_MAX = 16, 500
+_TOKEN_NAME = re.compile(HEADER_TOKEN_NAME_PATTERN)
+_TOKEN_VALUE = re.compile(HEADER_TOKEN_VALUE_PATTERN)
+
+
 def check_header_token(token: tuple[str, str] | None) -> tuple[str | None, str | None]:
-    """``(name, value)`` of a header token to store, or ``(None, None)`` for none."""
+    """``(name, value)`` of a header token to store, or ``(None, None)`` for none. The same rules
+    as ``/v1/webhooks``' schema (``HeaderToken``), for the faces that send no JSON (the console)."""
     if token is None:
         return None, None
+    if not 0 < len(token[0]) <= HEADER_TOKEN_NAME_MAX or not _TOKEN_NAME.fullmatch(token[0]):
+        raise ServiceError(422, "invalid_header_token",
+                           f"header_token.name must be a header name of 1 to {HEADER_TOKEN_NAME_MAX} letters, digits "
+                           "or !#$%&'*+.^_`|~-", field="header_token.name")
+    if not HEADER_TOKEN_VALUE_MIN <= len(token[1]) <= HEADER_TOKEN_VALUE_MAX or not _TOKEN_VALUE.fullmatch(token[1]):
+        raise ServiceError(422, "invalid_header_token",
+                           f"header_token.value must be {HEADER_TOKEN_VALUE_MIN} to {HEADER_TOKEN_VALUE_MAX} printable "
+                           "ASCII characters, not starting or ending with a space", field="header_token.value")
     name = token[0].lower()
     if name in RESERVED_HEADERS or name.startswith("webhook-"):
         raise ServiceError(422, "invalid_header_token",

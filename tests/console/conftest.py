@@ -112,6 +112,8 @@ async def console(temporal_env, temporal_address, console_db, tmp_path_factory) 
         tmp_path_factory.mktemp("console"),
         rate_limit_ip_per_minute=100_000, signin_max_failures=MAX_FAILURES, signin_lockout_seconds=LOCKOUT_SECONDS,
         signin_ip_max_failures=1000,
+        # Questions carry a reply link; build tasks may work on a local repository (tests/agent/repos.py).
+        reply_secret="console-test-reply-secret-0123456789", codebase_allow_local=True,
     )
     async with running_stack(settings, temporal_env.client, console_db) as stack:
         async with LiveServer(stack.app) as server:

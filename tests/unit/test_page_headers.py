@@ -31,3 +31,16 @@ def test_console_pages():
         ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
     ]
+
+
+def test_console_artifact_downloads():
+    # A file a task produced is data, never a page: nothing runs even when it holds HTML.
+    from codetether.api.console.artifacts import ARTIFACT_HEADERS
+
+    assert list(ARTIFACT_HEADERS.items()) == [
+        ("Cache-Control", "no-store"),
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]

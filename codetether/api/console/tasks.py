@@ -1,6 +1,8 @@
-"""Console task pages: the filtered list (``/console/tasks``), the New Task form, and a task's
-page with its result, artifacts, live event log (an SSE stream of the same event log as
-``GET /v1/automation/tasks/{id}/events``), Cancel, the Answer box and follow-up messages.
+"""Console task pages: the New Task form (tags and an output schema too), and a task's page with
+its result (``result_json`` as a table), tags, artifacts and the patch as a diff, the live event
+log (an SSE stream of the same event log as ``GET /v1/automation/tasks/{id}/events``, progress
+rows with their message), Cancel, the Answer box (and the reply link) and follow-up messages.
+The list is :mod:`codetether.api.console.tasklist`.
 
 Every action calls the services the REST routes call (``codetether/tasks/service.py``,
 ``codetether/tasks/launch.py``, ``codetether/tasks/conversation.py``); another user's task is 404.
@@ -8,11 +10,15 @@ Every action calls the services the REST routes call (``codetether/tasks/service
 
 from __future__ import annotations
 
+import json
+import re
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sse_starlette import ServerSentEvent
 
+from codetether.api.console.artifacts import console_artifacts, patch_view
+from codetether.api.console.tasklist import codebases
 from codetether.api.edge.streamcap import HeldEventSourceResponse, stream_slots
 from codetether.api.console.web import (
     PAGE_HEADERS,
@@ -31,44 +37,20 @@ from codetether.core.errors import ServiceError
 from codetether.tasks.events import list_events
 from codetether.tasks.eventstream import follow_events, parse_seq
 from codetether.core.logging import request_id_var
-from codetether.core.models import Codebase
 from codetether.tasks.launch import NewTask
+from codetether.tasks.tags import check_tags
 from codetether.agent.prompts import AGENT_TYPE_CHOICES as AGENT_TYPES
 from codetether.tasks.view import task_to_dict
 from codetether.tasks.contracts import TERMINAL_STATUSES
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-PAGE_SIZE = 20
 KEEPALIVE_SECONDS = 15
-
-
-async def _codebases(state, user_id: str) -> list[Codebase]:
-    async with state.db.session() as s:
-        rows = await s.execute(select(Codebase).where(Codebase.user_id == user_id).order_by(Codebase.name))
-        return list(rows.scalars())
+_TAG_SEPARATORS = re.compile(r"[\s,]+")
 
 
 def _concurrency(user) -> int | None:
     return TIER_CONCURRENCY.get(user.tier, 5)
-
-
-@router.get("/tasks", operation_id="consoleTasks")
-async def tasks_page(request: Request, user: ConsoleUser) -> Response:
-    state = get_state(request)
-    q = request.query_params
-    status = q.get("status") or None
-    filters = taskops.TaskFilter(statuses=taskops.parse_statuses(status), model=q.get("model") or None,
-                                 codebase_id=q.get("codebase_id") or None)
-    rows, next_cursor = await taskops.list_tasks(state.db, user.id, filters, limit=PAGE_SIZE,
-                                                 cursor=q.get("cursor") or None)
-    keep = {k: v for k, v in (("status", status), ("model", filters.model),
-                              ("codebase_id", filters.codebase_id)) if v}
-    return page(request, "tasks.html", {
-        "tasks": [task_to_dict(t) for t in rows], "next_cursor": next_cursor, "filters": keep,
-        "statuses": taskops.STATUSES, "models": [m.name for m in state.catalog.public_list()],
-        "codebases": await _codebases(state, user.id), "paged": bool(q.get("cursor")),
-    }, user=user)
 
 
 @router.get("/tasks/new", operation_id="consoleNewTaskPage")
@@ -81,7 +63,7 @@ async def _new_task_form(request: Request, user, values: dict, error: ServiceErr
     return page(request, "task_new.html", {
         "values": values, "error": error, "agent_types": AGENT_TYPES,
         "models": [m for m in state.catalog.public_list()], "default_model": state.catalog.default_model,
-        "codebases": await _codebases(state, user.id),
+        "codebases": await codebases(state, user.id),
     }, status=error.status if error else 200, user=user)
 
 
@@ -91,7 +73,7 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
     check_csrf(request, form)
     state = get_state(request)
     values = {k: str(form.get(k) or "").strip() for k in ("title", "description", "model", "agent_type",
-                                                          "priority", "codebase_id")}
+                                                          "priority", "codebase_id", "tags", "output_schema")}
     try:
         if not values["title"] or len(values["title"]) > 200:
             raise ServiceError(422, "validation_error", "Give the task a title (1 to 200 characters).", field="title")
@@ -103,14 +85,18 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
             priority = int(values["priority"] or 0)
         except ValueError:
             raise ServiceError(422, "validation_error", "Priority must be a whole number.", field="priority") from None
+        # In their order without repeats (as REST's schema gives them); 422 for a bad one.
+        tags = check_tags([t for t in _TAG_SEPARATORS.split(values["tags"]) if t])
+        output_schema = _output_schema(values["output_schema"])
         spec = taskops.resolve_model(state.catalog, values["model"] or None)
         client = await state.temporal()
         new = NewTask(
             owner_id=user.id, title=values["title"], description=values["description"],
             agent_type=values["agent_type"] or "general", model=spec.name, priority=priority,
             codebase_id=values["codebase_id"] or None, concurrency_limit=_concurrency(user),
-            request_id=request_id_var.get(),
+            request_id=request_id_var.get(), tags=tags, output_schema=output_schema,
         )
+        # The same input rules as every face (tags, output_schema, ...), checked by start_task.
         task = await taskops.start_task(state.db, client, state.settings, new)
     except ServiceError as err:
         return await _new_task_form(request, user, values, err)
@@ -118,11 +104,50 @@ async def create_task_action(request: Request, user: ConsoleUser) -> Response:
     return RedirectResponse(f"{PREFIX}/tasks/{task.id}", status_code=303, headers=PAGE_HEADERS)
 
 
+def _output_schema(text: str) -> dict | None:
+    if not text:
+        return None
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        # Strict JSON, as a REST body: NaN and Infinity are refused.
+        return json.loads(text, parse_constant=refuse)
+    except ValueError as err:
+        raise ServiceError(422, "validation_error", f"output_schema: not valid JSON ({err})",
+                           field="output_schema") from None
+
+
+def _json_cell(value) -> dict:
+    """A ``result_json`` value for the table: text as it is, a number, true, false or null as its
+    JSON, an object or array as indented JSON (``json``: shown as a block)."""
+    if isinstance(value, str):
+        return {"text": value, "json": False}
+    if not isinstance(value, (dict, list)):
+        return {"text": json.dumps(value), "json": False}
+    return {"text": json.dumps(value, indent=2, ensure_ascii=False), "json": True}
+
+
+def event_message(body: str) -> str | None:
+    """The message of a ``task.progress`` event (``edit: app.py``, ``bash: pytest``), from its body."""
+    try:
+        progress = (json.loads(body).get("data") or {}).get("progress") or {}
+    except (ValueError, AttributeError):
+        return None
+    message = progress.get("message") if isinstance(progress, dict) else None
+    return message if isinstance(message, str) else None
+
+
 async def _task_context(request: Request, user, task_id: str) -> dict:
     state = get_state(request)
     task = await taskops.load_task(state.db, task_id, user.id)
     view = task_to_dict(task)
-    return {"task": view, "terminal": task.status in TERMINAL_STATUSES, "last_seq": task.last_seq}
+    result_rows = None
+    if isinstance(view.get("result_json"), dict):
+        result_rows = [(key, _json_cell(value)) for key, value in view["result_json"].items()]
+    return {"task": view, "terminal": task.status in TERMINAL_STATUSES, "last_seq": task.last_seq,
+            "artifacts": console_artifacts(view), "diff": await patch_view(state.db, view, user.id),
+            "result_rows": result_rows}
 
 
 @router.get("/tasks/{task_id}", operation_id="consoleTask")
@@ -130,7 +155,8 @@ async def task_page(request: Request, task_id: str, user: ConsoleUser) -> Respon
     state = get_state(request)
     ctx = await _task_context(request, user, task_id)
     events = await list_events(state.db, task_id, after=0, limit=1000)
-    ctx["events"] = [{"seq": e.seq, "type": e.type, "created_at": e.created_at} for e in events]
+    ctx["events"] = [{"seq": e.seq, "type": e.type, "created_at": e.created_at,
+                      "message": event_message(e.body) if e.type == "task.progress" else None} for e in events]
     ctx["notice"] = request.query_params.get("notice")
     return page(request, "task.html", ctx, user=user)
 

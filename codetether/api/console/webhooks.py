@@ -1,7 +1,7 @@
 """Console webhook pages: ``/console/webhooks`` (list, create; the secret shown once) and
-``/console/webhooks/{id}`` (edit, disable/enable, rotate the secret, send a test, delete, and the
-delivery log with every attempt and a Redeliver button). The rules are
-:mod:`codetether.webhooks.subscriptions`, shared with ``/v1/webhooks``.
+``/console/webhooks/{id}`` (edit, disable/enable, rotate the secret, set, change or remove the
+header token, send a test, delete, and the delivery log with every attempt and a Redeliver
+button). The rules are :mod:`codetether.webhooks.subscriptions`, shared with ``/v1/webhooks``.
 """
 
 from __future__ import annotations
@@ -30,11 +30,19 @@ def _events(form) -> list[str]:
     return [e for e in form.getlist("events") if isinstance(e, str)]
 
 
+def _header_token(form) -> tuple[str, str] | None:
+    """The form's header token, or None when no value was typed (a name alone sets nothing)."""
+    value = str(form.get("header_token_value") or "")
+    if not value:
+        return None
+    return str(form.get("header_token_name") or "").strip() or hooks.DEFAULT_HEADER_TOKEN_NAME, value
+
+
 async def _list_page(request: Request, user, *, values=None, error: ServiceError | None = None) -> Response:
     subs = await hooks.list_subscriptions(get_state(request).db, user.id)
     return page(request, "webhooks.html", {
         "subs": subs, "event_types": EVENT_TYPES, "values": values or {"events": ["*"]}, "error": error,
-        "mask": mask_secret,
+        "mask": mask_secret, "default_token_name": hooks.DEFAULT_HEADER_TOKEN_NAME,
     }, status=error.status if error else 200, user=user)
 
 
@@ -49,12 +57,13 @@ async def create(request: Request, user: ConsoleUser) -> Response:
     check_csrf(request, form)
     state = get_state(request)
     values = {"url": str(form.get("url") or "").strip(), "description": str(form.get("description") or "").strip(),
-              "events": _events(form)}
+              "events": _events(form), "header_token_name": str(form.get("header_token_name") or "").strip()}
     try:
         if not values["url"]:
             raise ServiceError(422, "validation_error", "Enter the URL that receives the events.", field="url")
         sub = await hooks.create_subscription(state.db, state.settings, user.id, url=values["url"],
-                                              events=values["events"], description=values["description"] or None)
+                                              events=values["events"], description=values["description"] or None,
+                                              header_token=_header_token(form))
     except ServiceError as err:
         return await _list_page(request, user, values=values, error=err)
     log.info("console: %s created webhook %s", user.id, sub.id)
@@ -68,7 +77,8 @@ async def _detail_page(request: Request, user, webhook_id: str, *, secret: str |
     deliveries = await hooks.list_deliveries(state.db, webhook_id, user.id, limit=50)
     return page(request, "webhook.html", {
         "sub": sub, "secret": secret, "masked": mask_secret(hooks.plain_secret(state.settings, sub)),
-        "event_types": EVENT_TYPES,
+        "event_types": EVENT_TYPES, "default_token_name": hooks.DEFAULT_HEADER_TOKEN_NAME,
+        "masked_token": mask_secret(sub.header_token_value) if sub.header_token_value else None,
         "deliveries": deliveries.deliveries, "error": error, "notice": request.query_params.get("notice"),
     }, status=error.status if error else status, user=user)
 
@@ -97,6 +107,28 @@ async def update(request: Request, webhook_id: str, user: ConsoleUser) -> Respon
             raise
         return await _detail_page(request, user, webhook_id, error=err)
     return _back(webhook_id, "Saved")
+
+
+@router.post("/webhooks/{webhook_id}/header-token", operation_id="consoleWebhookHeaderToken")
+async def set_header_token(request: Request, webhook_id: str, user: ConsoleUser) -> Response:
+    """Sets or replaces the header sent on every delivery (``action=remove`` removes it): the same
+    ``update_subscription(header_token=...)`` as ``PATCH /v1/webhooks/{id}``."""
+    form = await request.form()
+    check_csrf(request, form)
+    state = get_state(request)
+    remove = form.get("action") == "remove"
+    try:
+        token = None if remove else _header_token(form)
+        if token is None and not remove:
+            raise ServiceError(422, "invalid_header_token", "Enter the token's value (16 to 500 characters).",
+                               field="header_token.value")
+        await hooks.update_subscription(state.db, state.settings, webhook_id, user.id, header_token=token)
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        return await _detail_page(request, user, webhook_id, error=err)
+    log.info("console: %s %s the header token of webhook %s", user.id, "removed" if remove else "set", webhook_id)
+    return _back(webhook_id, "Header token removed" if remove else "Header token saved")
 
 
 @router.post("/webhooks/{webhook_id}/status", operation_id="consoleWebhookStatus")

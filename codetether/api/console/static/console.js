@@ -76,11 +76,23 @@ function followTask() {
       li.dataset.seq = String(seq);
       li.className = "new";
       let when = "";
-      try { when = (JSON.parse(ev.data).created_at || "").replace("T", " ").slice(0, 19) + " UTC"; } catch (_e) { /* keep empty */ }
+      let message = null;
+      try {
+        const body = JSON.parse(ev.data);
+        when = (body.created_at || "").replace("T", " ").slice(0, 19) + " UTC";
+        const progress = ev.type === "task.progress" && body.data ? body.data.progress : null;
+        if (progress && typeof progress.message === "string") message = progress.message;
+      } catch (_e) { /* keep empty */ }
       li.innerHTML = '<span class="seq"></span><span class="etype"></span><span class="muted small"></span>';
       li.children[0].textContent = `#${seq}`;
       li.children[1].textContent = ev.type;
       li.children[2].textContent = when;
+      if (message) {
+        const msg = document.createElement("span");
+        msg.className = "emsg";
+        msg.textContent = message;
+        li.appendChild(msg);
+      }
       list.appendChild(li);
       list.scrollTop = list.scrollHeight;
     }
@@ -95,7 +107,19 @@ function followTask() {
   source.onerror = () => { if (live) live.hidden = true; };
 }
 
+// "All on this page" ticks every task's box for Cancel selected.
+function wireSelectAll() {
+  const all = document.getElementById("select-all");
+  if (!all) return;
+  const boxes = () => document.querySelectorAll('#task-table input[name="task_ids"]');
+  all.addEventListener("change", () => { boxes().forEach((b) => { b.checked = all.checked; }); });
+  boxes().forEach((b) => b.addEventListener("change", () => {
+    all.checked = Array.from(boxes()).every((x) => x.checked);
+  }));
+}
+
 onReady(() => {
+  wireSelectAll();
   wireCopyButtons();
   wireConfirms();
   followTask();

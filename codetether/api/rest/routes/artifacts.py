@@ -9,10 +9,7 @@ from fastapi import APIRouter, Response
 
 from codetether.api.deps import State, TasksRead
 from codetether.api.edge.errors import problem_responses
-from codetether.core.db import load_owned
-from codetether.core.errors import ServiceError
-from codetether.tasks.artifacts import CHECKPOINT_KIND
-from codetether.core.models import TaskArtifact
+from codetether.tasks.artifacts import download_name, load_task_artifact
 
 router = APIRouter(prefix="/v1/automation", tags=["tasks"])
 
@@ -26,17 +23,12 @@ router = APIRouter(prefix="/v1/automation", tags=["tasks"])
                **problem_responses(401, 403, 404, 429)},
 )
 async def get_artifact(task_id: str, artifact_id: str, principal: TasksRead, state: State) -> Response:
-    row = await load_owned(
-        state.db, TaskArtifact, artifact_id,
-        lambda a: a.task_id == task_id and a.user_id == principal.user_id and a.kind != CHECKPOINT_KIND,
-        ServiceError(404, "artifact_not_found", f"no artifact {artifact_id!r} on task {task_id!r}"),
-    )
-    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in row.name)[:200] or "artifact"
+    row = await load_task_artifact(state.db, task_id, artifact_id, principal.user_id)
     return Response(
         content=row.content,
         media_type=row.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "Content-Disposition": f'attachment; filename="{download_name(row)}"',
             "ETag": f'"{row.sha256}"',
             "X-Content-Type-Options": "nosniff",
         },

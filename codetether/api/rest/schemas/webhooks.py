@@ -8,15 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.tasks.contracts import EVENT_TYPES
+from codetether.webhooks.subscriptions import (
+    DEFAULT_HEADER_TOKEN_NAME,
+    HEADER_TOKEN_NAME_MAX,
+    HEADER_TOKEN_NAME_PATTERN,
+    HEADER_TOKEN_VALUE_MAX,
+    HEADER_TOKEN_VALUE_MIN,
+    HEADER_TOKEN_VALUE_PATTERN,
+)
 
 WebhookStatus = Literal["active", "disabled"]
 
 
 # Declared for clients; an unknown type is answered 422 invalid_event_type by the service.
 EVENTS_ITEMS = {"items": {"type": "string", "enum": ["*", *EVENT_TYPES]}}
-
-
-DEFAULT_HEADER_TOKEN_NAME = "X-CodeTether-Token"
 
 
 class HeaderToken(BaseModel):
@@ -30,14 +35,14 @@ class HeaderToken(BaseModel):
     name: str = Field(
         default=DEFAULT_HEADER_TOKEN_NAME,
         min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$",
+        max_length=HEADER_TOKEN_NAME_MAX,
+        pattern=HEADER_TOKEN_NAME_PATTERN,
         description="The header's name (not one CodeTether sets itself).",
     )
     value: str = Field(
-        min_length=16,
-        max_length=500,
-        pattern=r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+        min_length=HEADER_TOKEN_VALUE_MIN,
+        max_length=HEADER_TOKEN_VALUE_MAX,
+        pattern=HEADER_TOKEN_VALUE_PATTERN,
         description="The header's value: printable ASCII, 16 to 500 characters. Never shown again.",
     )
 
