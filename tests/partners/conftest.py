@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from codetether.partners.registry import create_partner
+from tests.conftest import running_stack
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
@@ -72,3 +73,10 @@ async def make_partner(db, settings):
         return PartnerCreds(out["partner_id"], out["client_id"], out["client_secret"], out.get("shared_secret"))
 
     return _make
+
+
+@pytest_asyncio.fixture
+async def api(settings, temporal_env, db):
+    """The API in-process, without a worker (no task runs)."""
+    async with running_stack(settings, temporal_env.client, db, worker=False) as s:
+        yield s.http
