@@ -24,13 +24,20 @@ SCOPES: dict[str, str] = {
     "webhooks:manage": "Manage webhook subscriptions",
     "account:manage": "Manage API keys and OAuth clients (first-party credentials only)",
     "codebases:write": "Register, change and remove your codebases",
+    "partner:manage": "Manage a partner's end users and act for them (partner clients only)",
 }
-ALL_SCOPES: tuple[str, ...] = tuple(SCOPES)
+# Scopes only a partner's OAuth client holds (``codetether partners create``): never an API key,
+# a console session or any other client.
+PARTNER_SCOPES: frozenset[str] = frozenset({"partner:manage"})
+# Every scope a user's own credential may hold.
+ALL_SCOPES: tuple[str, ...] = tuple(s for s in SCOPES if s not in PARTNER_SCOPES)
 # Scopes only a first-party credential (an API key, a console session) may hold: an OAuth client
 # can never be registered with them, request them or receive them in a token.
 FIRST_PARTY_SCOPES: frozenset[str] = frozenset({"account:manage"})
 # What OAuth clients may be granted.
 OAUTH_SCOPES: tuple[str, ...] = tuple(s for s in ALL_SCOPES if s not in FIRST_PARTY_SCOPES)
+# What an access token may carry: OAUTH_SCOPES, and partner:manage for a partner's client.
+TOKEN_SCOPES: tuple[str, ...] = OAUTH_SCOPES + tuple(s for s in SCOPES if s in PARTNER_SCOPES)
 
 _hasher = PasswordHasher()
 
@@ -74,7 +81,7 @@ def parse_scopes(value: str | list[str] | None, *, default: tuple[str, ...] = AL
         item = item.strip()
         if not item:
             continue
-        if item not in SCOPES:
+        if item not in ALL_SCOPES:
             raise ValueError(f"unknown scope {item!r}; known scopes: {', '.join(ALL_SCOPES)}")
         if item not in scopes:
             scopes.append(item)

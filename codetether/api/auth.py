@@ -2,6 +2,12 @@
 
 ``ct_`` API keys are looked up by hash. Other bearer tokens go to the resolvers registered on the
 :class:`Authenticator` (OAuth access tokens, external OIDC JWTs), in order.
+
+A partner's client acts for one of its end users by adding ``CodeTether-End-User: eu_...`` to a
+request made with its own access token (CONTRACT §14): the principal is then the end user's
+account, with the partner token's task scopes. Resolved here, so every face (REST, A2A, MCP)
+gets it; an end user that is not this partner's is ``404 end_user_not_found``, the header with any
+other credential ``403``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from codetether.accounts.service import TIER_CONCURRENCY, TIER_RATE_LIMITS, TIER
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import ApiKey, User
-from codetether.accounts.credentials import API_KEY_PREFIX, hash_token
+from codetether.accounts.credentials import API_KEY_PREFIX, PARTNER_SCOPES, hash_token
+from codetether.partners.end_users import acting_identity
 
 # last_used_at is written at most this often per key, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -30,6 +37,7 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 # ("oidc") are third-party: they can never manage credentials, whatever their scopes say.
 FIRST_PARTY_AUTH_METHODS = frozenset({"api_key", "console"})
 ACCOUNT_MANAGE = "account:manage"
+END_USER_HEADER = "CodeTether-End-User"
 
 
 @dataclass
@@ -95,7 +103,15 @@ class Authenticator:
     def add_resolver(self, resolver: Resolver) -> None:
         self.resolvers.append(resolver)
 
-    async def authenticate(self, token: str) -> Principal:
+    async def authenticate(self, token: str, end_user: str | None = None) -> Principal:
+        """The caller behind ``token``; with ``end_user`` (the ``CodeTether-End-User`` header) the
+        partner's end user it acts for."""
+        principal = await self._resolve(token)
+        if end_user is None:
+            return principal
+        return await self._acting_for(principal, end_user.strip())
+
+    async def _resolve(self, token: str) -> Principal:
         if token.startswith(API_KEY_PREFIX):
             principal = await self._api_key(token)
             if principal is None:
@@ -106,6 +122,25 @@ class Authenticator:
             if principal is not None:
                 return principal
         raise unauthenticated("the access token is not valid, expired or revoked")
+
+    async def _acting_for(self, partner: Principal, end_user_id: str) -> Principal:
+        if partner.auth_method != "oauth" or not partner.client_id or not partner.has_scopes(*PARTNER_SCOPES):
+            raise Problem(403, "end_user_header_not_allowed",
+                          f"only a partner's client credentials token with partner:manage may send {END_USER_HEADER}")
+        found = await acting_identity(self.db, partner.client_id, end_user_id) if end_user_id else None
+        if found is None:
+            raise Problem(404, "end_user_not_found", f"no end user {end_user_id!r}")
+        eu, user = found
+        return Principal(
+            user_id=user.id,
+            email=user.email,
+            tier=user.tier,
+            scopes=[s for s in partner.scopes if s not in PARTNER_SCOPES],
+            auth_method="oauth",
+            credential_id=partner.credential_id,
+            client_id=partner.client_id,
+            extra={**partner.extra, "end_user_id": eu.id, "partner_id": eu.partner_id, "partner_user_id": partner.user_id},
+        )
 
     async def _api_key(self, token: str) -> Principal | None:
         # Plain columns over one connection, no ORM objects: this runs on every request. No cache

@@ -10,13 +10,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Aut
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from codetether.api.auth import ACCOUNT_MANAGE, Principal, unauthenticated
+from codetether.api.auth import ACCOUNT_MANAGE, END_USER_HEADER, Principal, unauthenticated
 from codetether.api.edge.errors import Problem
 from codetether.api.state import AppState
 from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
 from codetether.files.storage import FileStorage
 from codetether.accounts.credentials import API_KEY_PREFIX, SCOPES
+from codetether.core.models import Partner
+from codetether.partners.registry import partner_for_client
 
 # Declared for OpenAPI (both schemes appear in the spec); resolution happens in current_principal.
 bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearerAuth", description="API key (ct_...) or OAuth access token")
@@ -92,7 +94,7 @@ async def current_principal(
             request.state.query_key_used = True
     if not token:
         raise unauthenticated(error=None)
-    principal = await state.authenticator.authenticate(token)
+    principal = await state.authenticator.authenticate(token, request.headers.get(END_USER_HEADER))
     request.state.principal = principal
     if state.on_authenticated is not None:
         await state.on_authenticated(request, principal)
@@ -152,3 +154,15 @@ CodebasesRead = Annotated[Principal, Depends(require_scopes("codebases:read"))]
 CodebasesWrite = Annotated[Principal, Depends(require_scopes("codebases:write"))]
 WebhooksManage = Annotated[Principal, Depends(require_scopes("webhooks:manage"))]
 AccountManage = Annotated[Principal, Depends(require_account_manage)]
+
+
+async def current_partner(principal: Annotated[Principal, Depends(require_scopes("partner:manage"))],
+                          state: State) -> Partner:
+    """The partner whose client credentials token made the call (``/v1/partner/...``)."""
+    partner = await partner_for_client(state.db, principal.client_id)
+    if partner is None:
+        raise _insufficient(("partner:manage",), "this call needs a partner's client credentials token")
+    return partner
+
+
+PartnerCaller = Annotated[Partner, Depends(current_partner)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from codetether.api.auth import Principal, unauthenticated
+from codetether.api.auth import END_USER_HEADER, Principal, unauthenticated
 from codetether.api.edge.errors import Problem
 from codetether.api.state import AppState
 from codetether.accounts.credentials import API_KEY_PREFIX
@@ -39,7 +39,7 @@ async def authenticate(request: Request, state: AppState) -> Principal:
     token = bearer_token(request, state)
     if not token:
         raise unauthenticated(error=None)
-    principal = await state.authenticator.authenticate(token)
+    principal = await state.authenticator.authenticate(token, request.headers.get(END_USER_HEADER))
     request.state.principal = principal
     if state.on_authenticated is not None:
         await state.on_authenticated(request, principal)

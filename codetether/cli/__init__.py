@@ -12,6 +12,8 @@
     codetether oauth-clients create --name N --redirect-uri URI [--public] [--owner EMAIL]
     codetether oauth-clients list [--owner EMAIL]
     codetether oauth-clients delete CLIENT_ID
+    codetether partners create --name N --origin URL [--origin URL ...] (--jwks-uri URL | --shared-secret) [--test]
+    codetether partners list
 
 Admin commands work on the configured database whether or not the service runs.
 """
@@ -30,6 +32,8 @@ from codetether.cli.admin import (
     cmd_oauth_clients_create,
     cmd_oauth_clients_delete,
     cmd_oauth_clients_list,
+    cmd_partners_create,
+    cmd_partners_list,
     cmd_users_create,
 )
 from codetether.cli.dev import cmd_dev
@@ -105,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     ocd = oc.add_parser("delete", help="delete an OAuth client and revoke every token and grant it holds")
     ocd.add_argument("client_id")
     ocd.set_defaults(fn=cmd_oauth_clients_delete)
+
+    pt = sub.add_parser("partners", help="manage partners (CONTRACT §14)").add_subparsers(dest="pt_cmd", required=True)
+    ptc = pt.add_parser("create", help="register a partner and print its credentials as JSON (shown once)")
+    ptc.add_argument("--name", required=True)
+    ptc.add_argument("--origin", action="append", required=True,
+                     help="an origin of the partner's pages (https; loopback http with --test); repeatable")
+    signing = ptc.add_mutually_exclusive_group(required=True)
+    signing.add_argument("--jwks-uri", default=None, help="where the partner publishes the keys it signs JWTs with")
+    signing.add_argument("--shared-secret", action="store_true", help="generate an HS256 secret for its JWTs")
+    ptc.add_argument("--test", action="store_true", help="a test partner: loopback origins and JWKS allowed")
+    ptc.set_defaults(fn=cmd_partners_create)
+    ptl = pt.add_parser("list", help="print the partners as JSON")
+    ptl.set_defaults(fn=cmd_partners_list)
     return p
 
 

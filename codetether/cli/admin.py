@@ -1,4 +1,4 @@
-"""``codetether users|keys|codebases|oauth-clients``: administration on the configured database.
+"""``codetether users|keys|codebases|oauth-clients|partners``: administration on the configured database.
 
 These commands bring the schema to head first and work whether or not the service runs; each
 prints JSON (or the new key) on standard output and errors on standard error.
@@ -160,4 +160,29 @@ def cmd_oauth_clients_delete(args: argparse.Namespace) -> int:
         print(f"error: no OAuth client {args.client_id}", file=sys.stderr)
         return 1
     print(json.dumps({"client_id": args.client_id, "deleted": True}))
+    return 0
+
+
+def cmd_partners_create(args: argparse.Namespace) -> int:
+    from codetether.partners.registry import PartnerError, create_partner
+
+    settings = get_settings()
+
+    async def _go(db):
+        return await create_partner(db, settings, name=args.name, origins=args.origin, jwks_uri=args.jwks_uri,
+                                    shared_secret=args.shared_secret, test=args.test)
+
+    try:
+        out = asyncio.run(with_database(settings, _go))
+    except PartnerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_partners_list(args: argparse.Namespace) -> int:
+    from codetether.partners.registry import list_partners
+
+    print(json.dumps(asyncio.run(with_database(get_settings(), list_partners))))
     return 0

@@ -40,7 +40,8 @@ async def test_metadata_document(api):
     assert meta["revocation_endpoint"].endswith("/oauth/revoke")
     assert meta["introspection_endpoint"].endswith("/oauth/introspect")
     assert meta["response_types_supported"] == ["code"]
-    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials",
+                                                  "urn:ietf:params:oauth:grant-type:token-exchange"}
     assert "tasks:read" in meta["scopes_supported"]
 
 

@@ -13,7 +13,7 @@ import uuid
 
 from codetether.accounts.service import create_api_key, create_user
 from codetether.accounts.oauth_clients import create_oauth_client
-from codetether.accounts.credentials import ALL_SCOPES, FIRST_PARTY_SCOPES, OAUTH_SCOPES
+from codetether.accounts.credentials import ALL_SCOPES, FIRST_PARTY_SCOPES, OAUTH_SCOPES, PARTNER_SCOPES
 from tests.oauth.conftest import REDIRECT, basic
 
 ANY = "any"
@@ -45,6 +45,12 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/oauth/clients"): "account:manage",
     ("GET", "/v1/oauth/clients/{}"): "account:manage",
     ("DELETE", "/v1/oauth/clients/{}"): "account:manage",
+    # §14: only a partner's client credentials token holds it (tests/partners/ covers those routes).
+    ("POST", "/v1/partner/end_users"): "partner:manage",
+    ("GET", "/v1/partner/end_users"): "partner:manage",
+    ("GET", "/v1/partner/end_users/{}"): "partner:manage",
+    ("PATCH", "/v1/partner/end_users/{}"): "partner:manage",
+    ("DELETE", "/v1/partner/end_users/{}"): "partner:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")
@@ -115,7 +121,7 @@ async def test_scope_matrix(api, db):
                     needed.update(body.get("required_scopes") or [])
                 else:
                     passed.append(scope)
-            if kind == "oauth" and expected in FIRST_PARTY_SCOPES:
+            if expected in PARTNER_SCOPES or (kind == "oauth" and expected in FIRST_PARTY_SCOPES):
                 # No OAuth token can hold it: every one is refused, naming the scope.
                 if passed or needed != {expected}:
                     failures.append(f"{method} {path} [oauth] passes for {passed}, 403s name {needed}")

@@ -24,7 +24,7 @@ from codetether.api.console.web import (
 from codetether.accounts.service import create_api_key, list_api_keys, revoke_api_key
 from codetether.core.errors import ServiceError, not_found
 from codetether.accounts.grants import list_grants, revoke_grant
-from codetether.accounts.credentials import SCOPES, parse_scopes
+from codetether.accounts.credentials import ALL_SCOPES, SCOPES, parse_scopes
 from codetether.accounts.usage import account_usage
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -33,7 +33,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 async def _keys_page(request: Request, user, *, created=None, secret: str | None = None,
                      error: ServiceError | None = None, status: int = 200) -> Response:
     keys = await list_api_keys(get_state(request).db, user.id)
-    return page(request, "keys.html", {"keys": keys, "scopes": SCOPES, "created": created, "secret": secret,
+    return page(request, "keys.html", {"keys": keys, "scopes": {s: SCOPES[s] for s in ALL_SCOPES}, "created": created, "secret": secret,
                                        "error": error}, status=status, user=user)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.util import scope_to_list
 from sqlalchemy import select
 
-from codetether.accounts.credentials import OAUTH_SCOPES, hash_token
+from codetether.accounts.credentials import TOKEN_SCOPES, hash_token
 from codetether.api.auth import Principal
 from codetether.api.oauth.views import ACCESS_TOKEN_PREFIX
 from codetether.core.db import Database
@@ -45,7 +45,7 @@ class AccessTokenResolver:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=[s for s in scope_to_list(tok.scope) or [] if s in OAUTH_SCOPES],
+            scopes=[s for s in scope_to_list(tok.scope) or [] if s in TOKEN_SCOPES],
             auth_method="oauth",
             credential_id=tok.id,
             client_id=tok.client_id,

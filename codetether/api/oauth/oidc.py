@@ -33,7 +33,7 @@ from codetether.api.auth import Principal
 from codetether.core.db import Database
 from codetether.core.ids import new_id
 from codetether.core.models import User
-from codetether.accounts.credentials import FIRST_PARTY_SCOPES, SCOPES
+from codetether.accounts.credentials import OAUTH_SCOPES
 from codetether.accounts.service import AccountError, normalise_email
 
 log = logging.getLogger("codetether.oidc")
@@ -120,7 +120,7 @@ class OIDCResolver:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=[s for s in SCOPES if s in granted and s not in FIRST_PARTY_SCOPES],
+            scopes=[s for s in OAUTH_SCOPES if s in granted],
             auth_method="oidc",
             client_id=claims.get("azp") or claims.get("client_id"),
             extra={"subject": claims["sub"]},

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from codetether.api.deps import State
 from codetether.api.oauth.authlib_http import StarletteOAuth2Request, to_response
 from codetether.api.oauth.server import authorization_server
+from codetether.api.oauth.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+from codetether.api.oauth.token_exchange import exchange
 from codetether.api.oauth.unit_of_work import load_context, run_endpoint
 
 router = APIRouter(tags=["oauth"])
@@ -33,9 +35,14 @@ _TOKEN_FORM = {
         "content": {"application/x-www-form-urlencoded": {"schema": {
             "type": "object",
             "properties": {
-                "grant_type": {"type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials"]},
+                "grant_type": {"type": "string", "enum": ["authorization_code", "refresh_token", "client_credentials",
+                                                           TOKEN_EXCHANGE]},
                 "code": {"type": "string"}, "redirect_uri": {"type": "string"}, "code_verifier": {"type": "string"},
                 "refresh_token": {"type": "string"}, "scope": {"type": "string"},
+                "subject_token": {"type": "string", "description": "Token exchange (RFC 8693): the partner's JWT."},
+                "subject_token_type": {"type": "string", "enum": ["urn:ietf:params:oauth:token-type:jwt"]},
+                "requested_token_type": {"type": "string",
+                                         "enum": ["urn:ietf:params:oauth:token-type:access_token"]},
                 "client_id": {"type": "string"}, "client_secret": {"type": "string"},
             },
             "required": ["grant_type"],
@@ -63,12 +70,14 @@ async def _form_items(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
 
 
-@router.post("/oauth/token", operation_id="oauthToken", summary="Token endpoint (RFC 6749)",
+@router.post("/oauth/token", operation_id="oauthToken", summary="Token endpoint (RFC 6749, RFC 8693 token exchange)",
              openapi_extra=_TOKEN_FORM, response_class=JSONResponse)
 async def token(request: Request, state: State) -> Response:
     form = await _form_items(request)
     fields = dict(form)
     grant_type = fields.get("grant_type")
+    if grant_type == TOKEN_EXCHANGE:
+        return await exchange(request, state, fields)
     c = await load_context(
         state.db,
         client_ids=_form_client_ids(request, form),

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 
-from codetether.accounts.credentials import OAUTH_SCOPES, constant_time_equals, hash_token
+from codetether.accounts.credentials import TOKEN_SCOPES, constant_time_equals, hash_token
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import OAuthAuthorizationCode, OAuthClient, OAuthToken, User
 
@@ -80,14 +80,15 @@ class ClientView(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
-        # First-party scopes (account:manage) are never granted to a client, whatever its row says.
-        allowed = [s for s in self.scopes if s in OAUTH_SCOPES]
+        # First-party scopes (account:manage) are never granted to a client, whatever its row says;
+        # partner:manage only to a partner's client (no other client can be registered with it).
+        allowed = [s for s in self.scopes if s in TOKEN_SCOPES]
         if not scope:
             return " ".join(allowed)
         requested = scope_to_list(scope)
         if any(s not in allowed for s in requested):
             return None  # -> invalid_scope
-        return " ".join(s for s in OAUTH_SCOPES if s in requested)
+        return " ".join(s for s in TOKEN_SCOPES if s in requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # Exact string comparison, no prefix or pattern matching.

@@ -27,6 +27,12 @@ from codetether.core.models.oauth import (
     OAuthSignInSession,
     OAuthToken,
 )
+from codetether.core.models.partners import (
+    Partner,
+    PartnerEndUser,
+    PartnerSubjectToken,
+    PartnerWorkspace,
+)
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
 from codetether.core.models.tasks import AgentMessage, Task, TaskArtifact, TaskEvent
 from codetether.core.models.webhooks import (
@@ -53,6 +59,10 @@ __all__ = [
     "OAuthClient",
     "OAuthSignInSession",
     "OAuthToken",
+    "Partner",
+    "PartnerEndUser",
+    "PartnerSubjectToken",
+    "PartnerWorkspace",
     "SignInFailure",
     "StoredFile",
     "Task",

@@ -18,7 +18,7 @@ from codetether.api.edge.idempotency import shown_once
 from codetether.accounts.service import create_api_key, list_api_keys, revoke_api_key
 from codetether.core.ids import iso
 from codetether.core.models import ApiKey
-from codetether.accounts.credentials import SCOPES, parse_scopes
+from codetether.accounts.credentials import ALL_SCOPES, SCOPES, parse_scopes
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -27,7 +27,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)] = "default"
     scopes: list[str] | None = Field(default=None, description="Defaults to the caller's own scopes.",
-                                     json_schema_extra={"items": {"type": "string", "enum": list(SCOPES)}})
+                                     json_schema_extra={"items": {"type": "string", "enum": list(ALL_SCOPES)}})
 
 
 class ApiKeyOut(BaseModel):

@@ -1,0 +1,103 @@
+"""``/v1/partner/end_users``: a partner's end users (scope ``partner:manage``, held only by a
+partner's client credentials token). Another partner's end user is 404, as if it did not exist.
+
+The rules are in :mod:`codetether.partners.end_users`; the token exchange that also creates end
+users is ``codetether/api/oauth/token_exchange.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from codetether.api.deps import PartnerCaller, State, TemporalClient
+from codetether.api.edge.errors import problem_responses
+from codetether.api.rest.schemas.partners import EndUserCreate, EndUserId, EndUserList, EndUserPublic, EndUserUpdate
+from codetether.partners import end_users as eus
+
+router = APIRouter(prefix="/v1/partner", tags=["partners"])
+EndUserPath = Annotated[EndUserId, Path(description="`eu_...`")]
+
+
+@router.post(
+    "/end_users",
+    operation_id="createEndUser",
+    status_code=201,
+    response_model=EndUserPublic,
+    summary="Create (or find) an end user by your external id",
+    description="Idempotent on `external_id`: the same id answers the existing end user with 200.",
+    responses={200: {"description": "The end user already existed", "model": EndUserPublic},
+               **problem_responses(401, 403, 422, 429)},
+)
+async def create_end_user(body: EndUserCreate, partner: PartnerCaller, state: State, response: Response) -> EndUserPublic:
+    out = await eus.provision(
+        state.db, partner, body.external_id,
+        eus.EndUserProfile(email=body.email, first_name=body.first_name, last_name=body.last_name),
+        workspace_external_id=body.workspace_external_id,
+    )
+    if not out.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/partner/end_users/{out.end_user['end_user_id']}"
+    return EndUserPublic(**out.end_user)
+
+
+@router.get(
+    "/end_users",
+    operation_id="listEndUsers",
+    response_model=EndUserList,
+    summary="List your end users, newest first",
+    responses=problem_responses(400, 401, 403, 422, 429),
+)
+async def list_end_users(
+    partner: PartnerCaller,
+    state: State,
+    external_id: Annotated[str | None, Query(max_length=200)] = None,
+    workspace_id: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[eus.Status | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> EndUserList:
+    rows, next_cursor = await eus.list_end_users(state.db, partner.id, limit=limit, cursor=cursor,
+                                                 external_id=external_id, workspace_id=workspace_id, status=status)
+    return EndUserList(data=[EndUserPublic(**r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/end_users/{end_user_id}",
+    operation_id="getEndUser",
+    response_model=EndUserPublic,
+    summary="Get one of your end users",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def get_end_user(end_user_id: EndUserPath, partner: PartnerCaller, state: State) -> EndUserPublic:
+    return EndUserPublic(**await eus.get_end_user(state.db, partner.id, end_user_id))
+
+
+@router.patch(
+    "/end_users/{end_user_id}",
+    operation_id="updateEndUser",
+    response_model=EndUserPublic,
+    summary="Change an end user's profile or workspace",
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+async def update_end_user(end_user_id: EndUserPath, body: EndUserUpdate, partner: PartnerCaller,
+                          state: State) -> EndUserPublic:
+    sent = body.model_fields_set
+    profile = eus.EndUserProfile(**{k: getattr(body, k) for k in ("email", "first_name", "last_name") if k in sent})
+    clear = tuple(k for k in ("email", "first_name", "last_name") if k in sent and getattr(body, k) is None)
+    kwargs = {"workspace_external_id": body.workspace_external_id} if "workspace_external_id" in sent else {}
+    return EndUserPublic(**await eus.update_end_user(state.db, partner.id, end_user_id, profile, clear=clear, **kwargs))
+
+
+@router.delete(
+    "/end_users/{end_user_id}",
+    operation_id="deleteEndUser",
+    status_code=204,
+    summary="Remove an end user: cancels its tasks and revokes its tokens",
+    responses=problem_responses(401, 403, 404, 429, 503),
+)
+async def delete_end_user(end_user_id: EndUserPath, partner: PartnerCaller, state: State,
+                          client: TemporalClient) -> Response:
+    await eus.delete_end_user(state.db, client, partner, end_user_id)
+    return Response(status_code=204)

@@ -1,0 +1,59 @@
+"""REST schemas of the partner API (``/v1/partner/...``, CONTRACT §14)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codetether.api.rest.schemas.safe import StoredText
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=200, description="Your id for it.",
+                                  examples=["user_8842"])]
+Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["ada@example.com"])]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+EndUserId = Annotated[str, Field(max_length=40, pattern=r"^eu_[0-9a-z]{1,37}$")]
+
+
+class EndUserCreate(StoredText):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"external_id": "user_8842", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
+         "workspace_external_id": "team_17"}]})
+
+    external_id: ExternalId
+    email: Email | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    workspace_external_id: Annotated[str | None, Field(
+        default=None, min_length=1, max_length=200,
+        description="Your id of the workspace (team, organisation) it belongs to; default: a workspace of its own.")]
+
+
+class EndUserUpdate(StoredText):
+    """Only the fields sent change; ``null`` clears a profile field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    workspace_external_id: Annotated[str | None, Field(default=None, min_length=1, max_length=200)]
+
+
+class EndUserPublic(BaseModel):
+    end_user_id: str = Field(description="`eu_...`: send it as `CodeTether-End-User` to act for this user.")
+    external_id: str
+    workspace_id: str = Field(description="`ws_...`")
+    workspace_external_id: str | None
+    status: Literal["provisioned", "claimed"]
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    created_at: str
+    updated_at: str
+    claimed_at: str | None
+
+
+class EndUserList(BaseModel):
+    data: list[EndUserPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
