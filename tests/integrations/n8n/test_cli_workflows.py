@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .harness import PACKAGE_DIR, CodeTether, N8n, Toolchain, template
+from .harness import PACKAGE_DIR, CodeTether, N8n, Toolchain, template, wait_until
 from .workflows import (ANSWER_QUESTION, CANCEL_MANY, CANCEL_TAG, CREATE_AND_POLL, GMAIL_OFFLINE, OUTPUT_SCHEMA,
                         STRUCTURED, STRUCTURED_TAG)
 
@@ -114,9 +114,12 @@ def test_cancel_many_cancels_every_task_with_the_tag(n8n: N8n, codetether: CodeT
     run = n8n.execute(CANCEL_MANY)
 
     ids = {node_output(run, f"Create Task {n}")[0]["task_id"] for n in (1, 2)}
+    assert all(node_output(run, f"Wait for Question {n}")[0]["status"] == "needs_input" for n in (1, 2))
     outcome = node_output(run, "Cancel by Tag")
     assert len(outcome) == 1, "one item for the whole bulk cancel"
     assert ids <= set(outcome[0]["cancelled"]), outcome
+    # The cancellation is durable but asynchronous: the tasks reach `cancelled` shortly after.
     with codetether.client() as api:
         for task_id in ids:
-            assert api.get(f"/v1/automation/tasks/{task_id}").json()["status"] == "cancelled"
+            wait_until(lambda: api.get(f"/v1/automation/tasks/{task_id}").json()["status"] == "cancelled", 30,
+                       f"{task_id} to be cancelled")

@@ -122,17 +122,17 @@ def all_workflows(sink_url: str) -> dict[str, dict]:
     out[STRUCTURED] = {"name": "structured output and tags", "nodes": nodes,
                        "connections": _chain([n["name"] for n in nodes]), "settings": {"executionOrder": "v1"}}
 
-    # Two tagged tasks that ask a question (so neither can finish first); Cancel Many by that tag
-    # stops both.
-    nodes = [MANUAL] + [
-        _node(f"Create Task {n}", CT, 1, {"resource": "task", "operation": "create", "title": f"bulk {n}",
-                                          "description": "ASK: Shall I go on?",
-                                          "additionalFields": {"tags": CANCEL_TAG}}, n)
-        for n in (1, 2)
-    ] + [
-        _node("Cancel by Tag", CT, 1, {"resource": "task", "operation": "cancelMany", "cancelBy": "filter",
-                                       "cancelFilters": {"tags": CANCEL_TAG}}, 3),
-    ]
+    # Two tagged tasks parked on a question (so neither can finish); Cancel Many by that tag stops
+    # both.
+    nodes = [MANUAL]
+    for n in (1, 2):
+        nodes.append(_node(f"Create Task {n}", CT, 1, {"resource": "task", "operation": "create", "title": f"bulk {n}",
+                                                      "description": "ASK: Shall I go on?",
+                                                      "additionalFields": {"tags": CANCEL_TAG}}, 2 * n - 1))
+        nodes.append(_node(f"Wait for Question {n}", CT, 1, {"resource": "task", "operation": "waitForCompletion",
+                                                             "taskId": "={{ $json.task_id }}", "timeout": 60}, 2 * n))
+    nodes.append(_node("Cancel by Tag", CT, 1, {"resource": "task", "operation": "cancelMany", "cancelBy": "filter",
+                                                "cancelFilters": {"tags": CANCEL_TAG}}, 5))
     out[CANCEL_MANY] = {"name": "cancel many by tag", "nodes": nodes,
                         "connections": _chain([n["name"] for n in nodes]), "settings": {"executionOrder": "v1"}}
 
