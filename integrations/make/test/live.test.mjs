@@ -34,12 +34,25 @@ after(async () => {
 	await dev?.stop();
 });
 
-function interfaceNames(id) {
-	return new Set(mod(id).interface.map((p) => p.name));
+/**
+ * A module's interface as Make shows it for these parameters: `rpc://` entries replaced by what
+ * the RPC outputs (the dynamic result fields).
+ */
+async function interfaceFor(id, parameters = {}) {
+	const out = [];
+	for (const entry of mod(id).interface) {
+		if (typeof entry === 'string' && entry.startsWith('rpc://')) out.push(...(await run(rpcSpec(entry.slice(6)), parameters)).outputs);
+		else out.push(entry);
+	}
+	return out;
 }
 
-function assertFitsInterface(id, output) {
-	const names = interfaceNames(id);
+function interfaceNames(id) {
+	return new Set(mod(id).interface.filter((p) => typeof p === 'object').map((p) => p.name));
+}
+
+async function assertFitsInterface(id, output, parameters = {}) {
+	const names = new Set((await interfaceFor(id, parameters)).map((p) => p.name));
 	for (const key of Object.keys(output)) assert.ok(names.has(key), `${id} outputs ${key}, which its interface does not show`);
 }
 
@@ -47,7 +60,10 @@ function assertFitsInterface(id, output) {
 
 function allRequests() {
 	const out = [];
-	const add = (where, spec, kind = 'api') => out.push({ where, spec, kind });
+	// Several requests in one communication count one by one; request-less ones call nothing.
+	const add = (where, spec, kind = 'api') => {
+		for (const one of Array.isArray(spec) ? spec : [spec]) if (one.url !== undefined) out.push({ where, spec: one, kind });
+	};
 	for (const [id, meta] of Object.entries(manifest.components.module)) {
 		const codes = component('module', id, manifest);
 		if (codes.communication && meta.moduleType !== 'universal') add(`module ${id}`, codes.communication);
@@ -200,7 +216,7 @@ describe('modules against codetether dev', () => {
 		assert.match(created.task_id, /^task_/);
 		assert.deepEqual(created.metadata, { source: 'make' });
 		assert.equal(created.priority, 2);
-		assertFitsInterface('createTask', created);
+		await assertFitsInterface('createTask', created);
 
 		// A 12 s timeout polls with wait=2: the task sleeps 2 s after it starts, so the request repeats.
 		const waited = await run(mod('waitForTask').communication, { task_id: created.task_id, timeout: 12 });
@@ -209,11 +225,80 @@ describe('modules against codetether dev', () => {
 		assert.equal(done.status, 'completed');
 		assert.match(done.result, /^Demo result for "Summarize feedback": /);
 		assert.ok(log.some((e) => e.request.url.endsWith(`/tasks/${created.task_id}?wait=2`)));
-		assertFitsInterface('waitForTask', done);
+		await assertFitsInterface('waitForTask', done);
 
 		const [got] = await runModule('getTask', { task_id: created.task_id });
 		assert.equal(got.status, 'completed');
 		assert.equal(got.result, done.result);
+	});
+
+	test('Create a Task with an output schema and Wait for the result: the typed fields are module output and interface', async () => {
+		const schema = {
+			type: 'object',
+			properties: {
+				sentiment: { type: 'string', enum: ['positive', 'neutral', 'negative'], description: 'Overall tone' },
+				priority: { type: 'integer', minimum: 1, maximum: 5 },
+				needs_reply: { type: 'boolean' },
+			},
+			required: ['sentiment', 'priority', 'needs_reply'],
+			additionalProperties: false,
+		};
+		const parameters = {
+			title: 'Triage',
+			description: 'Classify: the app is slow but lovely',
+			model: 'demo',
+			tags: ['make-structured', 'feedback'],
+			output_schema: JSON.stringify(schema, null, 2),
+			wait_for_result: true,
+			timeout: 60,
+		};
+		// The interface Make builds from the schema: result_json with the three typed fields.
+		const iface = await interfaceFor('createTask', parameters);
+		const result = iface.find((p) => p.name === 'result_json');
+		assert.deepEqual(result, {
+			name: 'result_json',
+			type: 'collection',
+			label: 'Result (structured)',
+			spec: [
+				{ name: 'sentiment', label: 'Sentiment', type: 'text', help: 'Overall tone' },
+				{ name: 'priority', label: 'Priority', type: 'number' },
+				{ name: 'needs_reply', label: 'Needs reply', type: 'boolean' },
+			],
+		});
+
+		const ran = await run(mod('createTask').communication, parameters);
+		assert.equal(ran.outputs.length, 1, 'one bundle');
+		const [done] = ran.outputs;
+		assert.equal(done.status, 'completed');
+		assert.deepEqual(done.tags, ['make-structured', 'feedback']);
+		assert.deepEqual(done.output_schema, schema);
+		assert.deepEqual(done.result_json, { sentiment: 'positive', priority: 1, needs_reply: true });
+		const makeType = { text: 'string', number: 'number', boolean: 'boolean' };
+		for (const field of result.spec) assert.equal(typeof done.result_json[field.name], makeType[field.type], field.name);
+		await assertFitsInterface('createTask', done, parameters);
+		// What was sent: the schema as an object, the tags as a list.
+		const sent = log.findLast((e) => e.request.method === 'POST' && e.request.url.endsWith('/v1/automation/tasks'));
+		assert.deepEqual(sent.request.body.output_schema, schema);
+		assert.deepEqual(sent.request.body.tags, ['make-structured', 'feedback']);
+
+		// Later modules output it too.
+		const [got] = await runModule('getTask', { task_id: done.task_id });
+		assert.deepEqual(got.result_json, done.result_json);
+		await assertFitsInterface('getTask', got);
+	});
+
+	test('Create a Task without waiting outputs the queued task; a broken output schema stops before any request', async () => {
+		const ran = await run(mod('createTask').communication, { title: 'Plain', description: 'hi', model: 'demo', tags: ['make-plain'] });
+		assert.equal(ran.outputs[0].status, 'queued');
+		assert.equal(ran.outputs[0].result_json, null);
+		assert.deepEqual(ran.outputs[0].tags, ['make-plain']);
+		const before = log.length;
+		await assert.rejects(run(mod('createTask').communication, { title: 'Bad', description: 'hi', output_schema: '{"type": ' }), /Output schema must be valid JSON/);
+		await assert.rejects(run(mod('createTask').communication, { title: 'Bad', description: 'hi', output_schema: '{"type": "array"}' }), /"type": "object"/);
+		assert.equal(log.length, before);
+		// While the schema is being typed the interface still loads, without result fields.
+		const iface = await interfaceFor('createTask', { output_schema: '{"ty' });
+		assert.deepEqual(iface.find((p) => p.name === 'result_json').spec, []);
 	});
 
 	test('Wait for a Task ends at the timeout with the task as it is', async () => {
@@ -235,7 +320,7 @@ describe('modules against codetether dev', () => {
 
 		const [answered] = await runModule('answerQuestion', { task_id: created.task_id, message: 'Europe', required_action_id: asking.required_action.id });
 		assert.ok(['queued', 'running', 'completed'].includes(answered.status), answered.status);
-		assertFitsInterface('answerQuestion', answered);
+		await assertFitsInterface('answerQuestion', answered);
 
 		const [done] = (await run(mod('waitForTask').communication, { task_id: created.task_id, timeout: 60 })).outputs;
 		assert.equal(done.status, 'completed');
@@ -250,7 +335,7 @@ describe('modules against codetether dev', () => {
 	test('Send a Message starts a task, then continues it as a follow-up', async () => {
 		const [first] = await runModule('sendMessage', { message: 'Hello from Make', model: 'demo', conversation_id: '' });
 		assert.equal(first.delivered_as, 'new_task');
-		assertFitsInterface('sendMessage', first);
+		await assertFitsInterface('sendMessage', first);
 		await run(mod('waitForTask').communication, { task_id: first.task_id, timeout: 60 });
 		const [follow] = await runModule('sendMessage', { message: 'Now shorter', conversation_id: first.task_id });
 		assert.equal(follow.delivered_as, 'follow_up');
@@ -293,7 +378,7 @@ describe('modules against codetether dev', () => {
 		const all = await runModule('searchTasks', { status: ['completed'], limit: 50 });
 		assert.ok(all.length >= 2);
 		assert.ok(all.every((t) => t.status === 'completed'));
-		for (const t of all) assertFitsInterface('searchTasks', t);
+		for (const t of all) await assertFitsInterface('searchTasks', t);
 		const one = await runModule('searchTasks', { status: ['completed', 'cancelled'], limit: 1 });
 		assert.equal(one.length, 1);
 		const none = await runModule('searchTasks', { status: ['failed'], limit: 10, created_after: '2000-01-01T00:00:00Z' });
@@ -312,7 +397,7 @@ describe('modules against codetether dev', () => {
 		const [b] = await runModule('createTask', { title: 'New one B', description: 'hi', model: 'demo' });
 		const fresh = await pollTrigger(codes.communication, ctx, state, { base, log });
 		assert.deepEqual(fresh.map((t) => t.task_id), [a.task_id, b.task_id]);
-		for (const t of fresh) assertFitsInterface('watchNewTasks', t);
+		for (const t of fresh) await assertFitsInterface('watchNewTasks', t);
 		assert.deepEqual(await pollTrigger(codes.communication, ctx, state, { base, log }), []);
 	});
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { APP_DIR, loadManifest, codeFiles, component, exists, readJsonc } from './support/app.mjs';
+import { render } from './support/iml.mjs';
 
 const manifest = loadManifest();
 const { connection, webhook, module: modules, rpc } = manifest.components;
@@ -26,7 +27,7 @@ test('the component names are the fixed ones', () => {
 		'answerQuestion', 'cancelTask', 'createTask', 'getTask', 'makeApiCall', 'searchTasks', 'sendMessage',
 		'waitForTask', 'watchNewTasks', 'watchTaskEvents',
 	]);
-	assert.deepEqual(Object.keys(rpc).sort(), ['listCodebases', 'listModels', 'listTasks']);
+	assert.deepEqual(Object.keys(rpc).sort(), ['listCodebases', 'listModels', 'listTasks', 'resultFields']);
 	assert.equal(connection.codetether.connectionType, 'basic');
 	assert.equal(connection.codetetherOauth.connectionType, 'oauth');
 });
@@ -96,8 +97,20 @@ test('groups list every module exactly once', () => {
 	assert.deepEqual([...listed].sort(), Object.keys(modules).sort());
 });
 
+// A dynamic interface entry (`rpc://name`) is what that request-less RPC outputs for a module
+// whose parameters are still empty (the result fields collection, without fields yet).
+function expandInterface(iface) {
+	return iface.flatMap((p) => {
+		if (typeof p !== 'string') return [p];
+		assert.match(p, /^rpc:\/\/\w+$/);
+		const spec = component('rpc', p.slice(6)).communication;
+		assert.equal(spec.url, undefined, `${p} is used in an interface and must not call the API`);
+		return render(spec.response.iterate, { parameters: {} });
+	});
+}
+
 function checkSample(sample, iface, where) {
-	const names = new Map(iface.map((p) => [p.name, p]));
+	const names = new Map(expandInterface(iface).map((p) => [p.name, p]));
 	for (const [key, value] of Object.entries(sample)) {
 		const field = names.get(key);
 		assert.ok(field, `${where}: sample field ${key} is not in the interface`);

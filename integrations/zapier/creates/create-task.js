@@ -6,6 +6,7 @@
 
 const { apiUrl, TERMINAL_STATUSES } = require('../lib/config');
 const { toItem, sampleWith, TASK_OUTPUT_FIELDS } = require('../lib/task');
+const { FieldError, parseTags, parseOutputSchema, outputFieldsFromSchema } = require('../lib/fields');
 
 // How long a sample load may hold the request in total (Zapier allows about 30 s per call).
 const SAMPLE_WAIT_SECONDS = 25;
@@ -24,10 +25,22 @@ const taskBody = (inputData) => {
   if (inputData.reference) {
     body.metadata = { ...(body.metadata || {}), zapier_reference: inputData.reference };
   }
+  const tags = parseTags(inputData.tags);
+  if (tags.length) body.tags = tags;
+  const schema = parseOutputSchema(inputData.output_schema);
+  if (schema) body.output_schema = schema;
   return body;
 };
 
 const createTask = async (z, inputData, extra = {}) => {
+  let body;
+  try {
+    body = { ...taskBody(inputData), ...extra };
+  } catch (err) {
+    // A mistake in the user's own input: say so, and do not count it against the app.
+    if (err instanceof FieldError) throw new z.errors.Error(err.message, 'invalid_input', 400);
+    throw err;
+  }
   const headers = {};
   // The same reference always maps to the same task (the API replays the first answer).
   if (inputData.reference) headers['Idempotency-Key'] = `zapier-${inputData.reference}`;
@@ -35,7 +48,7 @@ const createTask = async (z, inputData, extra = {}) => {
     url: apiUrl('/v1/automation/tasks'),
     method: 'POST',
     headers,
-    body: { ...taskBody(inputData), ...extra },
+    body,
   });
   return response.data;
 };
@@ -97,6 +110,20 @@ const inputFields = [
   { key: 'priority', label: 'Priority', type: 'integer', helpText: 'Higher runs first when your running limit is reached. Default 0.' },
   { key: 'metadata', label: 'Metadata', dict: true, helpText: 'Key/value pairs returned with the task as given.' },
   {
+    key: 'output_schema',
+    label: 'Output Schema',
+    type: 'text',
+    altersDynamicFields: true,
+    helpText:
+      'Optional: a JSON Schema (root `"type": "object"`, at most 16 KiB) the answer must match, e.g. `{"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}}, "required": ["sentiment"]}`. With **Wait for the Result**, later steps can map each field (Result: Sentiment, ...).',
+  },
+  {
+    key: 'tags',
+    label: 'Tags',
+    list: true,
+    helpText: 'Optional labels (1 to 64 letters, digits or _ . : -; at most 20) to find the task by, e.g. in the triggers and Find Task.',
+  },
+  {
     key: 'wait_for_result',
     label: 'Wait for the Result',
     type: 'boolean',
@@ -122,6 +149,6 @@ module.exports = {
     perform,
     performResume,
     sample: sampleWith({}),
-    outputFields: TASK_OUTPUT_FIELDS,
+    outputFields: [...TASK_OUTPUT_FIELDS, outputFieldsFromSchema],
   },
 };

@@ -87,6 +87,82 @@ describe('actions and search', () => {
     expect(item.result).toBeTruthy();
   });
 
+  test('output_schema: three typed fields come back as result_json and as mappable output fields', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        sentiment: { type: 'string', enum: ['positive', 'neutral', 'negative'] },
+        priority: { type: 'integer', minimum: 1, maximum: 5, title: 'Urgency' },
+        needs_reply: { type: 'boolean', description: 'Whether someone should answer.' },
+      },
+      required: ['sentiment', 'priority', 'needs_reply'],
+      additionalProperties: false,
+    };
+    const inputData = {
+      title: 'Triage',
+      prompt: 'Classify: the app is slow but lovely',
+      output_schema: JSON.stringify(schema),
+      tags: ['zapier-structured', 'feedback'],
+      wait_for_result: true,
+    };
+    // The fields later steps can map, computed from this step's input.
+    const fields = await appTester(App.creates.create_task.operation.outputFields.at(-1), { authData, inputData });
+    expect(fields).toEqual([
+      { key: 'result_json__sentiment', label: 'Result: Sentiment', type: 'string', helpText: 'One of: positive, neutral, negative' },
+      { key: 'result_json__priority', label: 'Result: Urgency', type: 'integer' },
+      { key: 'result_json__needs_reply', label: 'Result: Needs reply', type: 'boolean', helpText: 'Whether someone should answer.' },
+    ]);
+
+    const item = await appTester(App.creates.create_task.operation.perform, { authData, inputData, meta: { isLoadingSample: true } });
+    expect(item.status).toBe('completed');
+    expect(item.tags).toEqual(['zapier-structured', 'feedback']);
+    expect(item.output_schema).toEqual(schema);
+    expect(item.result_json).toEqual({ sentiment: 'positive', priority: 1, needs_reply: true });
+    // Every declared field is on the item under its flattened key, with its declared type.
+    const typeOf = { string: 'string', integer: 'number', boolean: 'boolean' };
+    for (const field of fields) {
+      const value = item.result_json[field.key.replace('result_json__', '')];
+      expect(typeof value).toBe(typeOf[field.type]);
+    }
+    expect(schema.properties.sentiment.enum).toContain(item.result_json.sentiment);
+
+    // The paused path: the callback's body carries result_json and performResume returns it.
+    const resumed = await appTester(App.creates.create_task.operation.performResume, {
+      authData,
+      inputData,
+      outputData: item,
+      cleanedRequest: { event: 'task.completed', data: item },
+    });
+    expect(resumed.result_json).toEqual(item.result_json);
+  });
+
+  test('output_schema and tags mistakes are reported before anything is created', async () => {
+    const base = { title: 'Bad', prompt: 'hi' };
+    await expect(
+      appTester(App.creates.create_task.operation.perform, { authData, inputData: { ...base, output_schema: '{"type": ' } }),
+    ).rejects.toThrow(/Output Schema must be valid JSON/);
+    await expect(
+      appTester(App.creates.create_task.operation.perform, { authData, inputData: { ...base, output_schema: '{"type": "array"}' } }),
+    ).rejects.toThrow(/its root needs/);
+    await expect(
+      appTester(App.creates.create_task.operation.perform, { authData, inputData: { ...base, tags: ['not ok'] } }),
+    ).rejects.toThrow(/not ok\W+ is invalid/);
+    // A schema still being typed gives no output fields rather than an error.
+    const fields = await appTester(App.creates.create_task.operation.outputFields.at(-1), { authData, inputData: { output_schema: '{"ty' } });
+    expect(fields).toEqual([]);
+  });
+
+  test('find_task by tags finds the newest task having every tag', async () => {
+    const tag = `zap-find-${Date.now()}`;
+    const older = await createTask({ title: 'Tagged older', prompt: 'hi', tags: [tag, 'a'] });
+    const newer = await createTask({ title: 'Tagged newer', prompt: 'hi', tags: [tag] });
+    const [found] = await appTester(App.searches.find_task.operation.perform, { authData, inputData: { tag: [tag] } });
+    expect(found.id).toBe(newer.task_id);
+    const [both] = await appTester(App.searches.find_task.operation.perform, { authData, inputData: { tag: [tag, 'a'] } });
+    expect(both.id).toBe(older.task_id);
+    expect(both.tags).toEqual([tag, 'a']);
+  });
+
   test('send_message starts a conversation, then continues it as a follow-up', async () => {
     const first = await appTester(App.creates.send_message.operation.perform, { authData, inputData: { message: 'Hello there' } });
     expect(first.id).toMatch(/^task_/);

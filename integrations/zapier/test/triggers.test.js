@@ -83,6 +83,27 @@ describe('REST-hook triggers', () => {
     }
   });
 
+  test('the tag filter: events and listed tasks without every wanted tag are dropped', async () => {
+    const tag = `zap-trigger-${Date.now()}`;
+    const mine = await createTask({ title: 'Tagged', prompt: 'say hi', tags: [tag, 'extra'] });
+    const other = await createTask({ title: 'Untagged', prompt: 'say hi', tags: ['other'] });
+    const doneMine = await waitForStatus(mine.task_id, ['completed']);
+    const doneOther = await waitForStatus(other.task_id, ['completed']);
+    const op = App.triggers.task_completed.operation;
+    expect(op.inputFields.map((f) => f.key)).toContain('tag');
+
+    const event = (task) => ({ event: 'task.completed', task_id: task.task_id, data: task });
+    const kept = await appTester(op.perform, { authData, inputData: { tag: [tag] }, cleanedRequest: event(doneMine) });
+    expect(kept.map((t) => t.id)).toEqual([mine.task_id]);
+    const dropped = await appTester(op.perform, { authData, inputData: { tag: [tag] }, cleanedRequest: event(doneOther) });
+    expect(dropped).toEqual([]);
+    const unfiltered = await appTester(op.perform, { authData, inputData: {}, cleanedRequest: event(doneOther) });
+    expect(unfiltered.map((t) => t.id)).toEqual([other.task_id]);
+
+    const listed = await appTester(op.performList, { authData, inputData: { tag: [tag, 'extra'] } });
+    expect(listed.map((t) => t.id)).toEqual([mine.task_id]);
+  });
+
   test('the sample of every trigger has the keys of a live item', async () => {
     const live = (await appTester(App.triggers.task_completed.operation.performList, { authData }))[0];
     for (const key of Object.keys(TRIGGERS)) {

@@ -5,6 +5,24 @@
 
 const { apiUrl } = require('../lib/config');
 const { toItem, sampleWith, TASK_OUTPUT_FIELDS } = require('../lib/task');
+const { FieldError, parseTags, hasAllTags } = require('../lib/fields');
+
+// The optional tag filter every trigger offers: only tasks having every tag trigger the Zap.
+const TAG_INPUT = {
+  key: 'tag',
+  label: 'Only Tasks Tagged',
+  list: true,
+  helpText: 'Optional: trigger only for tasks that have every one of these tags.',
+};
+
+const wantedTags = (z, bundle) => {
+  try {
+    return parseTags(bundle.inputData && bundle.inputData.tag);
+  } catch (err) {
+    if (err instanceof FieldError) throw new z.errors.Error(err.message, 'invalid_input', 400);
+    throw err;
+  }
+};
 
 const performSubscribe = (event) => async (z, bundle) => {
   const response = await z.request({
@@ -38,13 +56,17 @@ const performUnsubscribe = async (z, bundle) => {
 const perform = async (z, bundle) => {
   const event = bundle.cleanedRequest || {};
   const task = event.data && event.data.task_id ? event.data : null;
-  return task ? [toItem(task)] : [];
+  // Events of tasks without the wanted tags are acknowledged and dropped.
+  return task && hasAllTags(task, wantedTags(z, bundle)) ? [toItem(task)] : [];
 };
 
 const performList = (status) => async (z, bundle) => {
   const params = { limit: 10 };
   if (status) params.status = status;
-  const response = await z.request({ url: apiUrl('/v1/automation/tasks'), params });
+  const tags = wantedTags(z, bundle);
+  // The list filter takes `tag` once per tag (tasks having every one).
+  const query = tags.length ? `?${tags.map((t) => `tag=${encodeURIComponent(t)}`).join('&')}` : '';
+  const response = await z.request({ url: apiUrl(`/v1/automation/tasks${query}`), params });
   return response.data.data.map(toItem);
 };
 
@@ -54,6 +76,7 @@ const makeTrigger = ({ key, noun, label, description, event, status, sample }) =
   display: { label, description },
   operation: {
     type: 'hook',
+    inputFields: [TAG_INPUT],
     performSubscribe: performSubscribe(event),
     performUnsubscribe,
     perform,

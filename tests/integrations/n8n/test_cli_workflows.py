@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from .harness import PACKAGE_DIR, CodeTether, N8n, Toolchain, template
-from .workflows import ANSWER_QUESTION, CREATE_AND_POLL, GMAIL_OFFLINE
+from .harness import PACKAGE_DIR, CodeTether, N8n, Toolchain, template, wait_until
+from .workflows import (ANSWER_QUESTION, CANCEL_MANY, CANCEL_TAG, CREATE_AND_POLL, GMAIL_OFFLINE, OUTPUT_SCHEMA,
+                        STRUCTURED, STRUCTURED_TAG)
 
 
 def node_output(run: dict, name: str) -> list[dict]:
@@ -86,3 +87,39 @@ def test_gmail_to_slack_template_imports_and_its_codetether_nodes_run(n8n: N8n) 
     assert created["title"] == "Analyze email: Invoice overdue"
     assert created["metadata"] == {"gmail_message_id": "18c0ffee"}
     assert node_output(run, "Wait for Analysis")[0]["status"] == "completed"
+
+
+def test_output_schema_fields_come_out_as_item_fields_and_tags_filter_the_list(n8n: N8n, codetether: CodeTether) -> None:
+    run = n8n.execute(STRUCTURED)
+
+    created = node_output(run, "Create Task")[0]
+    assert created["output_schema"] == OUTPUT_SCHEMA
+    assert created["tags"] == [STRUCTURED_TAG, "feedback"]
+    done = node_output(run, "Wait for Result")[0]
+    assert done["status"] == "completed", done
+    # The answer, valid against the three-field schema, is an object on the item.
+    assert done["result_json"] == {"sentiment": "positive", "priority": 1, "needs_reply": True}
+    # ... whose fields a later node maps by name, with their JSON types.
+    mapped = node_output(run, "Map Fields")[0]
+    assert mapped == {"task_id": created["task_id"], "sentiment": "positive", "priority": 1, "needs_reply": True}
+    # Get Many with the tags finds the task (and only tasks having both tags).
+    found = node_output(run, "Find by Tag")
+    assert created["task_id"] in [t["task_id"] for t in found]
+    assert all({STRUCTURED_TAG, "feedback"} <= set(t["tags"]) for t in found)
+    with codetether.client() as api:
+        assert api.get(f"/v1/automation/tasks/{created['task_id']}").json()["result_json"] == done["result_json"]
+
+
+def test_cancel_many_cancels_every_task_with_the_tag(n8n: N8n, codetether: CodeTether) -> None:
+    run = n8n.execute(CANCEL_MANY)
+
+    ids = {node_output(run, f"Create Task {n}")[0]["task_id"] for n in (1, 2)}
+    assert all(node_output(run, f"Wait for Question {n}")[0]["status"] == "needs_input" for n in (1, 2))
+    outcome = node_output(run, "Cancel by Tag")
+    assert len(outcome) == 1, "one item for the whole bulk cancel"
+    assert ids <= set(outcome[0]["cancelled"]), outcome
+    # The cancellation is durable but asynchronous: the tasks reach `cancelled` shortly after.
+    with codetether.client() as api:
+        for task_id in ids:
+            wait_until(lambda: api.get(f"/v1/automation/tasks/{task_id}").json()["status"] == "cancelled", 30,
+                       f"{task_id} to be cancelled")

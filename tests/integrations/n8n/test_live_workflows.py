@@ -14,7 +14,8 @@ import time
 import httpx
 
 from .harness import CodeTether, N8n, Sink, wait_until
-from .workflows import CALLBACK, CALLBACK_START_PATH, TRIGGER, TRIGGER_WEBHOOK_ID
+from .workflows import (CALLBACK, CALLBACK_START_PATH, TRIGGER, TRIGGER_TAG, TRIGGER_TAGGED, TRIGGER_TAGGED_WEBHOOK_ID,
+                        TRIGGER_WEBHOOK_ID)
 
 
 def subscriptions(ct: CodeTether) -> list[dict]:
@@ -85,6 +86,33 @@ def test_trigger_subscribes_receives_signed_events_refuses_forgeries_and_unsubsc
                "the subscription to be deleted")
     with codetether.client() as api:
         assert api.get(f"/v1/webhooks/{subscription['id']}").status_code == 404
+
+
+def test_trigger_with_tags_runs_only_for_tasks_having_them(n8n_server: N8n, codetether: CodeTether, sink: Sink) -> None:
+    n8n = n8n_server
+    trigger_url = f"{n8n.url}/webhook/{TRIGGER_TAGGED_WEBHOOK_ID}/webhook"
+    n8n.activate(TRIGGER_TAGGED)
+    subscription = wait_until(lambda: [s for s in subscriptions(codetether) if s["url"] == trigger_url], 60,
+                              "the tagged trigger's subscription")[0]
+
+    untagged = create_task(codetether, "tagged trigger: other", tags=["something-else"])
+    tagged = create_task(codetether, "tagged trigger: mine", tags=[TRIGGER_TAG, "extra"])
+    got = sink.wait_for(lambda b: b.get("via") == "tagged-trigger" and b["event"]["task_id"] == tagged["task_id"])
+    assert got["event"]["data"]["tags"] == [TRIGGER_TAG, "extra"]
+
+    # The other task's event was delivered (and acknowledged with 200), but started nothing.
+    def delivered_untagged() -> list[dict]:
+        with codetether.client() as api:
+            rows = api.get(f"/v1/webhooks/{subscription['id']}/deliveries").json()["data"]
+        return [d for d in rows if d["task_id"] == untagged["task_id"] and d["status"] == "delivered"]
+
+    assert wait_until(delivered_untagged, 60, "the untagged event's delivery")[0]["last_status_code"] == 200
+    time.sleep(1)
+    assert not sink.received(lambda b: b.get("via") == "tagged-trigger" and b["event"]["task_id"] == untagged["task_id"])
+
+    n8n.deactivate(TRIGGER_TAGGED)
+    wait_until(lambda: not [s for s in subscriptions(codetether) if s["url"] == trigger_url], 30,
+               "the subscription to be deleted")
 
 
 def test_webhook_callback_template_resumes_through_the_resume_url(

@@ -16,9 +16,28 @@ GMAIL_TEMPLATE = "ctGmailTemplate01"
 GMAIL_OFFLINE = "ctGmailOffline001"
 TRIGGER = "ctTriggerForward1"
 CALLBACK = "ctWebhookCallbk1"
+STRUCTURED = "ctStructuredOut1"
+CANCEL_MANY = "ctCancelByTag001"
+TRIGGER_TAGGED = "ctTriggerTagged1"
 
 TRIGGER_WEBHOOK_ID = "0b7c1d2e-3f40-4a51-8b62-7c8d9e0f1a2b"
+TRIGGER_TAGGED_WEBHOOK_ID = "4c5d6e7f-8091-4a2b-9c3d-4e5f60718293"
 CALLBACK_START_PATH = "codetether-callback-e2e"
+
+# Three typed fields; the offline demo model answers with the first enum value, the minimum and true.
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 5},
+        "needs_reply": {"type": "boolean"},
+    },
+    "required": ["sentiment", "priority", "needs_reply"],
+    "additionalProperties": False,
+}
+STRUCTURED_TAG = "n8n-e2e:structured"
+CANCEL_TAG = "n8n-e2e:bulk"
+TRIGGER_TAG = "n8n-e2e:trigger"
 
 
 def _node(name: str, type_: str, version: float, params: dict, n: int, **extra) -> dict:
@@ -83,6 +102,47 @@ def all_workflows(sink_url: str) -> dict[str, dict]:
     ]
     out[TRIGGER] = {"name": "trigger forwards task.completed", "nodes": trigger,
                     "connections": _chain([n["name"] for n in trigger]), "settings": {"executionOrder": "v1"}}
+
+    # Output Schema and Tags on create; the result's fields are item fields under result_json
+    # (a Set node maps them as any later node would); Get Many filters by the tag.
+    nodes = [
+        MANUAL,
+        _node("Create Task", CT, 1, {"resource": "task", "operation": "create", "title": "Triage feedback",
+                                     "description": "Classify: the app is slow but lovely",
+                                     "additionalFields": {"outputSchema": json.dumps(OUTPUT_SCHEMA),
+                                                          "tags": f"{STRUCTURED_TAG}, feedback"}}, 1),
+        _node("Wait for Result", CT, 1, {"resource": "task", "operation": "waitForCompletion",
+                                         "taskId": "={{ $json.task_id }}", "timeout": 60}, 2),
+        _node("Map Fields", "n8n-nodes-base.set", 3.4, {"mode": "raw", "options": {}, "jsonOutput": (
+            "={{ JSON.stringify({ task_id: $json.task_id, sentiment: $json.result_json.sentiment, "
+            "priority: $json.result_json.priority, needs_reply: $json.result_json.needs_reply }) }}")}, 3),
+        _node("Find by Tag", CT, 1, {"resource": "task", "operation": "getAll", "returnAll": True,
+                                     "filters": {"tags": f"{STRUCTURED_TAG},feedback"}}, 4),
+    ]
+    out[STRUCTURED] = {"name": "structured output and tags", "nodes": nodes,
+                       "connections": _chain([n["name"] for n in nodes]), "settings": {"executionOrder": "v1"}}
+
+    # Two tagged tasks parked on a question (so neither can finish); Cancel Many by that tag stops
+    # both.
+    nodes = [MANUAL]
+    for n in (1, 2):
+        nodes.append(_node(f"Create Task {n}", CT, 1, {"resource": "task", "operation": "create", "title": f"bulk {n}",
+                                                      "description": "ASK: Shall I go on?",
+                                                      "additionalFields": {"tags": CANCEL_TAG}}, 2 * n - 1))
+        nodes.append(_node(f"Wait for Question {n}", CT, 1, {"resource": "task", "operation": "waitForCompletion",
+                                                             "taskId": "={{ $json.task_id }}", "timeout": 60}, 2 * n))
+    nodes.append(_node("Cancel by Tag", CT, 1, {"resource": "task", "operation": "cancelMany", "cancelBy": "filter",
+                                                "cancelFilters": {"tags": CANCEL_TAG}}, 5))
+    out[CANCEL_MANY] = {"name": "cancel many by tag", "nodes": nodes,
+                        "connections": _chain([n["name"] for n in nodes]), "settings": {"executionOrder": "v1"}}
+
+    tagged = [
+        _node("CodeTether Trigger", CT_TRIGGER, 1, {"events": ["task.completed"], "tags": TRIGGER_TAG}, 1,
+              webhookId=TRIGGER_TAGGED_WEBHOOK_ID),
+        _forward("Forward", sink_url, "={{ JSON.stringify({ via: 'tagged-trigger', event: $json }) }}", 2),
+    ]
+    out[TRIGGER_TAGGED] = {"name": "trigger forwards tagged task.completed", "nodes": tagged,
+                           "connections": _chain([n["name"] for n in tagged]), "settings": {"executionOrder": "v1"}}
 
     # The callback template, started by a webhook so it runs inside the n8n server, with its
     # result forwarded to the test.

@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, printParseErrorCode } from 'jsonc-parser';
+import { registerFunctions } from './iml.mjs';
 
 export const APP_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO_ROOT = resolve(APP_DIR, '..', '..');
@@ -19,7 +20,22 @@ export function readJsonc(path) {
 }
 
 export function loadManifest() {
-	return readJsonc(join(APP_DIR, 'makecomapp.json'));
+	const manifest = readJsonc(join(APP_DIR, 'makecomapp.json'));
+	registerFunctions(customFunctions(manifest));
+	return manifest;
+}
+
+/**
+ * The app's custom IML functions (JavaScript, one function per component named like it), as
+ * Make runs them: each file defines the function; nothing else from it is visible.
+ */
+export function customFunctions(manifest) {
+	const out = {};
+	for (const [name, meta] of Object.entries(manifest.components.function ?? {})) {
+		const code = readFileSync(join(APP_DIR, meta.codeFiles.code), 'utf8');
+		out[name] = new Function(`${code}\nreturn ${name};`)();
+	}
+	return out;
 }
 
 /** Every code file named by the manifest: {owner, componentType, componentId, codeType, path}. */
@@ -44,7 +60,8 @@ export function component(componentType, componentId, manifest = loadManifest())
 	if (!meta) throw new Error(`no ${componentType} ${componentId} in makecomapp.json`);
 	const codes = { meta };
 	for (const [codeType, path] of Object.entries(meta.codeFiles)) {
-		if (path !== null) codes[codeType] = readJsonc(join(APP_DIR, path));
+		if (path === null) continue;
+		codes[codeType] = path.endsWith('.js') ? readFileSync(join(APP_DIR, path), 'utf8') : readJsonc(join(APP_DIR, path));
 	}
 	return codes;
 }

@@ -254,6 +254,11 @@ const FUNCTIONS = {
 	first: (arr) => (Array.isArray(arr) ? arr[0] : undefined),
 };
 
+/** Adds the app's custom IML functions (`{name: fn}`) beside the built-in ones. */
+export function registerFunctions(functions) {
+	Object.assign(FUNCTIONS, functions);
+}
+
 function lookup(obj, key, indexed) {
 	if (obj === null || obj === undefined || obj === OMIT) return undefined;
 	if (Array.isArray(obj) && indexed && typeof key === 'number') return obj[key - 1];

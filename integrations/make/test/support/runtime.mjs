@@ -70,6 +70,20 @@ function encodeQs(qs) {
  *               sanitized request log, and (for polling triggers) the trigger state
  */
 export async function execute(spec, ctx, opts = {}) {
+	// Several requests: run in order, `temp` carried from one to the next; what the module
+	// outputs is the last request's output.
+	if (Array.isArray(spec)) {
+		let last;
+		let temp = { ...(ctx.temp ?? {}) };
+		let requests = 0;
+		for (const one of spec) {
+			const r = await execute(one, { ...ctx, temp }, opts);
+			requests += r.requests;
+			temp = r.temp;
+			if (!r.skipped) last = r;
+		}
+		return { ...last, temp, requests };
+	}
 	const doFetch = opts.fetch ?? fetch;
 	const log = opts.log ?? [];
 	const full = withBase(opts.base, spec);
@@ -138,6 +152,8 @@ export async function execute(spec, ctx, opts = {}) {
 	return result;
 
 	async function send() {
+		// Request-less communication (no url): the response directives work on the parameters.
+		if (full.url === undefined) return { statusCode: undefined, headers: {}, body: undefined };
 		// Request-level temp is evaluated before every request, with the temp so far in scope.
 		if (full.temp) {
 			temp = { ...temp, ...render(full.temp, { ...ctx, temp }) };

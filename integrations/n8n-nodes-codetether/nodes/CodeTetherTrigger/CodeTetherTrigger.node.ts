@@ -10,6 +10,7 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { codeTetherRequest } from '../CodeTether/transport';
 import { EVENT_OPTIONS } from '../shared/events';
+import { hasAllTags, parseTags } from '../shared/fields';
 import { verifyDelivery } from '../shared/signature';
 
 interface TriggerStaticData {
@@ -81,6 +82,15 @@ export class CodeTetherTrigger implements INodeType {
 				options: EVENT_OPTIONS,
 				default: ['task.completed'],
 				description: 'The task events that start this workflow',
+			},
+			{
+				displayName: 'Only Tasks Tagged',
+				name: 'tags',
+				type: 'string',
+				default: '',
+				placeholder: 'feedback, batch:42',
+				description:
+					'Comma-separated tags: only events of tasks that have every one of them start the workflow (empty: every task)',
 			},
 		],
 	};
@@ -173,6 +183,17 @@ export class CodeTetherTrigger implements INodeType {
 		const events = this.getNodeParameter('events', []) as string[];
 		if (typeof event.event !== 'string' || !events.includes(event.event)) {
 			// A test ping, or an event this trigger no longer listens to: acknowledge, run nothing.
+			response.status(200).json({ received: true, ignored: true });
+			return { noWebhookResponse: true };
+		}
+		let tags: string[];
+		try {
+			tags = parseTags(this.getNodeParameter('tags', '') as string);
+		} catch (error) {
+			throw new NodeOperationError(this.getNode(), (error as Error).message);
+		}
+		if (!hasAllTags(event, tags)) {
+			// Another task's event: acknowledge it (so it is not retried), run nothing.
 			response.status(200).json({ received: true, ignored: true });
 			return { noWebhookResponse: true };
 		}

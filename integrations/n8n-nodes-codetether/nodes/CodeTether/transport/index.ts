@@ -75,6 +75,8 @@ export async function codeTetherRequest(
 		method,
 		url: `${domain}/v1${path}`,
 		qs: options.qs,
+		// Repeatable filters (`tag`) go as `tag=a&tag=b`, the way the API reads them.
+		arrayFormat: 'repeat',
 		headers: { Accept: 'application/json', ...options.headers },
 		json: true,
 		returnFullResponse: true,

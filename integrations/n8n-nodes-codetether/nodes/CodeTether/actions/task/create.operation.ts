@@ -3,6 +3,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { codeTetherRequest } from '../../transport';
 import { EVENT_OPTIONS } from '../../../shared/events';
+import { parseOutputSchema, parseTags } from '../../../shared/fields';
 
 const showOnlyForCreate = { resource: ['task'], operation: ['create'] };
 
@@ -89,11 +90,30 @@ export const description: INodeProperties[] = [
 					'Model to run the agent on (default: the server\'s default). Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
 			},
 			{
+				displayName: 'Output Schema',
+				name: 'outputSchema',
+				type: 'json',
+				default: '',
+				placeholder:
+					'{ "type": "object", "properties": { "sentiment": { "type": "string", "enum": ["positive", "negative"] } }, "required": ["sentiment"] }',
+				description:
+					'A JSON Schema (root "type": "object", at most 16 KiB) the answer must match. The finished task then carries the answer as an object in <code>result_json</code>: after Wait for Completion, map its fields from there (for example result_json.sentiment).',
+			},
+			{
 				displayName: 'Priority',
 				name: 'priority',
 				type: 'number',
 				default: 0,
 				description: 'Higher runs first when your running limit is reached',
+			},
+			{
+				displayName: 'Tags',
+				name: 'tags',
+				type: 'string',
+				default: '',
+				placeholder: 'feedback, batch:42',
+				description:
+					'Comma-separated labels (at most 20, each 1 to 64 letters, digits or _ . : -) to find, filter and cancel tasks by.'
 			},
 			{
 				displayName: 'Webhook Events',
@@ -146,6 +166,14 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 		body.webhook_events = fields.webhookEvents;
 	}
 	if (fields.callbackUrl) body.callback_url = fields.callbackUrl;
+	try {
+		const tags = parseTags(fields.tags);
+		if (tags.length > 0) body.tags = tags;
+		const outputSchema = parseOutputSchema(fields.outputSchema);
+		if (outputSchema) body.output_schema = outputSchema;
+	} catch (error) {
+		throw new NodeOperationError(this.getNode(), (error as Error).message, { itemIndex });
+	}
 	const metadata = parseMetadata.call(this, fields.metadata, itemIndex);
 	if (Object.keys(metadata).length > 0) body.metadata = metadata;
 	const headers: Record<string, string> = {};

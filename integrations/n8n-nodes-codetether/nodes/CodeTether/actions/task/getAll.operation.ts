@@ -1,11 +1,13 @@
 import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 
 import { collectPages, type Page } from '../../../shared/paging';
+import { parseTags } from '../../../shared/fields';
 import { codeTetherRequest } from '../../transport';
 
 const showOnlyForGetAll = { resource: ['task'], operation: ['getAll'] };
 
-const STATUS_OPTIONS = [
+export const STATUS_OPTIONS = [
 	{ name: 'Cancelled', value: 'cancelled' },
 	{ name: 'Completed', value: 'completed' },
 	{ name: 'Failed', value: 'failed' },
@@ -83,11 +85,19 @@ export const description: INodeProperties[] = [
 				options: STATUS_OPTIONS,
 				default: [],
 			},
+			{
+				displayName: 'Tags',
+				name: 'tags',
+				type: 'string',
+				default: '',
+				placeholder: 'feedback, batch:42',
+				description: 'Comma-separated tags; only tasks that have every one of them are returned',
+			},
 		],
 	},
 ];
 
-function isoUtc(value: unknown): string {
+export function isoUtc(value: unknown): string {
 	const when = new Date(String(value));
 	return Number.isNaN(when.getTime()) ? String(value) : when.toISOString();
 }
@@ -105,6 +115,13 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 	if (filters.codebaseId) qs.codebase_id = filters.codebaseId;
 	if (filters.createdAfter) qs.created_after = isoUtc(filters.createdAfter);
 	if (filters.createdBefore) qs.created_before = isoUtc(filters.createdBefore);
+	let tags: string[];
+	try {
+		tags = parseTags(filters.tags);
+	} catch (error) {
+		throw new NodeOperationError(this.getNode(), (error as Error).message, { itemIndex });
+	}
+	if (tags.length > 0) qs.tag = tags;
 
 	return await collectPages<IDataObject>(async (pageSize, cursor) => {
 		const page: IDataObject = { ...qs, limit: pageSize };

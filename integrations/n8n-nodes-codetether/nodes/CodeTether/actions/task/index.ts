@@ -2,6 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workfl
 
 import * as answer from './answer.operation';
 import * as cancel from './cancel.operation';
+import * as cancelMany from './cancelMany.operation';
 import * as create from './create.operation';
 import * as get from './get.operation';
 import * as getAll from './getAll.operation';
@@ -13,6 +14,7 @@ type Operation = (this: IExecuteFunctions, itemIndex: number) => Promise<IDataOb
 export const operations: Record<string, Operation> = {
 	answer: answer.execute,
 	cancel: cancel.execute,
+	cancelMany: cancelMany.execute,
 	create: create.execute,
 	get: get.execute,
 	getAll: getAll.execute,
@@ -39,6 +41,12 @@ export const description: INodeProperties[] = [
 				value: 'cancel',
 				action: 'Cancel a task',
 				description: 'Stop a queued, running or waiting task',
+			},
+			{
+				name: 'Cancel Many',
+				value: 'cancelMany',
+				action: 'Cancel many tasks',
+				description: 'Stop every task with the given IDs, or every task that matches filters such as a tag',
 			},
 			{
 				name: 'Create',
@@ -78,6 +86,7 @@ export const description: INodeProperties[] = [
 	...getAll.description,
 	...waitForCompletion.description,
 	...cancel.description,
+	...cancelMany.description,
 	...sendMessage.description,
 	...answer.description,
 ];
