@@ -42,9 +42,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from codetether.agent.host import AgentHost
     from codetether.agent.prompts import agent_initial_messages
-    from codetether.agent.structured import MAX_INVALID_ANSWERS, SUBMIT_RESULT, answer_problems, json_answer, retry_message
+    from codetether.agent.structured import (
+        MAX_INVALID_ANSWERS,
+        SUBMIT_RESULT,
+        answer_problems,
+        json_answer,
+        retry_message,
+    )
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
+    from codetether.agent.asking import clean_options, clean_schema
     from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
     from codetether.tasks.run_state import TaskRunState
 
@@ -211,8 +218,11 @@ class AgentLoop:
             self._add(ChatMessage(role="tool", tool_call_id=call.id, content=reply), seq)
             return False
         if call.name == ASK_USER:
-            question = str((call.arguments or {}).get("question") or "Could you give me more details?")
-            reply = await self.host.ask(question)
+            args = call.arguments or {}
+            question = str(args.get("question") or "Could you give me more details?")
+            reply = await self.host.ask(
+                question, options=clean_options(args.get("options")), answer_schema=clean_schema(args.get("answer_schema"))
+            )
             if reply is None:
                 return None
             self._add(ChatMessage(role="tool", content=reply, tool_call_id=call.id), seq)

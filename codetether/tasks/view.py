@@ -69,7 +69,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "error": task_error(task),
         "retry_count": task.retry_count,
         "progress": task.progress,
-        "required_action": task.required_action,
+        "required_action": required_action_public(task),
         "webhook_url": task.webhook_url,
         "callback_url": task.callback_url,
         "changes": task.changes,
@@ -77,6 +77,23 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "artifacts": artifact_list(task),
         "usage": task.usage,
     }
+
+
+# The fields of ``required_action`` in their documented order (CONTRACT §12); an action recorded
+# before options and approvals existed shows them as null.
+ACTION_FIELDS = ("id", "kind", "prompt", "asked_at", "reply_url", "options", "answer_schema", "artifact")
+
+
+def required_action_public(task: Task) -> dict[str, Any] | None:
+    action = task.required_action
+    if not action:
+        return None
+    out = {name: action.get(name) for name in ACTION_FIELDS}
+    out["kind"] = out["kind"] or "question"
+    artifact = out["artifact"]
+    if isinstance(artifact, dict) and artifact.get("id"):
+        out["artifact"] = {**artifact, "url": f"/v1/automation/tasks/{task.id}/artifacts/{artifact['id']}"}
+    return out
 
 
 def artifact_list(task: Task) -> list[dict[str, Any]] | None:
@@ -109,4 +126,4 @@ def dataclass_dict(obj: Any) -> Any:
     return asdict(obj) if obj is not None else None
 
 
-__all__ = ["task_to_dict", "event_payload", "summarize", "parse_iso", "dataclass_dict"]
+__all__ = ["task_to_dict", "required_action_public", "event_payload", "summarize", "parse_iso", "dataclass_dict"]

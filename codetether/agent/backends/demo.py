@@ -16,7 +16,7 @@ tools, one per turn, in the order written, then the demo answers with what the t
 - ``EDIT: <path> :: <old text> :: <new text>``
 - ``BASH: <command>``
 - ``TODO: <item>`` (todowrite with that item in progress)
-- ``ASK: <question>`` (ask_user)
+- ``ASK: <question>`` (ask_user); ``ASK: <question> [red|green|blue]`` offers those options
 - ``TOOL: <name> <JSON arguments>`` (any tool by name, e.g. one the agent type is not offered)
 
 With an ``output_schema`` its answer is a ``submit_result`` call with an object built from the
@@ -159,6 +159,18 @@ def _final(text: str, tools: list[Tool], n: int, sent: int) -> Completion:
     )
 
 
+_OPTIONS = re.compile(r"^(.*?)\s*\[([^\[\]]*\|[^\[\]]*)\]\s*$")
+
+
+def ask_arguments(arg: str) -> dict:
+    """``ask_user`` arguments of an ``ASK:`` line: ``Which color? [red|green|blue]`` asks with options."""
+    m = _OPTIONS.match(arg)
+    if m is None:
+        return {"question": arg or "Could you tell me more?"}
+    options = [o.strip() for o in m.group(2).split("|") if o.strip()]
+    return {"question": m.group(1) or "Which one?", "options": options}
+
+
 def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:
     parts = [p.replace("\\n", "\n") for p in arg.split(" :: ")]
     if verb == "READ":
@@ -176,7 +188,7 @@ def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:
     if verb == "TODO":
         return "todowrite", {"todos": [{"content": arg, "status": "in_progress", "priority": "medium", "id": str(n)}]}
     if verb == "ASK":
-        return ASK_USER_TOOL, {"question": arg or "Could you tell me more?"}
+        return ASK_USER_TOOL, ask_arguments(arg)
     if verb == "TOOL":
         name, _, raw = arg.partition(" ")
         try:

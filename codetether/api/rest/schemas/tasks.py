@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
-from codetether.tasks.contracts import TaskEventType, TaskStatusName
+from codetether.tasks.contracts import ActionKindName, TaskEventType, TaskStatusName
 from codetether.tasks.service import DESCRIPTION_LIMIT, METADATA_LIMIT, TITLE_LIMIT
 from codetether.tasks.tags import MAX_TAGS, TAG_MAX_LENGTH, TAG_PATTERN
 
@@ -137,7 +137,10 @@ class TaskProgress(BaseModel):
 
 class RequiredActionOut(BaseModel):
     id: str
-    kind: Literal["question"]
+    kind: ActionKindName = Field(
+        description="`question`: the agent asks; `approval`: approve or reject `artifact` (a plan); "
+        "`budget`: approve or reject spending more."
+    )
     prompt: str
     asked_at: str
     reply_url: str | None = Field(
@@ -145,6 +148,11 @@ class RequiredActionOut(BaseModel):
         description="A signed link (`/r/<token>`) that answers this one question without an API key; "
         "single use, expiring. Null when the server has no reply secret configured.",
     )
+    options: list[str] | None = Field(default=None, description="The answers offered (send one as `choice`), or null.")
+    answer_schema: dict[str, Any] | None = Field(
+        default=None, description="A JSON Schema the `answer` must match, or null."
+    )
+    artifact: ActionArtifactOut | None = Field(default=None, description="The artifact under review (an approval's plan), or null.")
 
 
 class ChangedFile(BaseModel):
@@ -175,6 +183,10 @@ class ArtifactOut(BaseModel):
     size: int
     sha256: str
     url: str
+
+
+class ActionArtifactOut(ArtifactOut):
+    content: str | None = Field(default=None, description="The artifact's text (a plan in Markdown), when it is text.")
 
 
 class TaskUsage(BaseModel):
