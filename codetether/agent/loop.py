@@ -41,7 +41,13 @@ with workflow.unsafe.imports_passed_through():
         Usage,
     )
     from codetether.agent.host import AgentHost
-    from codetether.agent.prompts import agent_initial_messages
+    from codetether.agent.prompts import (
+        APPROVAL_PROMPT,
+        agent_initial_messages,
+        plan_approved_message,
+        plan_rejected_message,
+        plans_first,
+    )
     from codetether.agent.structured import (
         MAX_INVALID_ANSWERS,
         SUBMIT_RESULT,
@@ -52,7 +58,16 @@ with workflow.unsafe.imports_passed_through():
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
     from codetether.agent.asking import clean_options, clean_schema
-    from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
+    from codetether.tasks.contracts import (
+        ACTION_APPROVAL,
+        APPROVE,
+        ErrorCode,
+        TaskCarryOver,
+        TaskChanges,
+        TaskInput,
+        TaskResult,
+        TaskStatus,
+    )
     from codetether.tasks.run_state import TaskRunState
 
 DEFAULT_MAX_TURNS = 50
@@ -60,6 +75,10 @@ DEFAULT_MAX_TURNS = 50
 TURNS_PER_EXECUTION = 40
 
 MODEL_TURN_TIMEOUT = timedelta(minutes=30)
+# The phase of a task that plans before its approval (it runs as a plan agent until then).
+PLAN_PHASE = "plan"
+# How much of a plan an approval shows inline (the whole plan is its artifact).
+PLAN_SHOWN_CHARS = 32 * 1024
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -79,15 +98,19 @@ class AgentLoop:
         # A codebase is cloned up front (a bad repository fails before any model tokens are
         # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
         # runs always finalize (their plan or findings become artifacts).
-        lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
+        lazy = (state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
+                and inp.require_approval is None)
         if carry is not None:
             self.seq = carry.seq
             self.usage = carry.usage
             self.workspace = WorkspaceSession(inp, carry.workspace, carry.checkpoint_id, lazy=lazy)
             self.append: list[TranscriptEntry] = list(carry.append)
             self.invalid_answers = carry.invalid_answers
+            self.phase, self.plan_revision, self.plan_artifact = carry.phase, carry.plan_revision, carry.plan_artifact
         else:
             self.seq, self.usage, self.append, self.invalid_answers = 0, Usage(), [], 0
+            self.phase = PLAN_PHASE if plans_first(inp) else None
+            self.plan_revision, self.plan_artifact = 0, None
             self.workspace = WorkspaceSession(inp, None, None, lazy=lazy)
             for message in agent_initial_messages(inp):
                 self._add(message)
@@ -96,6 +119,11 @@ class AgentLoop:
         # Set when the model submits an answer that matches the task's output schema.
         self.submitted: dict | None = None
         self.last_problems: list[str] = []
+
+    @property
+    def agent_type(self) -> str:
+        """The agent type this step runs as: ``plan`` until a plan-first task's plan is approved."""
+        return "plan" if self.phase == PLAN_PHASE else self.inp.agent_type
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -140,6 +168,15 @@ class AgentLoop:
             if turn.kind == "final":
                 if state.pending:
                     continue
+                if self.phase == PLAN_PHASE:
+                    try:
+                        if not await self._review_plan(turn.text):
+                            return await self._stop(ErrorCode.INPUT_TIMEOUT, "no decision on the plan arrived before the input timeout")
+                    except ActivityError as err:
+                        if is_cancelled_exception(err):
+                            raise
+                        return await self._fail_from(err)
+                    continue
                 if self.inp.output_schema is None:
                     return await self._complete(turn.text)
                 # A structured task's prose answer counts only if it is itself the object.
@@ -177,9 +214,9 @@ class AgentLoop:
                 AgentActivities.model_turn,
                 ModelTurnInput(
                     task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
-                    agent_type=inp.agent_type, append=append, seq=seq,
+                    agent_type=self.agent_type, append=append, seq=seq,
                     tokens_used=self.usage.input_tokens + self.usage.output_tokens,
-                    output_schema=inp.output_schema,
+                    output_schema=inp.output_schema if self.phase is None else None,
                 ),
                 start_to_close_timeout=MODEL_TURN_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -229,7 +266,7 @@ class AgentLoop:
             await self.host.resume_after_answer()
             return False
         self.usage.tool_calls += 1
-        agent_type = self.inp.agent_type
+        agent_type = self.agent_type
         if not allowed(agent_type, call.name):
             self._add(
                 ChatMessage(role="tool", tool_call_id=call.id,
@@ -238,7 +275,7 @@ class AgentLoop:
             )
             return False
         try:
-            result = await self.workspace.run_tool(call, seq)
+            result = await self.workspace.run_tool(call, seq, agent_type)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
@@ -246,6 +283,27 @@ class AgentLoop:
             self._add(ChatMessage(role="tool", tool_call_id=call.id, content=f"error: the tool failed: {err.cause or err}"), seq)
             return False
         return result.changed_files
+
+    async def _review_plan(self, text: str) -> bool:
+        """Keeps the plan as an artifact and parks the task for a person's decision on it (an
+        ``approval``); False when the input timeout passes first. ``approve`` ends the planning:
+        the next turns run as the task's own agent type, in the same workspace; ``reject`` sends
+        the feedback back and the agent revises the plan (a new approval follows)."""
+        self.plan_revision += 1
+        kept = await self.workspace.keep_plan(text, self.plan_revision)
+        self.plan_artifact = kept.artifact
+        shown = {**kept.artifact, "content": kept.content[:PLAN_SHOWN_CHARS]}
+        reply = await self.host.ask(APPROVAL_PROMPT, kind=ACTION_APPROVAL, artifact=shown)
+        if reply is None:
+            return False
+        state = self.state
+        if state.reply_decision == APPROVE:
+            self.phase = None
+            self._add(ChatMessage(role="user", content=plan_approved_message(self.inp.agent_type, state.reply_message)))
+        else:
+            self._add(ChatMessage(role="user", content=plan_rejected_message(state.reply_message)))
+        await self.host.resume_after_answer()
+        return True
 
     # ---- endings --------------------------------------------------------------------------
 
@@ -258,6 +316,10 @@ class AgentLoop:
         out: dict = {"usage": self.usage.public(), "artifacts": []}
         if fin is not None:
             out.update(changes=fin.changes, git=fin.git, artifacts=fin.artifacts)
+        # The approved (or last) plan of a plan-first task stays among its artifacts.
+        plan = self.plan_artifact
+        if plan is not None and all(a.get("id") != plan.get("id") for a in out["artifacts"]):
+            out["artifacts"] = [plan, *out["artifacts"]]
         return out
 
     async def _complete(self, text: str, result_json: dict | None = None) -> TaskResult:
@@ -315,11 +377,12 @@ class AgentLoop:
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
-            max_turns=inp.max_turns, output_schema=inp.output_schema,
+            max_turns=inp.max_turns, output_schema=inp.output_schema, require_approval=inp.require_approval,
             carried=TaskCarryOver(
                 messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
                 agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=workspace.ws,
                                  checkpoint_id=workspace.checkpoint_id, append=self.append,
-                                 invalid_answers=self.invalid_answers),
+                                 invalid_answers=self.invalid_answers, phase=self.phase,
+                                 plan_revision=self.plan_revision, plan_artifact=self.plan_artifact),
             ),
         )

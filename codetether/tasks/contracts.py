@@ -102,6 +102,9 @@ class TaskInput:
     max_turns: int | None = None
     # A JSON Schema the answer must match (CONTRACT §11); the result then carries result_json.
     output_schema: dict[str, Any] | None = None
+    # "plan": the agent plans first and a person approves the plan before it changes anything
+    # (CONTRACT §12).
+    require_approval: str | None = None
 
 
 @dataclass

@@ -52,6 +52,8 @@ class NewTask:
     max_turns: int | None = None
     tags: list[str] = field(default_factory=list)
     output_schema: dict[str, Any] | None = None
+    # "plan": the plan is approved by a person before the agent changes anything (CONTRACT §12).
+    require_approval: str | None = None
 
 
 class StartFailed(Exception):
@@ -126,6 +128,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         max_turns=new.max_turns,
         tags=list(new.tags),
         output_schema=new.output_schema,
+        require_approval=new.require_approval,
         conversation=[],
         retry_count=0,
         run_count=1,
@@ -335,6 +338,7 @@ def task_input(
         codebase_id=task.codebase_id,
         max_turns=task.max_turns,
         output_schema=task.output_schema,
+        require_approval=task.require_approval,
     )
 
 

@@ -66,6 +66,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "result_summary": task.result_summary,
         "result_json": task.result_json,
         "output_schema": task.output_schema,
+        "require_approval": task.require_approval,
         "error": task_error(task),
         "retry_count": task.retry_count,
         "progress": task.progress,

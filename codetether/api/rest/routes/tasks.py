@@ -123,6 +123,7 @@ async def create(
         max_turns=body.max_turns or settings.agent_max_turns,
         tags=body.tags,
         output_schema=body.output_schema,
+        require_approval=body.require_approval,
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"

@@ -76,6 +76,13 @@ class TaskCreate(StoredText):
         examples=[{"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
                    "required": ["sentiment"]}],
     )
+    require_approval: Literal["plan"] | None = Field(
+        default=None,
+        description='`"plan"`: the agent first writes a plan (as a `plan` task would) and the task waits, '
+        "`needs_input` with a `required_action` of kind `approval`, until a person approves it; then the "
+        "task's `agent_type` (default `build` here) carries it out in the same workspace. A rejection's "
+        "message goes back to the agent, which revises the plan.",
+    )
     tags: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS,
         description="Labels to find the task by (list filter `tag`, bulk cancel); repeats are dropped.",
@@ -114,6 +121,13 @@ class TaskCreate(StoredText):
         if len(json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()) > METADATA_LIMIT:
             raise ValueError("metadata must be at most 16 KiB of JSON")
         return v
+
+    @model_validator(mode="after")
+    def _approval_builds(self) -> "TaskCreate":
+        # A plan to approve is carried out by a build agent unless the caller names the type.
+        if self.require_approval is not None and "agent_type" not in self.model_fields_set:
+            self.agent_type = "build"
+        return self
 
     @model_validator(mode="after")
     def _description_or_prompt(self) -> "TaskCreate":
@@ -221,6 +235,7 @@ class TaskPublic(BaseModel):
     result_summary: str | None
     result_json: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
+    require_approval: Literal["plan"] | None = None
     error: TaskError | None
     retry_count: int
     progress: TaskProgress | None
