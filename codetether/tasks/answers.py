@@ -108,3 +108,25 @@ def match_decision(text: str) -> str | None:
     if word in ("reject", "rejected", "no"):
         return DECISIONS[1]
     return None
+
+
+def read_text_answer(action: Any, text: str) -> tuple[str | None, str | None, str | None]:
+    """``(message, choice, decision)`` of an answer written as text (an email reply): for an
+    approval the first line says approve or reject (``reject: too risky`` works too) and the rest
+    is the message; for a question with options a first line naming one chooses it. Anything
+    else is the message, whole."""
+    act = _action(action)
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    rest = "\n".join(lines[1:]).strip()
+    if (act.get("kind") or ACTION_QUESTION) in DECISION_KINDS:
+        head, sep, tail = first.partition(":")
+        decision = match_decision(first) or (match_decision(head) if sep else None)
+        if decision is None:
+            return text, None, None
+        said = tail.strip() if sep and match_decision(first) is None else ""
+        return "\n\n".join(p for p in (said, rest) if p) or None, None, decision
+    choice = match_option(act.get("options"), first)
+    if choice is not None:
+        return rest or None, choice, None
+    return text, None, None
