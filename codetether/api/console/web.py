@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from codetether.api.edge.answer_form import fields_html
 from codetether.api.edge.markdown import render_markdown
 from codetether.api.edge.pages import page_headers
 from codetether.api.state import AppState
@@ -63,6 +64,7 @@ def fmt_time(value) -> str:
 
 templates.env.filters["when"] = fmt_time
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["answer_fields"] = fields_html
 
 
 def get_state(request: Request) -> AppState:
