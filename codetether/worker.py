@@ -126,7 +126,7 @@ def build_worker(
         client,
         task_queue=own_queue,
         activities=[workspace.run_tool, workspace.checkpoint_workspace, workspace.finalize_workspace,
-                    workspace.cleanup_workspace],
+                    workspace.keep_plan, workspace.cleanup_workspace],
         max_concurrent_activities=max(settings.sandbox_slots * 2, 8),
         max_heartbeat_throttle_interval=timedelta(seconds=0.5),
         default_heartbeat_throttle_interval=timedelta(seconds=0.5),

@@ -182,6 +182,26 @@ class FinalizeResult:
 
 
 @dataclass
+class KeepPlanInput:
+    """Keep the plan written so far (plan.md, else the model's answer) as revision ``revision``
+    of the task's plan artifact, for a person to approve (``require_approval: "plan"``)."""
+
+    task_id: str
+    run_id: str
+    owner_id: str
+    workspace: WorkspaceInfo
+    final_text: str
+    revision: int = 1
+
+
+@dataclass
+class KeepPlanResult:
+    # The artifact's public JSON shape, and its text (shown where the plan is reviewed).
+    artifact: dict[str, Any]
+    content: str
+
+
+@dataclass
 class CleanupInput:
     task_id: str
     path: str
@@ -204,6 +224,11 @@ class AgentCarry:
     append: list[TranscriptEntry] = field(default_factory=list)
     # Answers that did not match the output schema so far.
     invalid_answers: int = 0
+    # A task with ``require_approval: "plan"``: "plan" while it plans (None once approved), the
+    # plan revisions kept so far and the latest one's artifact.
+    phase: str | None = None
+    plan_revision: int = 0
+    plan_artifact: dict[str, Any] | None = None
 
 
 @dataclass

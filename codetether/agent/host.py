@@ -14,9 +14,18 @@ from codetether.tasks.contracts import TaskChanges
 
 
 class AgentHost(Protocol):
-    async def ask(self, question: str) -> str | None:
-        """Parks the task in needs_input until a reply arrives; the reply, or None when the
-        input timeout passed first."""
+    async def ask(
+        self,
+        question: str,
+        *,
+        kind: str = "question",
+        options: list[str] | None = None,
+        answer_schema: dict | None = None,
+        artifact: dict | None = None,
+    ) -> str | None:
+        """Parks the task in needs_input (a ``required_action`` of ``kind``, CONTRACT §12) until
+        a reply arrives; the reply's text, or None when the input timeout passed first. The
+        reply's decision and choice are then in the run state."""
         ...
 
     async def resume_after_answer(self) -> None:

@@ -41,13 +41,35 @@ with workflow.unsafe.imports_passed_through():
         Usage,
     )
     from codetether.agent.host import AgentHost
-    from codetether.agent.prompts import agent_initial_messages
-    from codetether.agent.structured import MAX_INVALID_ANSWERS, SUBMIT_RESULT, answer_problems, json_answer, retry_message
+    from codetether.agent.prompts import (
+        APPROVAL_PROMPT,
+        agent_initial_messages,
+        plan_approved_message,
+        plan_rejected_message,
+        plans_first,
+    )
+    from codetether.agent.structured import (
+        MAX_INVALID_ANSWERS,
+        SUBMIT_RESULT,
+        answer_problems,
+        json_answer,
+        retry_message,
+    )
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
+    from codetether.agent.asking import clean_options, clean_schema
     from codetether.files.activities import FileActivities
     from codetether.files.contracts import ATTACHMENT_ERROR, FetchAttachmentsInput, FetchAttachmentsResult
-    from codetether.tasks.contracts import ErrorCode, TaskCarryOver, TaskChanges, TaskInput, TaskResult, TaskStatus
+    from codetether.tasks.contracts import (
+        ACTION_APPROVAL,
+        APPROVE,
+        ErrorCode,
+        TaskCarryOver,
+        TaskChanges,
+        TaskInput,
+        TaskResult,
+        TaskStatus,
+    )
     from codetether.tasks.run_state import TaskRunState
 
 DEFAULT_MAX_TURNS = 50
@@ -60,6 +82,10 @@ MODEL_TURN_TIMEOUT = timedelta(minutes=30)
 FETCH_TIMEOUT = timedelta(minutes=15)
 FETCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30),
                           maximum_attempts=3, non_retryable_error_types=[ATTACHMENT_ERROR])
+# The phase of a task that plans before its approval (it runs as a plan agent until then).
+PLAN_PHASE = "plan"
+# How much of a plan an approval shows inline (the whole plan is its artifact).
+PLAN_SHOWN_CHARS = 32 * 1024
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -80,15 +106,19 @@ class AgentLoop:
         # spent); a scratch workspace waits for the first tool that needs one. Plan and explore
         # runs always finalize (their plan or findings become artifacts).
         # A task with input files prepares its workspace up front too: they are there for the first tool.
-        lazy = state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES and not inp.attachments
+        lazy = (state.lean and inp.codebase_id is None and inp.agent_type not in READ_ONLY_TYPES
+                and inp.require_approval is None and not inp.attachments)
         if carry is not None:
             self.seq = carry.seq
             self.usage = carry.usage
             self.workspace = WorkspaceSession(inp, carry.workspace, carry.checkpoint_id, lazy=lazy)
             self.append: list[TranscriptEntry] = list(carry.append)
             self.invalid_answers = carry.invalid_answers
+            self.phase, self.plan_revision, self.plan_artifact = carry.phase, carry.plan_revision, carry.plan_artifact
         else:
             self.seq, self.usage, self.append, self.invalid_answers = 0, Usage(), [], 0
+            self.phase = PLAN_PHASE if plans_first(inp) else None
+            self.plan_revision, self.plan_artifact = 0, None
             self.workspace = WorkspaceSession(inp, None, None, lazy=lazy)
             # Attachment URLs are fetched first; the opening messages then list what they brought.
             if not self._urls_to_fetch():
@@ -117,6 +147,11 @@ class AgentLoop:
         )
         inp.attachments = fetched.attachments
         self._open()
+
+    @property
+    def agent_type(self) -> str:
+        """The agent type this step runs as: ``plan`` until a plan-first task's plan is approved."""
+        return "plan" if self.phase == PLAN_PHASE else self.inp.agent_type
 
     def _add(self, message: ChatMessage, seq: int | None = None) -> None:
         if seq is None:
@@ -163,6 +198,15 @@ class AgentLoop:
             if turn.kind == "final":
                 if state.pending:
                     continue
+                if self.phase == PLAN_PHASE:
+                    try:
+                        if not await self._review_plan(turn.text):
+                            return await self._stop(ErrorCode.INPUT_TIMEOUT, "no decision on the plan arrived before the input timeout")
+                    except ActivityError as err:
+                        if is_cancelled_exception(err):
+                            raise
+                        return await self._fail_from(err)
+                    continue
                 if self.inp.output_schema is None:
                     return await self._complete(turn.text)
                 # A structured task's prose answer counts only if it is itself the object.
@@ -200,9 +244,9 @@ class AgentLoop:
                 AgentActivities.model_turn,
                 ModelTurnInput(
                     task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
-                    agent_type=inp.agent_type, append=append, seq=seq,
+                    agent_type=self.agent_type, append=append, seq=seq,
                     tokens_used=self.usage.input_tokens + self.usage.output_tokens,
-                    output_schema=inp.output_schema,
+                    output_schema=inp.output_schema if self.phase is None else None,
                 ),
                 start_to_close_timeout=MODEL_TURN_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -241,15 +285,18 @@ class AgentLoop:
             self._add(ChatMessage(role="tool", tool_call_id=call.id, content=reply), seq)
             return False
         if call.name == ASK_USER:
-            question = str((call.arguments or {}).get("question") or "Could you give me more details?")
-            reply = await self.host.ask(question)
+            args = call.arguments or {}
+            question = str(args.get("question") or "Could you give me more details?")
+            reply = await self.host.ask(
+                question, options=clean_options(args.get("options")), answer_schema=clean_schema(args.get("answer_schema"))
+            )
             if reply is None:
                 return None
             self._add(ChatMessage(role="tool", content=reply, tool_call_id=call.id), seq)
             await self.host.resume_after_answer()
             return False
         self.usage.tool_calls += 1
-        agent_type = self.inp.agent_type
+        agent_type = self.agent_type
         if not allowed(agent_type, call.name):
             self._add(
                 ChatMessage(role="tool", tool_call_id=call.id,
@@ -258,7 +305,7 @@ class AgentLoop:
             )
             return False
         try:
-            result = await self.workspace.run_tool(call, seq)
+            result = await self.workspace.run_tool(call, seq, agent_type)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
@@ -266,6 +313,27 @@ class AgentLoop:
             self._add(ChatMessage(role="tool", tool_call_id=call.id, content=f"error: the tool failed: {err.cause or err}"), seq)
             return False
         return result.changed_files
+
+    async def _review_plan(self, text: str) -> bool:
+        """Keeps the plan as an artifact and parks the task for a person's decision on it (an
+        ``approval``); False when the input timeout passes first. ``approve`` ends the planning:
+        the next turns run as the task's own agent type, in the same workspace; ``reject`` sends
+        the feedback back and the agent revises the plan (a new approval follows)."""
+        self.plan_revision += 1
+        kept = await self.workspace.keep_plan(text, self.plan_revision)
+        self.plan_artifact = kept.artifact
+        shown = {**kept.artifact, "content": kept.content[:PLAN_SHOWN_CHARS]}
+        reply = await self.host.ask(APPROVAL_PROMPT, kind=ACTION_APPROVAL, artifact=shown)
+        if reply is None:
+            return False
+        state = self.state
+        if state.reply_decision == APPROVE:
+            self.phase = None
+            self._add(ChatMessage(role="user", content=plan_approved_message(self.inp.agent_type, state.reply_message)))
+        else:
+            self._add(ChatMessage(role="user", content=plan_rejected_message(state.reply_message)))
+        await self.host.resume_after_answer()
+        return True
 
     # ---- endings --------------------------------------------------------------------------
 
@@ -278,6 +346,10 @@ class AgentLoop:
         out: dict = {"usage": self.usage.public(), "artifacts": []}
         if fin is not None:
             out.update(changes=fin.changes, git=fin.git, artifacts=fin.artifacts)
+        # The approved (or last) plan of a plan-first task stays among its artifacts.
+        plan = self.plan_artifact
+        if plan is not None and all(a.get("id") != plan.get("id") for a in out["artifacts"]):
+            out["artifacts"] = [plan, *out["artifacts"]]
         return out
 
     async def _complete(self, text: str, result_json: dict | None = None) -> TaskResult:
@@ -335,11 +407,13 @@ class AgentLoop:
             task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, title=inp.title, description=inp.description,
             agent_type=inp.agent_type, model=inp.model, priority=inp.priority, concurrency_limit=inp.concurrency_limit,
             input_timeout_seconds=inp.input_timeout_seconds, request_id=inp.request_id, codebase_id=inp.codebase_id,
-            max_turns=inp.max_turns, output_schema=inp.output_schema, attachments=inp.attachments,
+            max_turns=inp.max_turns, output_schema=inp.output_schema, require_approval=inp.require_approval,
+            attachments=inp.attachments,
             carried=TaskCarryOver(
                 messages=[], pending_messages=state.pending, retry_count=state.retry_count, turns=0, started=True,
                 agent=AgentCarry(seq=self.seq, usage=self.usage, workspace=workspace.ws,
                                  checkpoint_id=workspace.checkpoint_id, append=self.append,
-                                 invalid_answers=self.invalid_answers),
+                                 invalid_answers=self.invalid_answers, phase=self.phase,
+                                 plan_revision=self.plan_revision, plan_artifact=self.plan_artifact),
             ),
         )

@@ -88,8 +88,44 @@ def attachments_note(attachments: list[Attachment]) -> str:
     return "\n".join(lines)
 
 
+# ``require_approval: "plan"`` (CONTRACT §12): the agent plans first, a person approves or rejects
+# the plan, and only then does the task's own agent type carry it out.
+PLAN_APPROVAL = "plan"
+PLAN_APPROVED = "The plan is approved."
+APPROVAL_PROMPT = "Approve this plan to have the agent carry it out, or reject it with feedback for a revised plan."
+_PLAN_FIRST = (
+    " This task is planned first: a person reviews your plan.md. Once they approve it you will be told to "
+    "carry it out; then the workspace is writable and all the tools of the {agent} agent are yours. If they "
+    "reject it you get their feedback: write a revised plan.md."
+)
+
+
+def plans_first(inp: TaskInput) -> bool:
+    """True for a run that must have its plan approved before it changes anything (a follow-up
+    run continues without a new plan)."""
+    return inp.require_approval == PLAN_APPROVAL and inp.follow_up is None
+
+
+def plan_approved_message(agent_type: str, note: str | None) -> str:
+    text = (
+        f"{PLAN_APPROVED} Carry it out now as the {agent_type} agent: the workspace is writable and all your "
+        "tools are available. Make the change end to end, then answer with a short summary."
+    )
+    return text + (f"\n\nThe reviewer added: {note.strip()}" if note and note.strip() else "")
+
+
+def plan_rejected_message(note: str | None) -> str:
+    feedback = f" Their feedback:\n\n{note.strip()}\n\n" if note and note.strip() else " "
+    return (
+        f"The plan was rejected.{feedback}Revise the plan: write the new version to plan.md with the write "
+        "tool, then answer with a short summary of what changed."
+    )
+
+
 def agent_initial_messages(inp: TaskInput) -> list[ChatMessage]:
     system = AGENT_PROMPTS.get(inp.agent_type, _AGENT_BASE)
+    if plans_first(inp):
+        system = AGENT_PROMPTS["plan"] + _PLAN_FIRST.format(agent=inp.agent_type)
     if inp.output_schema is not None:
         system = system + "\n\n" + structured_instructions()
     messages = [ChatMessage(role="system", content=system)]

@@ -39,10 +39,14 @@ def schema_problem(schema: object) -> str | None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as err:
         return f"not a valid JSON Schema (draft 2020-12): {err.message}"
-    for ref in _refs(schema):
-        if not ref.startswith("#"):
-            return f"$ref {ref[:100]!r} points outside the schema; only local references (#/...) are allowed"
+    if (ref := remote_ref(schema)) is not None:
+        return f"$ref {ref[:100]!r} points outside the schema; only local references (#/...) are allowed"
     return None
+
+
+def remote_ref(schema: object) -> str | None:
+    """The first ``$ref`` of ``schema`` that points outside it, or None."""
+    return next((ref for ref in _refs(schema) if not ref.startswith("#")), None)
 
 
 def _refs(node: object):

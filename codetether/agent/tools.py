@@ -113,11 +113,22 @@ TOOL_SPECS: dict[str, dict[str, Any]] = {
     ASK_USER: {
         "description": (
             "Ask the person who submitted this task a question and wait for their answer. Use it only when "
-            "you cannot finish without information they have."
+            "you cannot finish without information they have. With options, the answer is one of them."
         ),
         "parameters": {
             "type": "object",
-            "properties": {"question": {"type": "string", "description": "The question to ask, in one or two sentences."}},
+            "properties": {
+                "question": {"type": "string", "description": "The question to ask, in one or two sentences."},
+                "options": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The answers the person may pick from (shown as buttons), when the choice is closed.",
+                },
+                "answer_schema": {
+                    "type": "object",
+                    "description": "A JSON Schema the answer must match, when you need a structured answer (a form).",
+                },
+            },
             "required": ["question"],
         },
     },

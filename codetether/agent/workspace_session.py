@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         CleanupInput,
         FinalizeInput,
         FinalizeResult,
+        KeepPlanInput,
+        KeepPlanResult,
         PrepareWorkspaceInput,
         ToolCall,
         ToolCallInput,
@@ -103,13 +105,15 @@ class WorkspaceSession:
             await self.prepare()
         return await step(self.ws)
 
-    async def run_tool(self, call: ToolCall, seq: int) -> ToolCallResult:
+    async def run_tool(self, call: ToolCall, seq: int, agent_type: str | None = None) -> ToolCallResult:
+        """Runs one tool call as ``agent_type`` (default the task's; a task that plans before its
+        approval runs its calls as ``plan`` until then)."""
         inp = self.inp
         return await self._on_workspace(
             lambda ws: workflow.execute_activity_method(
                 WorkspaceActivities.run_tool,
                 ToolCallInput(task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id,
-                              agent_type=inp.agent_type, workspace=ws, call=call, seq=seq),
+                              agent_type=agent_type or inp.agent_type, workspace=ws, call=call, seq=seq),
                 task_queue=ws.task_queue,
                 start_to_close_timeout=TOOL_TIMEOUT,
                 schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
@@ -167,6 +171,21 @@ class WorkspaceSession:
                 raise
             workflow.logger.warning("finalizing %s failed: %s", inp.task_id, err)
             return None
+
+    async def keep_plan(self, text: str, revision: int) -> KeepPlanResult:
+        """Stores the plan written so far as the plan artifact's revision ``revision``."""
+        inp = self.inp
+        return await self._on_workspace(
+            lambda ws: workflow.execute_activity_method(
+                WorkspaceActivities.keep_plan,
+                KeepPlanInput(task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, workspace=ws,
+                              final_text=text, revision=revision),
+                task_queue=ws.task_queue,
+                start_to_close_timeout=FINALIZE_TIMEOUT,
+                schedule_to_start_timeout=TOOL_SCHEDULE_TO_START,
+                retry_policy=WORKSPACE_RETRY,
+            )
+        )
 
     async def cleanup(self) -> None:
         if self.ws is None:

@@ -23,6 +23,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
+from urllib.parse import quote
 
 from temporalio import activity
 from temporalio.client import Client
@@ -33,6 +34,7 @@ from codetether.core.config import Settings, SmtpServer
 from codetether.core.db import Database
 from codetether.core.models import Codebase, Task, TaskEvent
 from codetether.replies.tokens import reply_address
+from codetether.tasks.contracts import ACTION_QUESTION, DECISION_KINDS
 from codetether.notifications.contracts import (
     EMAIL_SENT,
     EMAIL_SKIPPED,
@@ -84,6 +86,48 @@ class EmailNotifier:
             pass
 
 
+def example_answer(action: dict) -> dict:
+    """The body of ``POST …/input`` the email shows for this action."""
+    if (action.get("kind") or ACTION_QUESTION) in DECISION_KINDS:
+        return {"decision": "approve"}
+    if action.get("options"):
+        return {"choice": action["options"][0]}
+    return {"message": "<your answer>"}
+
+
+def action_lines(action: dict, replies: bool) -> list[str]:
+    """What the email says about a pending action: the question and its options with a link per
+    option, or the plan with a link to approve and one to reject (each opens the reply page,
+    which asks to confirm), and how to answer by replying."""
+    url = action.get("reply_url")
+    kind = action.get("kind") or ACTION_QUESTION
+    if kind in DECISION_KINDS:
+        artifact = action.get("artifact") or {}
+        lines = [action.get("prompt") or "The agent waits for your decision.", ""]
+        if artifact.get("content"):
+            lines += [f"--- {artifact.get('name') or 'plan.md'} ---", artifact["content"].rstrip(), "---", ""]
+        if url:
+            lines += ["Approve:", "", f"  {url}?decision=approve", "", "Reject (and say what should change):", "",
+                      f"  {url}?decision=reject", ""]
+        if replies:
+            lines += ['Or reply to this email with "approve" or "reject" on the first line; the lines after it',
+                      "go to the agent (with a rejection: what should change).", ""]
+        return lines
+    lines = ["The agent asks:", "", action.get("prompt") or "(no question text)", ""]
+    options = action.get("options") or []
+    if options:
+        lines += ["Choose one:", ""]
+        for option in options:
+            lines.append(f"  {option}: {url}?choice={quote(option, safe='')}" if url else f"  - {option}")
+        lines.append("")
+    if replies:
+        lines += ["Reply to this email to answer: the text above the quoted message becomes the answer"
+                  + (" (an option on its first line chooses it)." if options else "."), ""]
+    if url:
+        lines += ["Or answer in your browser (no sign-in; the link works once):", "", f"  {url}", ""]
+    return lines
+
+
 def _one_line(text: str, limit: int = 150) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -114,14 +158,10 @@ def build_message(
     lines.append("")
     if event_type == "task.needs_input":
         action = data.get("required_action") or {}
-        answer = {"message": "<your answer>"}
+        answer = example_answer(action)
         if action.get("id"):
             answer["required_action_id"] = action["id"]
-        lines += ["The agent asks:", "", action.get("prompt") or "(no question text)", ""]
-        if reply_to:
-            lines += ["Reply to this email to answer: the text above the quoted message becomes the answer.", ""]
-        if action.get("reply_url"):
-            lines += ["Or answer in your browser (no sign-in; the link works once):", "", f"  {action['reply_url']}", ""]
+        lines += action_lines(action, reply_to is not None)
         lines += [
             "Answer through the API (the task waits until you do):",
             "",

@@ -77,11 +77,27 @@ def _agent_message(task_id: str, context_id: str, text: str, message_id: str) ->
     )
 
 
+def _action_data(action: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "kind", "prompt", "options", "answer_schema", "artifact")
+    out = {k: action.get(k) for k in keep}
+    out["kind"] = out["kind"] or "question"
+    return json.loads(json.dumps(out))
+
+
 def status_message(task_id: str, context_id: str, status: str, payload: dict[str, Any], message_id: str) -> Message | None:
     """The status message of a state: the question, the error, the progress note."""
     if status == "needs_input":
-        prompt = (payload.get("required_action") or {}).get("prompt")
-        return _agent_message(task_id, context_id, prompt, message_id) if prompt else None
+        action = payload.get("required_action") or {}
+        prompt = action.get("prompt")
+        if not prompt:
+            return None
+        msg = _agent_message(task_id, context_id, prompt, message_id)
+        # The action's kind, options, schema and plan as a data part (CONTRACT §12): a client
+        # answers with a message whose data part holds choice, answer or decision.
+        data = Value()
+        data.struct_value.update({"required_action": _action_data(action)})
+        msg.parts.append(Part(data=data, media_type="application/json"))
+        return msg
     if status == "failed":
         err = payload.get("error") or {}
         text = f"{err.get('code', 'failed')}: {err.get('message', '')}".strip()

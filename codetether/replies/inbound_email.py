@@ -46,10 +46,12 @@ from codetether.accounts.service import TIER_CONCURRENCY
 from codetether.core.config import Settings
 from codetether.tasks.conversation import ConversationError
 from codetether.core.db import Database
+from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import Codebase, EmailReplyUse, Task, TaskEvent, User
 from codetether.replies.senderauth import SenderCheck
 from codetether.replies.tokens import token_from_address, verify_email
+from codetether.tasks.answers import read_text_answer
 from codetether.tasks.contracts import VIA_EMAIL, TaskStatus
 
 log = logging.getLogger("codetether.inbound_email")
@@ -250,7 +252,9 @@ async def handle_reply(db: Database, client: Client, settings: Settings, reply: 
     except InboundRetryLater:
         await _release(db, task.id, claim.seq)
         raise
-    except ConversationError as err:
+    except ServiceError as err:
+        # Refused by the task (a ConversationError) or by the action's rules (an approval's email
+        # that says neither approve nor reject): the address may be used again.
         await _release(db, task.id, claim.seq)
         return _reject(reply, UNDELIVERABLE, f"{err.code}: {err.message}", task.id)
     except BaseException:
@@ -265,7 +269,10 @@ async def _deliver(db: Database, client: Client, settings: Settings, task: Task,
                    answers: bool, pending: str | None, sender: str) -> str:
     try:
         if answers:
-            await conversation.provide_input(db, client, task, text, pending, via=VIA_EMAIL, sender=sender)
+            # An approval's "approve"/"reject" or an option on the first line (CONTRACT §12).
+            message, choice, decision = read_text_answer(task.required_action, text)
+            await conversation.provide_input(db, client, task, message, pending, via=VIA_EMAIL, sender=sender,
+                                             choice=choice, decision=decision)
             return ANSWERED
         limit = TIER_CONCURRENCY.get(user.tier, 5) if user is not None else 5
         delivery = await conversation.send_message(

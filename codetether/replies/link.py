@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from codetether.core.db import Database
 from codetether.core.models import Task, TaskEvent
 from codetether.replies.tokens import LinkClaim, verify_link
 from codetether.tasks.contracts import MESSAGE_EVENT, VIA_LINK, TaskStatus
+from codetether.tasks.view import required_action_public
 
 PENDING = "pending"
 ANSWERED = "answered"
@@ -41,6 +43,11 @@ class LinkTarget:
     @property
     def question(self) -> str:
         return (self.task.required_action or {}).get("prompt", "") if self.state == PENDING else ""
+
+    @property
+    def action(self) -> dict:
+        """The pending required action as the task shows it (kind, options, plan, …)."""
+        return (required_action_public(self.task) or {}) if self.state == PENDING else {}
 
 
 async def _answered(db: Database, task_id: str, action_id: str) -> bool:
@@ -70,7 +77,17 @@ async def resolve(db: Database, settings: Settings, token: str) -> LinkTarget:
     raise LinkNotFound()
 
 
-async def answer(db: Database, client: Client, settings: Settings, token: str, message: str) -> LinkTarget:
+async def answer(
+    db: Database,
+    client: Client,
+    settings: Settings,
+    token: str,
+    message: str | None,
+    *,
+    choice: str | None = None,
+    answer: Any = None,
+    decision: str | None = None,
+) -> LinkTarget:
     """Answers the link's question; raises :class:`LinkNotFound` or ``ConversationError``
     (``stale_required_action`` when it was already answered)."""
     target = await resolve(db, settings, token)
@@ -78,7 +95,8 @@ async def answer(db: Database, client: Client, settings: Settings, token: str, m
         raise ConversationError(conversation.STALE_REQUIRED_ACTION, "this question was already answered")
     try:
         task = await conversation.provide_input(
-            db, client, target.task, message, target.claim.required_action_id, via=VIA_LINK, sender=None
+            db, client, target.task, message, target.claim.required_action_id, via=VIA_LINK, sender=None,
+            choice=choice, answer=answer, decision=decision,
         )
     except ConversationError as err:
         if err.code == conversation.TASK_NOT_WAITING:

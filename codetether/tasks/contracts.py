@@ -107,6 +107,9 @@ class TaskInput:
     output_schema: dict[str, Any] | None = None
     # The task's input files (CONTRACT §11); a URL item has no file_id until the worker fetched it.
     attachments: list[Attachment] | None = None
+    # "plan": the agent plans first and a person approves the plan before it changes anything
+    # (CONTRACT §12).
+    require_approval: str | None = None
 
 
 @dataclass
@@ -130,12 +133,34 @@ class TaskResult:
     result_json: dict[str, Any] | None = None
 
 
+# What a person is asked for (``required_action.kind``, CONTRACT §12): an answer to the agent's
+# question, a decision on an artifact (the plan of a ``require_approval: "plan"`` task), or a
+# decision on spending more.
+ACTION_QUESTION = "question"
+ACTION_APPROVAL = "approval"
+ACTION_BUDGET = "budget"
+ACTION_KINDS = (ACTION_QUESTION, ACTION_APPROVAL, ACTION_BUDGET)
+# Kinds answered with a ``decision``.
+DECISION_KINDS = frozenset({ACTION_APPROVAL, ACTION_BUDGET})
+APPROVE = "approve"
+REJECT = "reject"
+DECISIONS = (APPROVE, REJECT)
+ActionKindName = Literal["question", "approval", "budget"]
+DecisionName = Literal["approve", "reject"]
+
+
 @dataclass
 class RequiredAction:
     id: str
     kind: str
     prompt: str
     asked_at: str
+    # The answers offered (a question asked with options), or None for free text.
+    options: list[str] | None = None
+    # A JSON Schema the ``answer`` must match, or None.
+    answer_schema: dict[str, Any] | None = None
+    # The artifact under review (an approval's plan), as its public JSON shape.
+    artifact: dict[str, Any] | None = None
 
 
 # How a message reached the task (``via`` in ``task.message`` events).
@@ -154,6 +179,12 @@ class ProvideInputInput:
     # Who sent it and by which channel; the defaults are what histories from before had.
     via: str = VIA_API
     sender: str | None = None
+    # The structured parts of the answer (CONTRACT §12); ``message`` is then the text the model
+    # reads. ``choice`` is one of the action's options, ``answer`` matches its answer_schema,
+    # ``decision`` (approve or reject) answers an approval or a budget.
+    choice: str | None = None
+    answer: Any = None
+    decision: str | None = None
 
 
 @dataclass

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, replace
 
 from sqlalchemy import update
@@ -35,6 +36,7 @@ from codetether.core.db import Database, poll_until
 from codetether.core.errors import ServiceError
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import Task
+from codetether.tasks.answers import ANSWER_REFUSALS, refusal
 from codetether.tasks.launch import start_task_workflow, task_input
 from codetether.tasks.contracts import (
     PROVIDE_INPUT_UPDATE,
@@ -150,15 +152,20 @@ async def provide_input(
     db: Database,
     client: Client,
     task: Task,
-    message: str,
+    message: str | None,
     required_action_id: str | None,
     *,
     via: str = VIA_API,
     sender: str | None = None,
+    choice: str | None = None,
+    answer: Any = None,
+    decision: str | None = None,
 ) -> Task:
     """Answers the pending question of ``task``; returns the row once it shows the task resumed.
 
-    ``via`` (api, link, email) and ``sender`` end up in the ``task.message`` event of the answer."""
+    ``choice``, ``answer`` and ``decision`` are checked against the action (CONTRACT §12,
+    :mod:`codetether.tasks.answers`): a refusal is a 422 with a stable code and the task keeps
+    waiting. ``via`` (api, link, email) and ``sender`` end up in the ``task.message`` event."""
     if task.status != TaskStatus.NEEDS_INPUT.value:
         raise ConversationError(TASK_NOT_WAITING, f"the task is {task.status}, not waiting for input")
     pending = _pending_action_id(task)
@@ -166,6 +173,9 @@ async def provide_input(
         raise ConversationError(
             STALE_REQUIRED_ACTION, f"required_action_id {required_action_id!r} is not the pending action"
         )
+    problem = refusal(task.required_action, message=message, choice=choice, answer=answer, decision=decision)
+    if problem is not None:
+        raise ServiceError(422, problem.code, problem.message, field=problem.field)
     # Without an id the caller answers the question it saw: the one the database shows.
     try:
         await _execute_update(
@@ -173,7 +183,8 @@ async def provide_input(
             task.id,
             PROVIDE_INPUT_UPDATE,
             ProvideInputInput(
-                message=message, required_action_id=required_action_id or pending, via=via, sender=sender
+                message=message or "", required_action_id=required_action_id or pending, via=via, sender=sender,
+                choice=choice, answer=answer, decision=decision,
             ),
             ProvideInputResult,
         )
@@ -183,6 +194,8 @@ async def provide_input(
             raise ConversationError(STALE_REQUIRED_ACTION, "the question was already answered or replaced") from None
         if kind == "not_waiting":
             raise ConversationError(TASK_NOT_WAITING, "the task is no longer waiting for input") from None
+        if kind in ANSWER_REFUSALS:
+            raise ServiceError(422, kind, str(err.cause.message if err.cause else err)) from None
         raise
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:

@@ -56,6 +56,8 @@ class NewTask:
     max_cost_usd: float | None = None
     # As given ({"file_id"} or {"url", "name"?}); the service turns them into Attachment items.
     attachments: list[Any] = field(default_factory=list)
+    # "plan": the plan is approved by a person before the agent changes anything (CONTRACT §12).
+    require_approval: str | None = None
 
 
 class StartFailed(Exception):
@@ -132,6 +134,7 @@ def _new_row(task_id: str, new: NewTask, *, run_id: str | None = None) -> Task:
         output_schema=new.output_schema,
         max_cost_usd=new.max_cost_usd,
         attachments=[a.stored() for a in new.attachments] if new.attachments else None,
+        require_approval=new.require_approval,
         conversation=[],
         retry_count=0,
         run_count=1,
@@ -342,6 +345,7 @@ def task_input(
         max_turns=task.max_turns,
         output_schema=task.output_schema,
         attachments=[Attachment.from_stored(a) for a in task.attachments] if task.attachments else None,
+        require_approval=task.require_approval,
     )
 
 

@@ -31,6 +31,11 @@ class TaskRunState:
     required_action: RequiredAction | None = None
     reply: str | None = None
     reply_origin: tuple[str, str | None] = (VIA_API, None)
+    # The structured parts of the latest answer (CONTRACT §12): its decision (approve or reject),
+    # its choice, and the person's own words; kept until the next question.
+    reply_decision: str | None = None
+    reply_choice: str | None = None
+    reply_message: str | None = None
     # True for executions that record by local activity (LEAN_TASK_PATCH).
     lean: bool = False
     # True for executions that run the tool loop (AGENT_LOOP_PATCH, or lean).

@@ -21,8 +21,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from codetether.agent.catalog import ModelCatalog, ModelSpec
+from codetether.agent.prompts import PLAN_APPROVAL
 from codetether.agent.structured import schema_problem
 from codetether.budgets.service import check_can_spend
+from codetether.agent.tools import READ_ONLY_TYPES
 from codetether.core.config import Settings
 from codetether.core.db import Database, load_owned, poll_until
 from codetether.core.errors import ServiceError, not_found
@@ -133,6 +135,12 @@ def check_task_input(new: NewTask) -> None:
         raise _invalid("max_cost_usd", "validation_error", f"must be a number above 0 and at most {MAX_COST_LIMIT}")
     if new.output_schema is not None and (problem := schema_problem(new.output_schema)) is not None:
         raise _invalid("output_schema", "invalid_output_schema", problem)
+    if new.require_approval is not None:
+        if new.require_approval != PLAN_APPROVAL:
+            raise _invalid("require_approval", "validation_error", f'must be "{PLAN_APPROVAL}" or null')
+        if new.agent_type in READ_ONLY_TYPES:
+            raise _invalid("require_approval", "validation_error",
+                           f"a {new.agent_type} task changes nothing to approve; use build or general")
     for field_name in ("model", "codebase_id", "webhook_url", "callback_url", "webhook_secret", "notify_email"):
         value = getattr(new, field_name)
         if value is not None and find_bad_string(value):

@@ -67,10 +67,11 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "result_json": task.result_json,
         "output_schema": task.output_schema,
         "max_cost_usd": task.max_cost_usd,
+        "require_approval": task.require_approval,
         "error": task_error(task),
         "retry_count": task.retry_count,
         "progress": task.progress,
-        "required_action": task.required_action,
+        "required_action": required_action_public(task),
         "webhook_url": task.webhook_url,
         "callback_url": task.callback_url,
         "changes": task.changes,
@@ -85,6 +86,23 @@ def attachment_list(task: Task) -> list[dict[str, Any]]:
     """The task's input files as the contract shows them (a URL not yet fetched has no file_id)."""
     keys = ("file_id", "name", "size", "content_type", "sha256")
     return [{k: a.get(k) for k in keys} for a in task.attachments or []]
+
+
+# The fields of ``required_action`` in their documented order (CONTRACT §12); an action recorded
+# before options and approvals existed shows them as null.
+ACTION_FIELDS = ("id", "kind", "prompt", "asked_at", "reply_url", "options", "answer_schema", "artifact")
+
+
+def required_action_public(task: Task) -> dict[str, Any] | None:
+    action = task.required_action
+    if not action:
+        return None
+    out = {name: action.get(name) for name in ACTION_FIELDS}
+    out["kind"] = out["kind"] or "question"
+    artifact = out["artifact"]
+    if isinstance(artifact, dict) and artifact.get("id"):
+        out["artifact"] = {**artifact, "url": f"/v1/automation/tasks/{task.id}/artifacts/{artifact['id']}"}
+    return out
 
 
 def artifact_list(task: Task) -> list[dict[str, Any]] | None:
@@ -117,4 +135,4 @@ def dataclass_dict(obj: Any) -> Any:
     return asdict(obj) if obj is not None else None
 
 
-__all__ = ["task_to_dict", "event_payload", "summarize", "parse_iso", "dataclass_dict"]
+__all__ = ["task_to_dict", "required_action_public", "event_payload", "summarize", "parse_iso", "dataclass_dict"]

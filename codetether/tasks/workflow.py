@@ -28,8 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from codetether.agent.prompts import initial_messages
     from codetether.concurrency.contracts import GRANT_SLOT_SIGNAL, SlotGrant
     from codetether.core.ids import iso
+    from codetether.tasks.answers import answer_text, refusal
     from codetether.tasks.contracts import (
+        ACTION_QUESTION,
         AGENT_LOOP_PATCH,
+        DECISION_KINDS,
         LEAN_TASK_PATCH,
         MESSAGE_EVENT,
         PROVIDE_INPUT_UPDATE,
@@ -79,8 +82,14 @@ class TaskWorkflow:
 
     @workflow.update(name=PROVIDE_INPUT_UPDATE)
     def provide_input(self, inp: ProvideInputInput) -> ProvideInputResult:
-        self._state.reply = inp.message
-        self._state.reply_origin = (inp.via, inp.sender)
+        state = self._state
+        structured = inp.choice is not None or inp.answer is not None or inp.decision is not None
+        state.reply = (
+            answer_text(message=inp.message, choice=inp.choice, answer=inp.answer, decision=inp.decision)
+            if structured else inp.message
+        )
+        state.reply_origin = (inp.via, inp.sender)
+        state.reply_decision, state.reply_choice, state.reply_message = inp.decision, inp.choice, inp.message
         return ProvideInputResult(accepted=True, status=TaskStatus.RUNNING.value)
 
     @provide_input.validator
@@ -90,12 +99,21 @@ class TaskWorkflow:
             raise ApplicationError(f"task is {state.status}, not waiting for input", type="not_waiting")
         if inp.required_action_id is not None and inp.required_action_id != state.required_action.id:
             raise ApplicationError("required_action_id is not the pending action", type="stale_action")
+        problem = refusal(state.required_action, message=inp.message, choice=inp.choice, answer=inp.answer,
+                          decision=inp.decision)
+        if problem is not None:
+            raise ApplicationError(problem.message, type=problem.code)
 
     @workflow.update(name=SEND_MESSAGE_UPDATE)
     def send_message(self, inp: SendMessageInput) -> SendMessageResult:
         state = self._state
-        if state.status == TaskStatus.NEEDS_INPUT.value and state.reply is None:
+        # A message answers a pending question; an approval waits for its decision, so a message
+        # then is for the agent's next turn.
+        action = state.required_action
+        if (state.status == TaskStatus.NEEDS_INPUT.value and state.reply is None
+                and (action is None or action.kind not in DECISION_KINDS)):
             state.reply = inp.message
+            state.reply_decision, state.reply_choice, state.reply_message = None, None, inp.message
             state.reply_origin = (inp.via, inp.sender)
             return SendMessageResult(delivered_as="reply", status=TaskStatus.RUNNING.value)
         state.pending.append(inp.message)
@@ -175,13 +193,24 @@ class TaskWorkflow:
 
     # ---- the host of both paths (codetether.agent.host.AgentHost) --------------------------
 
-    async def ask(self, question: str) -> str | None:
+    async def ask(
+        self,
+        question: str,
+        *,
+        kind: str = ACTION_QUESTION,
+        options: list[str] | None = None,
+        answer_schema: dict | None = None,
+        artifact: dict | None = None,
+    ) -> str | None:
         """Parks the task in needs_input until a reply arrives (no worker slot held meanwhile);
-        None when the input timeout passes first."""
+        None when the input timeout passes first. The answer's decision and choice are left in the
+        run state (``reply_decision``, ``reply_choice``, ``reply_message``)."""
         state, rec = self._state, self._recorder
-        action = RequiredAction(id=rec.new_id("act_"), kind="question", prompt=question, asked_at=iso(workflow.now()) or "")
+        action = RequiredAction(id=rec.new_id("act_"), kind=kind, prompt=question, asked_at=iso(workflow.now()) or "",
+                                options=options, answer_schema=answer_schema, artifact=artifact)
         state.required_action = action
         state.reply = None
+        state.reply_decision = state.reply_choice = state.reply_message = None
         state.status = TaskStatus.NEEDS_INPUT.value
         await rec.record(
             "task.needs_input",
@@ -206,11 +235,12 @@ class TaskWorkflow:
             via, sender = state.reply_origin
             # The status the run shows next: queued when it must wait for a running slot again.
             shown = TaskStatus.QUEUED.value if self._input.concurrency_limit is not None else TaskStatus.RUNNING.value
-            await rec.record(
-                MESSAGE_EVENT,
-                TaskChanges(status=shown, clear_required_action=True),
-                details={"kind": "reply", "via": via, "from": sender, "required_action_id": action.id, "text": reply},
-            )
+            details = {"kind": "reply", "via": via, "from": sender, "required_action_id": action.id, "text": reply}
+            if state.reply_decision is not None:
+                details["decision"] = state.reply_decision
+            if state.reply_choice is not None:
+                details["choice"] = state.reply_choice
+            await rec.record(MESSAGE_EVENT, TaskChanges(status=shown, clear_required_action=True), details=details)
         return reply
 
     async def resume_after_answer(self) -> None:

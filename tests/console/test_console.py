@@ -117,6 +117,27 @@ async def test_a_question_shows_up_live_and_is_answered_in_the_page(console):
     await page.context.close()
 
 
+async def test_options_are_buttons_and_a_schema_is_a_form(console):
+    email = await console.user()
+    page = await console.signed_in(email)
+    await _new_task(page, "Paint the fence", "ASK: Which colour? [red|forest green]")
+    option = page.get_by_role("button", name="forest green")
+    await option.wait_for(state="visible", timeout=60_000)
+    await option.click()
+    await page.locator("#task-panel .badge[data-status=completed]").wait_for(timeout=60_000)
+    assert "forest green" in await page.inner_text("#task-result")
+
+    schema = '{"question": "How many coats?", "answer_schema": {"type": "object", "properties": {"coats": {"type": "integer"}}, "required": ["coats"]}}'
+    await _new_task(page, "Coats", f"TOOL: ask_user {schema}")
+    coats = page.get_by_label("coats")
+    await coats.wait_for(state="visible", timeout=60_000)
+    await coats.fill("3")
+    await page.get_by_role("button", name="Send answer").click()
+    await page.locator("#task-panel .badge[data-status=completed]").wait_for(timeout=60_000)
+    assert '{"coats":3}' in await page.inner_text("#task-result")
+    await page.context.close()
+
+
 async def _api_key(page) -> str:
     await page.goto("/console/keys")
     await page.get_by_label("Name").fill("test")

@@ -100,6 +100,33 @@ async def test_question_is_input_required_and_next_message_answers_it(live, user
         assert done.artifacts[0].parts[0].text.startswith("Thanks, noted: Green.")
 
 
+async def test_input_required_carries_the_options_and_a_data_part_chooses(live, user):
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.struct_pb2 import Value
+
+    client = await a2a_client(live, user)
+    async with client:
+        task = (await send(client, message("Paint the fence\nASK: Which color? [red|green]")))[-1].task
+        assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        text, data = task.status.message.parts
+        assert text.text == "Which color?" and data.media_type == "application/json"
+        action = MessageToDict(data.data)["required_action"]
+        assert action["kind"] == "question" and action["options"] == ["red", "green"]
+        bad = Value()
+        bad.struct_value.update({"choice": "purple"})
+        msg = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, task_id=task.id,
+                      parts=[Part(data=bad, media_type="application/json")])
+        with pytest.raises(Exception, match="choice must be one of"):
+            await send(client, msg)
+        good = Value()
+        good.struct_value.update({"choice": "green"})
+        msg = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER, task_id=task.id,
+                      parts=[Part(data=good, media_type="application/json")])
+        done = (await send(client, msg))[-1].task
+        assert done.status.state == TaskState.TASK_STATE_COMPLETED
+        assert done.artifacts[0].parts[0].text.startswith("Thanks, noted: green.")
+
+
 async def test_message_id_is_the_idempotency_key(live, user):
     client = await a2a_client(live, user)
     async with client:

@@ -94,6 +94,19 @@ async def test_answer_question_then_cancel(live, user):
         assert cancelled["status"] == "cancelled"
 
 
+async def test_answer_question_with_a_choice(live, user):
+    async with mcp_session(live, headers=user.headers) as session:
+        task = await call(session, "create_task", {"title": "Fence", "description": "ASK: Which color? [red|green]"})
+        waiting = await call(session, "wait_for_task", {"task_id": task["task_id"], "timeout_seconds": 30})
+        assert waiting["required_action"]["kind"] == "question"
+        assert waiting["required_action"]["options"] == ["red", "green"]
+        refused = await session.call_tool("answer_question", {"task_id": task["task_id"], "choice": "blue"})
+        assert refused.is_error and "invalid_choice" in refused.content[0].text
+        await call(session, "answer_question", {"task_id": task["task_id"], "choice": "red"})
+        done = await call(session, "wait_for_task", {"task_id": task["task_id"], "timeout_seconds": 30})
+        assert done["status"] == "completed" and done["result"].startswith("Thanks, noted: red.")
+
+
 async def test_refused_without_a_token_or_with_a_bad_one(live):
     async with httpx.AsyncClient() as anon:
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}

@@ -16,8 +16,11 @@ tools, one per turn, in the order written, then the demo answers with what the t
 - ``EDIT: <path> :: <old text> :: <new text>``
 - ``BASH: <command>``
 - ``TODO: <item>`` (todowrite with that item in progress)
-- ``ASK: <question>`` (ask_user)
+- ``ASK: <question>`` (ask_user); ``ASK: <question> [red|green|blue]`` offers those options
 - ``TOOL: <name> <JSON arguments>`` (any tool by name, e.g. one the agent type is not offered)
+- ``PLAN: <line>`` (a task with ``require_approval: "plan"``): while it plans, the PLAN: lines of
+  the latest message that has any are written to plan.md (the other lines wait); once the plan is
+  approved the other lines run. A rejection's feedback with PLAN: lines is the revised plan.
 
 With an ``output_schema`` its answer is a ``submit_result`` call with an object built from the
 schema (``TOOL: submit_result {...}`` lines submit objects of your own first).
@@ -33,11 +36,12 @@ from codetether.agent.backends.base import ASK_USER_TOOL, Completion, ProgressFn
 from codetether.agent.catalog import ModelSpec
 from codetether.agent.contracts import ChatMessage, ToolCall
 from codetether.agent.structured import SUBMIT_RESULT, example_for
-from codetether.agent.tools import Tool, definition
+from codetether.agent.prompts import PLAN_APPROVED
+from codetether.agent.tools import PLAN_FILE, Tool, definition
 
 _CMD = re.compile(r"^\s*(ASK|SLEEP|FAIL)\s*:\s*(.*?)\s*$", re.MULTILINE | re.IGNORECASE)
 _TOOL_CMD = re.compile(
-    r"^\s*(READ|GLOB|GREP|WRITE|EDIT|BASH|TODO|ASK|TOOL|SLEEP|FAIL)\s*:\s?(.*?)\s*$", re.MULTILINE
+    r"^\s*(READ|GLOB|GREP|WRITE|EDIT|BASH|TODO|ASK|TOOL|SLEEP|FAIL|PLAN)\s*:\s?(.*?)\s*$", re.MULTILINE
 )
 WORD_DELAY = 0.01
 
@@ -77,11 +81,18 @@ class DemoBackend:
     async def complete(self, spec: ModelSpec, messages: list[ChatMessage], tools: list[Tool], progress: ProgressFn) -> Completion:
         # The commands come from the latest user message that has any; the assistant messages with
         # tool calls since then say how many were done.
-        start = max((i for i, m in enumerate(messages) if m.role == "user" and _TOOL_CMD.search(m.content)), default=None)
+        # While a plan-first task plans (offered write but not edit), its PLAN: lines are the only
+        # steps; once the plan is approved the other lines run, counted from the approval.
+        names = {definition(t)["name"] for t in tools}
+        planning = "write" in names and "edit" not in names
+        start = max((i for i, m in enumerate(messages) if m.role == "user" and _steps_of(m.content, planning)), default=None)
         sent = sum(len(m.content) for m in messages)
         if start is not None:
-            commands = [(m.group(1), m.group(2)) for m in _TOOL_CMD.finditer(messages[start].content)]
-            done = sum(1 for m in messages[start + 1 :] if m.role == "assistant" and m.tool_calls)
+            commands = _steps_of(messages[start].content, planning)
+            begin = start
+            if not planning:
+                begin = max([start, *(i for i, m in enumerate(messages) if m.role == "user" and m.content.startswith(PLAN_APPROVED))])
+            done = sum(1 for m in messages[begin + 1 :] if m.role == "assistant" and m.tool_calls)
             steps = [c for c in commands if c[0] not in ("SLEEP", "FAIL")]
             if done == 0:
                 for verb, arg in commands:
@@ -159,6 +170,28 @@ def _final(text: str, tools: list[Tool], n: int, sent: int) -> Completion:
     )
 
 
+def _steps_of(text: str, planning: bool) -> list[tuple[str, str]]:
+    """The command lines of ``text`` the demo runs now: its PLAN: lines as one write of plan.md
+    while planning (when it has any), else every other command line."""
+    commands = [(m.group(1), m.group(2)) for m in _TOOL_CMD.finditer(text)]
+    plan = [arg for verb, arg in commands if verb == "PLAN"]
+    if planning and plan:
+        return [("WRITE", f"{PLAN_FILE} :: " + "\\n".join(plan) + "\\n")]
+    return [c for c in commands if c[0] != "PLAN"]
+
+
+_OPTIONS = re.compile(r"^(.*?)\s*\[([^\[\]]*\|[^\[\]]*)\]\s*$")
+
+
+def ask_arguments(arg: str) -> dict:
+    """``ask_user`` arguments of an ``ASK:`` line: ``Which color? [red|green|blue]`` asks with options."""
+    m = _OPTIONS.match(arg)
+    if m is None:
+        return {"question": arg or "Could you tell me more?"}
+    options = [o.strip() for o in m.group(2).split("|") if o.strip()]
+    return {"question": m.group(1) or "Which one?", "options": options}
+
+
 def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:
     parts = [p.replace("\\n", "\n") for p in arg.split(" :: ")]
     if verb == "READ":
@@ -176,7 +209,7 @@ def _tool_call(verb: str, arg: str, n: int) -> tuple[str, dict] | None:
     if verb == "TODO":
         return "todowrite", {"todos": [{"content": arg, "status": "in_progress", "priority": "medium", "id": str(n)}]}
     if verb == "ASK":
-        return ASK_USER_TOOL, {"question": arg or "Could you tell me more?"}
+        return ASK_USER_TOOL, ask_arguments(arg)
     if verb == "TOOL":
         name, _, raw = arg.partition(" ")
         try:

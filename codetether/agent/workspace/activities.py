@@ -51,6 +51,8 @@ from codetether.agent.contracts import (
     CleanupResult,
     FinalizeInput,
     FinalizeResult,
+    KeepPlanInput,
+    KeepPlanResult,
     PrepareWorkspaceInput,
     ToolCallInput,
     ToolCallResult,
@@ -253,6 +255,19 @@ class WorkspaceActivities:
         await save_as_conversation(self.db, inp.task_id, inp.run_id)
         return FinalizeResult(changes=changes if inp.agent_type not in READ_ONLY_TYPES else None, git=git_info,
                               artifacts=artifacts)
+
+    @activity.defn
+    async def keep_plan(self, inp: KeepPlanInput) -> KeepPlanResult:
+        """The plan so far as an artifact of its own per revision (``plan.md``, ``plan-2.md``, …)."""
+        plan_path = os.path.join(self.layout.outputs(inp.task_id), PLAN_FILE)
+        plan = open(plan_path, "rb").read() if os.path.isfile(plan_path) else inp.final_text.encode()
+        what, name = ("plan", PLAN_FILE) if inp.revision <= 1 else (f"plan-{inp.revision}", f"plan-{inp.revision}.md")
+        row = await store_artifact(
+            self.db, artifact_id=run_artifact_id(inp.task_id, inp.run_id, what), task_id=inp.task_id,
+            user_id=inp.owner_id, run_id=inp.run_id, name=name, kind="plan", content=plan,
+            media_type="text/markdown; charset=utf-8",
+        )
+        return KeepPlanResult(artifact=artifact_public(row), content=plan.decode("utf-8", "replace"))
 
     @activity.defn
     async def cleanup_workspace(self, inp: CleanupInput) -> CleanupResult:

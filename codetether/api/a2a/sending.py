@@ -53,7 +53,8 @@ from codetether.core.models import A2APushConfig, Task
 from codetether.protocols import a2a_push, a2a_runs
 from codetether.tasks import conversation
 from codetether.tasks import service as taskops
-from codetether.tasks.contracts import TERMINAL_STATUSES
+from codetether.tasks.answers import read_text_answer
+from codetether.tasks.contracts import ACTION_QUESTION, DECISION_KINDS, TERMINAL_STATUSES, TaskStatus
 from codetether.tasks.launch import NewTask
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,28 @@ def message_text(msg: Message) -> str:
                 data={"code": "content_type_not_supported"},
             )
     return "\n".join(p for p in pieces if p).strip()
+
+
+ANSWER_KEYS = ("choice", "answer", "decision")
+
+
+def _answer_of(msg: Message, task: Task) -> dict[str, Any] | None:
+    """``{message, choice, answer, decision}`` when ``msg`` answers the task's pending action with
+    more than words: a data part holding any of ``choice``, ``answer``, ``decision`` (the status
+    message's data part says which the action takes), or words that approve or reject an approval."""
+    if task.status != TaskStatus.NEEDS_INPUT.value:
+        return None
+    words = "\n".join(p.text for p in msg.parts if p.WhichOneof("content") == "text").strip() or None
+    for part in msg.parts:
+        if part.WhichOneof("content") == "data":
+            data = MessageToDict(part.data)
+            if isinstance(data, dict) and any(k in data for k in ANSWER_KEYS):
+                message = data.get("message") if isinstance(data.get("message"), str) else words
+                return {"message": message, **{k: data.get(k) for k in ANSWER_KEYS}}
+    if ((task.required_action or {}).get("kind") or ACTION_QUESTION) in DECISION_KINDS and words:
+        message, choice, decision = read_text_answer(task.required_action, words)
+        return {"message": message, "choice": choice, "answer": None, "decision": decision}
+    return None
 
 
 def _options(params: SendMessageRequest) -> dict[str, Any]:
@@ -198,6 +221,13 @@ async def deliver(state: AppState, params: SendMessageRequest, context: ServerCa
             reserved = True
             task = await _new_task(state, params, principal, text, context, claim)
             after = 0
+        elif (answer := _answer_of(msg, target)) is not None:
+            # An answer to the pending action (CONTRACT §12): its data part's choice, answer or
+            # decision, or an approval's "approve"/"reject" in words.
+            after = target.last_seq
+            task = await conversation.provide_input(
+                db, await state.temporal(), target, answer.pop("message"), None, sender=principal.email, **answer
+            )
         else:
             after = target.last_seq
             delivery = await conversation.send_message(

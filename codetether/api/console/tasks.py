@@ -19,6 +19,7 @@ from sse_starlette import ServerSentEvent
 
 from codetether.api.console.artifacts import console_artifacts, patch_view
 from codetether.api.console.tasklist import codebases
+from codetether.api.edge.answer_form import answer_from_form
 from codetether.api.edge.streamcap import HeldEventSourceResponse, stream_slots
 from codetether.api.console.web import (
     PAGE_HEADERS,
@@ -194,12 +195,17 @@ async def answer(request: Request, task_id: str, user: ConsoleUser) -> Response:
     check_csrf(request, form)
     state = get_state(request)
     message = str(form.get("message") or "").strip()
-    if not message:
-        raise ServiceError(422, "validation_error", "Write an answer first.", field="message")
+    choice, decision = (str(form.get(k) or "") or None for k in ("choice", "decision"))
     task = await taskops.load_task(state.db, task_id, user.id)
-    # A refusal (ConversationError) is shown by the console's error page (render_error).
-    await conversation.provide_input(state.db, await state.temporal(), task, message,
-                                     str(form.get("required_action_id") or "") or None)
+    answer, problem = answer_from_form((task.required_action or {}).get("answer_schema"), form)
+    if problem is not None:
+        raise ServiceError(422, "invalid_answer", problem, field="answer")
+    if not message and choice is None and decision is None and answer is None:
+        raise ServiceError(422, "validation_error", "Write an answer first.", field="message")
+    # A refusal (ConversationError, or the action's rules) is shown by the console's error page.
+    await conversation.provide_input(state.db, await state.temporal(), task, message or None,
+                                     str(form.get("required_action_id") or "") or None,
+                                     choice=choice, answer=answer, decision=decision)
     log.info("console: %s answered task %s", user.id, task_id)
     return RedirectResponse(f"{PREFIX}/tasks/{task_id}", status_code=303, headers=PAGE_HEADERS)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import nh3
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from markdown_it import MarkdownIt
 
+from codetether.api.edge.answer_form import fields_html
+from codetether.api.edge.markdown import render_markdown
 from codetether.api.edge.pages import page_headers
 from codetether.api.state import AppState
 from codetether.core.errors import ServiceError
@@ -54,16 +54,6 @@ PAGE_HEADERS = page_headers(
     pragma=False,
 )
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").enable("strikethrough")
-
-
-def render_markdown(text: str | None) -> str:
-    """Markdown to HTML, sanitised (raw HTML is escaped by the parser, and nh3 cleans the rest)."""
-    if not text:
-        return ""
-    return nh3.clean(_md.render(text), link_rel="noopener noreferrer nofollow")
-
-
 def fmt_time(value) -> str:
     if value is None:
         return "—"
@@ -74,6 +64,7 @@ def fmt_time(value) -> str:
 
 templates.env.filters["when"] = fmt_time
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["answer_fields"] = fields_html
 
 
 def get_state(request: Request) -> AppState:

@@ -19,7 +19,7 @@ handlers, so :func:`_serve_only_ours` drops them.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -43,7 +43,7 @@ from codetether.core.logging import request_id_var
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
-from codetether.tasks.contracts import WAITING_STATUSES, TaskStatusName
+from codetether.tasks.contracts import WAITING_STATUSES, DecisionName, TaskStatusName
 
 AgentType = Literal["general", "build", "plan", "explore"]
 MAX_WAIT_SECONDS = 300
@@ -208,20 +208,28 @@ def build_server(state: AppState, version: str) -> MCPServer:
         return _public(task)
 
     @mcp.tool(description=(
-        "Answer the question of a task in needs_input (its required_action.prompt). The task resumes. "
-        "required_action_id, if given, must be the pending question's id."
+        "Answer the pending required_action of a task in needs_input; the task resumes. For a question: "
+        "message (words), or choice (one of required_action.options), or answer (a value matching "
+        "required_action.answer_schema). For an approval (kind approval: the plan is required_action.artifact) "
+        "or a budget: decision approve or reject, with message as the reason (a rejection's feedback goes "
+        "back to the agent). required_action_id, if given, must be the pending action's id."
     ))
     async def answer_question(
         ctx: Context,
         task_id: Annotated[str, Field(max_length=40)],
-        message: Annotated[str, Field(min_length=1, max_length=100_000)],
+        message: Annotated[str | None, Field(max_length=100_000)] = None,
         required_action_id: Annotated[str | None, Field(max_length=40)] = None,
+        choice: Annotated[str | None, Field(max_length=200)] = None,
+        answer: Any = None,
+        decision: DecisionName | None = None,
     ) -> TaskPublic:
         principal = principal_of(ctx, "messages:write")
         task = await load(task_id, principal)
         try:
-            taskops.check_message(message)
-            task = await conversation.provide_input(state.db, await state.temporal(), task, message, required_action_id)
+            if message is not None:
+                taskops.check_message(message)
+            task = await conversation.provide_input(state.db, await state.temporal(), task, message, required_action_id,
+                                                    choice=choice, answer=answer, decision=decision)
         except ServiceError as err:
             raise tool_error(err) from None
         return _public(task)

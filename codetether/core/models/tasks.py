@@ -82,6 +82,8 @@ class Task(Base):
     tags: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     # CONTRACT §11: the JSON Schema the answer must match, and the answer as an object.
     output_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # "plan" (CONTRACT §12): the agent's plan waits for a person's approval before any change.
+    require_approval: Mapped[str | None] = mapped_column(String(20), nullable=True)
     result_json: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # CONTRACT §13: the most this task may spend on model turns (raised by a budget approval).
     max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)

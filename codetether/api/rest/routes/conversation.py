@@ -63,8 +63,11 @@ async def _send(state, client, principal, request: Request, task: Task, message:
     summary="Answer the task's pending question",
     description=(
         "Only while the task is `needs_input`. The reply goes to the agent as the answer to its "
-        "`ask_user` call and the task resumes. Refused with 409 `task_not_waiting` in any other status "
-        "and with 409 `stale_required_action` when `required_action_id` is not the pending question."
+        "`ask_user` call (a `choice` as the chosen option) and the task resumes; an `approval` takes a "
+        "`decision` (`approve` continues, `reject` sends `message` back for a revised plan). Refused with "
+        "409 `task_not_waiting` in any other status, 409 `stale_required_action` when `required_action_id` "
+        "is not the pending action, and 422 `invalid_choice`, `invalid_answer`, `decision_required` or "
+        "`invalid_decision` when the answer does not fit the action (the task keeps waiting)."
     ),
     responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
 )
@@ -73,7 +76,8 @@ async def provide_input(
 ) -> TaskPublic:
     task = await load_task(state, task_id, principal.user_id)
     task = await conversation.provide_input(
-        state.db, client, task, body.message, body.required_action_id, via=VIA_API, sender=principal.email
+        state.db, client, task, body.message, body.required_action_id, via=VIA_API, sender=principal.email,
+        choice=body.choice, answer=body.answer, decision=body.decision,
     )
     return to_public(task)
 

@@ -125,6 +125,7 @@ async def create(
         output_schema=body.output_schema,
         max_cost_usd=body.max_cost_usd,
         attachments=[a.model_dump(exclude_none=True) for a in body.attachments],
+        require_approval=body.require_approval,
     )
     task = await start_new_task(request, state, client, new, response)
     response.headers["Location"] = f"/v1/automation/tasks/{task.id}"

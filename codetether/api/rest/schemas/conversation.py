@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.api.rest.schemas.tasks import AgentType, TaskError, TaskPublic
+from codetether.agent.asking import OPTION_LENGTH
+from codetether.tasks.contracts import DecisionName
 from codetether.tasks.service import MESSAGE_LIMIT
 
 
@@ -29,10 +31,20 @@ class _Message(StoredText):
         return v
 
 
-class InputCreate(_Message):
+class InputCreate(StoredText):
+    """An answer to the pending ``required_action`` (CONTRACT §12): words (``message``), one of its
+    ``options`` (``choice``), a value matching its ``answer_schema`` (``answer``), or for an
+    ``approval`` or ``budget`` a ``decision``, with ``message`` as the reason."""
+
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"message": "Use blue.", "required_action_id": "act_01jd..."}]},
+        json_schema_extra={
+            "examples": [
+                {"message": "Use blue.", "required_action_id": "act_01jd..."},
+                {"choice": "blue", "required_action_id": "act_01jd..."},
+                {"decision": "reject", "message": "Keep the old API working too.", "required_action_id": "act_01jd..."},
+            ]
+        },
     )
 
     required_action_id: str | None = Field(
@@ -40,8 +52,30 @@ class InputCreate(_Message):
         max_length=60,
         description="The `required_action.id` being answered; a stale one is refused with 409.",
     )
+    message: str | None = Field(
+        default=None, max_length=MESSAGE_LIMIT,
+        description="The answer in words; with a decision, the reason (a rejection's feedback goes back to the agent).",
+    )
+    choice: str | None = Field(
+        default=None, max_length=OPTION_LENGTH,
+        description="One of `required_action.options`; anything else is refused with 422 `invalid_choice`.",
+    )
+    answer: Any = Field(
+        default=None,
+        description="A JSON value matching `required_action.answer_schema`; otherwise 422 `invalid_answer`.",
+    )
+    decision: DecisionName | None = Field(
+        default=None,
+        description="`approve` or `reject`: required for an `approval` or a `budget` (422 `decision_required`).",
+    )
 
-    _blank = field_validator("required_action_id", mode="before")(_blank_to_none)
+    _blank = field_validator("required_action_id", "message", "choice", "decision", mode="before")(_blank_to_none)
+
+    @model_validator(mode="after")
+    def _something(self) -> "InputCreate":
+        if self.message is None and self.choice is None and self.answer is None and self.decision is None:
+            raise ValueError("send message, choice, answer or decision")
+        return self
 
 
 class MessageCreate(_Message):

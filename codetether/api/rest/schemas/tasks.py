@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from codetether.api.rest.schemas.safe import StoredText
 from codetether.core.jsonsafe import MAX_DEPTH, UnsafeJSON, check_json
-from codetether.tasks.contracts import TaskEventType, TaskStatusName
+from codetether.tasks.contracts import ActionKindName, TaskEventType, TaskStatusName
 from codetether.tasks.service import DESCRIPTION_LIMIT, MAX_COST_LIMIT, METADATA_LIMIT, TITLE_LIMIT
 from codetether.files.service import MAX_ATTACHMENTS
 from codetether.tasks.tags import MAX_TAGS, TAG_MAX_LENGTH, TAG_PATTERN
@@ -98,6 +98,13 @@ class TaskCreate(StoredText):
         description="The most this task may spend on model turns (USD). The turn that would pass it asks first "
         "(or fails, with the budget's on_exhaust: fail).",
     )
+    require_approval: Literal["plan"] | None = Field(
+        default=None,
+        description='`"plan"`: the agent first writes a plan (as a `plan` task would) and the task waits, '
+        "`needs_input` with a `required_action` of kind `approval`, until a person approves it; then the "
+        "task's `agent_type` (default `build` here) carries it out in the same workspace. A rejection's "
+        "message goes back to the agent, which revises the plan.",
+    )
     tags: list[Tag] = Field(
         default_factory=list, max_length=MAX_TAGS,
         description="Labels to find the task by (list filter `tag`, bulk cancel); repeats are dropped.",
@@ -146,6 +153,13 @@ class TaskCreate(StoredText):
         return v
 
     @model_validator(mode="after")
+    def _approval_builds(self) -> "TaskCreate":
+        # A plan to approve is carried out by a build agent unless the caller names the type.
+        if self.require_approval is not None and "agent_type" not in self.model_fields_set:
+            self.agent_type = "build"
+        return self
+
+    @model_validator(mode="after")
     def _description_or_prompt(self) -> "TaskCreate":
         if self.description is None and self.prompt is not None:
             self.description = self.prompt
@@ -167,7 +181,10 @@ class TaskProgress(BaseModel):
 
 class RequiredActionOut(BaseModel):
     id: str
-    kind: Literal["question"]
+    kind: ActionKindName = Field(
+        description="`question`: the agent asks; `approval`: approve or reject `artifact` (a plan); "
+        "`budget`: approve or reject spending more."
+    )
     prompt: str
     asked_at: str
     reply_url: str | None = Field(
@@ -175,6 +192,11 @@ class RequiredActionOut(BaseModel):
         description="A signed link (`/r/<token>`) that answers this one question without an API key; "
         "single use, expiring. Null when the server has no reply secret configured.",
     )
+    options: list[str] | None = Field(default=None, description="The answers offered (send one as `choice`), or null.")
+    answer_schema: dict[str, Any] | None = Field(
+        default=None, description="A JSON Schema the `answer` must match, or null."
+    )
+    artifact: ActionArtifactOut | None = Field(default=None, description="The artifact under review (an approval's plan), or null.")
 
 
 class ChangedFile(BaseModel):
@@ -205,6 +227,10 @@ class ArtifactOut(BaseModel):
     size: int
     sha256: str
     url: str
+
+
+class ActionArtifactOut(ArtifactOut):
+    content: str | None = Field(default=None, description="The artifact's text (a plan in Markdown), when it is text.")
 
 
 class TaskUsage(BaseModel):
@@ -248,6 +274,7 @@ class TaskPublic(BaseModel):
     result_json: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
     max_cost_usd: float | None = None
+    require_approval: Literal["plan"] | None = None
     error: TaskError | None
     retry_count: int
     progress: TaskProgress | None
