@@ -62,7 +62,7 @@ def activity_list(
     email = EmailActivities(settings=settings, db=db)
     files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))
     shared = [tasks.run_agent, tasks.record_event, tasks.record_events, tasks.request_slot, agent.model_turn,
-              webhooks.attempt_delivery, email.send_task_email, files.fetch_attachments, files.cleanup_expired_files]
+              agent.raise_budget, webhooks.attempt_delivery, email.send_task_email, files.fetch_attachments, files.cleanup_expired_files]
     if workspace is not None:
         shared.append(workspace.prepare_workspace)
     return shared

@@ -29,6 +29,7 @@ from codetether.core.db import Database
 from codetether.tasks.events import EventRecorder
 from codetether.agent.transcript import read_messages, write_messages
 from codetether.budgets import ledger
+from codetether.budgets.service import raise_limits
 from codetether.agent.contracts import (
     BUDGET_EXCEEDED,
     TOKEN_BUDGET_EXCEEDED,
@@ -36,6 +37,7 @@ from codetether.agent.contracts import (
     ChatMessage,
     ModelTurnInput,
     ModelTurnResult,
+    RaiseBudgetInput,
 )
 
 # Output tokens reserved for a turn of a model whose limit is unknown or larger (most turns
@@ -129,6 +131,10 @@ class AgentActivities:
             reasoning_tokens=done.reasoning_tokens,
             cost_usd=cost,
         )
+
+    @activity.defn
+    async def raise_budget(self, inp: RaiseBudgetInput) -> None:
+        await raise_limits(self.db, self.settings, inp.task_id, inp.owner_id, inp.add_usd, inp.bound)
 
     async def _reserve(self, inp: ModelTurnInput, spec, sent, tools, attempt: int) -> tuple[str, float] | None:
         """Reserves the turn's priced estimate (the request's size in, the model's output limit

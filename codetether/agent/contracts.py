@@ -213,6 +213,17 @@ class CleanupResult:
 
 
 @dataclass
+class RaiseBudgetInput:
+    """An approved ``budget`` action (CONTRACT §13): the cap that stopped the turn grows."""
+
+    task_id: str
+    owner_id: str
+    add_usd: float
+    # "task" (its max_cost_usd) or "user" (the monthly budget).
+    bound: str
+
+
+@dataclass
 class AgentCarry:
     """The agent loop's place, kept through continue-as-new (the transcript stays in the database)."""
 

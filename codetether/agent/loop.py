@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from codetether.agent.tools import ASK_USER, READ_ONLY_TYPES, allowed
     from codetether.agent.workspace_session import HEARTBEAT_TIMEOUT, WorkspaceSession
     from codetether.agent.asking import clean_options, clean_schema
+    from codetether.agent.budget_ask import ask_for_budget, budget_question, budget_refusal
     from codetether.files.activities import FileActivities
     from codetether.files.contracts import ATTACHMENT_ERROR, FetchAttachmentsInput, FetchAttachmentsResult
     from codetether.tasks.contracts import (
@@ -190,6 +191,14 @@ class AgentLoop:
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
+                refusal = budget_refusal(err)
+                if refusal is not None and refusal.get("on_exhaust") == "ask":
+                    approved = await ask_for_budget(self.host, state, self.inp, refusal)
+                    if approved:
+                        continue
+                    if approved is None:
+                        return await self._stop(ErrorCode.INPUT_TIMEOUT, "no reply arrived before the input timeout")
+                    return await self._stop(AgentErrorCode.BUDGET, "the budget was not raised: " + budget_question(refusal))
                 return await self._fail_from(err)
             self.usage.turns += 1
             self.turns_here += 1

@@ -9,6 +9,7 @@ calls happen here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from codetether.agent.contracts import ChatMessage
 from codetether.tasks.contracts import VIA_API, RequiredAction, TaskCarryOver, TaskStatus
@@ -36,6 +37,7 @@ class TaskRunState:
     reply_decision: str | None = None
     reply_choice: str | None = None
     reply_message: str | None = None
+    reply_answer: Any = None
     # True for executions that record by local activity (LEAN_TASK_PATCH).
     lean: bool = False
     # True for executions that run the tool loop (AGENT_LOOP_PATCH, or lean).

@@ -90,6 +90,7 @@ class TaskWorkflow:
         )
         state.reply_origin = (inp.via, inp.sender)
         state.reply_decision, state.reply_choice, state.reply_message = inp.decision, inp.choice, inp.message
+        state.reply_answer = inp.answer
         return ProvideInputResult(accepted=True, status=TaskStatus.RUNNING.value)
 
     @provide_input.validator

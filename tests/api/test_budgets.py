@@ -112,3 +112,45 @@ async def test_a_spent_month_refuses_new_tasks_with_402(priced, make_user):
     done = await wait_status(priced.http, r.json()["task_id"], user.headers, {"completed", "failed"})
     assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded"
     assert "monthly budget" in done["error"]["message"]
+
+
+async def answer(stack, user, task: dict, **body):
+    action = task["required_action"]
+    return await stack.http.post(f"{TASKS}/{task['task_id']}/input", json={"required_action_id": action["id"], **body},
+                                 headers=user.headers)
+
+
+async def test_a_task_asks_before_passing_its_cap_and_approval_raises_it(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    r = await create(priced, user, max_cost_usd=0.01)
+    task_id = r.json()["task_id"]
+    waiting = await wait_status(priced.http, task_id, user.headers, {"needs_input", "failed", "completed"})
+    assert waiting["status"] == "needs_input", waiting
+    action = waiting["required_action"]
+    assert action["kind"] == "budget" and "max_cost_usd" in action["prompt"]
+    assert action["answer_schema"]["properties"]["add_usd"]["type"] == "number"
+    # A decision is required; a bad answer is refused and the task keeps waiting.
+    assert (await answer(priced, user, waiting, message="ok")).status_code == 422
+    assert (await answer(priced, user, waiting, decision="approve", answer={"add_usd": "lots"})).status_code == 422
+    r = await answer(priced, user, waiting, decision="approve", answer={"add_usd": 10})
+    assert r.status_code in (200, 202), r.text
+    done = await wait_status(priced.http, task_id, user.headers, {"completed", "failed"})
+    assert done["status"] == "completed", done
+    assert done["max_cost_usd"] == pytest.approx(10.01)
+    assert 0 < done["usage"]["cost_usd"] <= 10.01
+
+
+async def test_rejecting_the_budget_question_fails_the_task(priced, make_user):
+    user = await make_user(scopes=ALL_SCOPES)
+    await priced.http.put("/v1/automation/budget", json={"limit_usd": 0.001, "on_exhaust": "ask"}, headers=user.headers)
+    r = await create(priced, user)
+    task_id = r.json()["task_id"]
+    waiting = await wait_status(priced.http, task_id, user.headers, {"needs_input", "failed", "completed"})
+    assert waiting["status"] == "needs_input" and waiting["required_action"]["kind"] == "budget", waiting
+    assert "monthly budget" in waiting["required_action"]["prompt"]
+    r = await answer(priced, user, waiting, decision="reject", message="too expensive")
+    assert r.status_code in (200, 202), r.text
+    done = await wait_status(priced.http, task_id, user.headers, {"completed", "failed"})
+    assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded"
+    b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert b["limit_usd"] == 0.001 and b["spent_usd"] == 0
