@@ -27,6 +27,10 @@ const SAMPLE_TASK = {
   // With an Output Schema on create: the answer as an object valid against it (else null).
   result_json: null,
   output_schema: null,
+  // Cost cap (CONTRACT section 13), plan-first approval (section 12) and input files (section 11).
+  max_cost_usd: null,
+  require_approval: null,
+  attachments: [],
   error: null,
   retry_count: 0,
   progress: null,
@@ -67,6 +71,8 @@ const TASK_OUTPUT_FIELDS = [
   { key: 'required_action__id', label: 'Question ID' },
   { key: 'required_action__prompt', label: 'Question' },
   { key: 'required_action__reply_url', label: 'Reply Link' },
+  { key: 'required_action__kind', label: 'Action Kind (question, approval or budget)' },
+  { key: 'max_cost_usd', label: 'Max Cost (USD)', type: 'number' },
   { key: 'retry_count', label: 'Retry Count', type: 'integer' },
   { key: 'changes__additions', label: 'Lines Added', type: 'integer' },
   { key: 'changes__deletions', label: 'Lines Deleted', type: 'integer' },
