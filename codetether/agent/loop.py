@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
+    from codetether.tasks.cancellation import raise_if_cancel_requested
     from codetether.tasks.run_state import TaskRunState
 
 DEFAULT_MAX_TURNS = 50
@@ -182,6 +183,7 @@ class AgentLoop:
                 raise
             return await self._fail_from(err)
         while True:
+            raise_if_cancel_requested()
             for text in state.take_pending():
                 self._add(ChatMessage(role="user", content=text))
             if self.usage.turns >= self.max_turns:

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from codetether.agent.prompts import initial_messages
     from codetether.concurrency.contracts import GRANT_SLOT_SIGNAL, SlotGrant
     from codetether.core.ids import iso
+    from codetether.tasks.cancellation import raise_if_cancel_requested
     from codetether.tasks.answers import answer_text, refusal
     from codetether.tasks.contracts import (
         ACTION_QUESTION,
@@ -207,6 +208,7 @@ class TaskWorkflow:
         None when the input timeout passes first. The answer's decision and choice are left in the
         run state (``reply_decision``, ``reply_choice``, ``reply_message``)."""
         state, rec = self._state, self._recorder
+        raise_if_cancel_requested()
         action = RequiredAction(id=rec.new_id("act_"), kind=kind, prompt=question, asked_at=iso(workflow.now()) or "",
                                 options=options, answer_schema=answer_schema, artifact=artifact)
         state.required_action = action

@@ -131,3 +131,18 @@ async def test_bulk_cancel_refuses_bad_requests_and_too_many_matches(stack, user
     async with db.session() as s:
         assert (await s.execute(select(func.count()).select_from(Task).where(Task.status == "cancelled",
                                                                               Task.user_id == user.user_id))).scalar() == 0
+
+
+async def test_a_cancel_right_after_create_is_not_lost(stack, user):
+    # The cancel reaches each workflow while its first model turn runs; that turn finishes anyway
+    # (it never heartbeats), and the task must still end cancelled rather than park on its question.
+    tasks = [await create(stack, user, tags=["race"], ask=True, title=f"Race {i}") for i in range(2)]
+    single = await create(stack, user, ask=True, title="Race single")
+    r = await stack.http.post(f"{TASKS}/cancel", json={"filter": {"tag": "race"}}, headers=user.headers)
+    assert sorted(r.json()["cancelled"]) == sorted(t["task_id"] for t in tasks)
+    r = await stack.http.delete(f"{TASKS}/{single['task_id']}", headers=user.headers)
+    assert r.status_code in (200, 202)
+    for t in (*tasks, single):
+        done = await wait_status(stack.http, t["task_id"], user.headers, {"cancelled", "completed", "failed"})
+        assert done["status"] == "cancelled", done
+        assert done["required_action"] is None
