@@ -145,7 +145,10 @@ class AgentActivities:
         if not amount:
             return None
         try:
-            return await ledger.reserve(self.db, self.settings, inp.task_id, inp.owner_id, spec.name, amount), amount
+            # One charge per turn (run and transcript seq), whichever attempt runs it.
+            turn_key = f"{inp.task_id}:{inp.run_id}:{inp.seq}"
+            return await ledger.reserve(self.db, self.settings, inp.task_id, inp.owner_id, spec.name, amount,
+                                        turn_key=turn_key), amount
         except ledger.BudgetRefused as refused:
             raise ApplicationError(
                 str(refused),

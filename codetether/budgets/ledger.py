@@ -8,6 +8,7 @@ reservations still open, so a limit is overshot by at most the turns already und
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,10 +73,25 @@ async def user_spend(s, user_id: str, start: datetime, end: datetime) -> tuple[f
     return float(settled), float(reserved)
 
 
-async def reserve(db: Database, settings: Settings, task_id: str, user_id: str, model: str, amount: float) -> str:
-    """Opens a charge of ``amount`` for the task's next turn; :class:`BudgetRefused` if a cap forbids it."""
+def charge_id_for(turn_key: str) -> str:
+    """The charge of one model turn, the same for every attempt of it (a retry after a worker
+    died reuses the reservation instead of opening a second one)."""
+    return "chg_" + hashlib.sha256(turn_key.encode()).hexdigest()[:32]
+
+
+async def reserve(db: Database, settings: Settings, task_id: str, user_id: str, model: str, amount: float,
+                  *, turn_key: str | None = None) -> str:
+    """Opens a charge of ``amount`` for the task's next turn; :class:`BudgetRefused` if a cap forbids it.
+    With ``turn_key``, an earlier attempt's charge of the same turn is reused as it is."""
     now = utcnow()
+    charge_id = charge_id_for(turn_key) if turn_key else new_id("chg")
     async with db.write_session() as s:
+        earlier = await s.get(BudgetCharge, charge_id) if turn_key else None
+        if earlier is not None:
+            # A retry of the turn: the one charge is open again until this attempt settles it.
+            earlier.reserved_usd, earlier.cost_usd, earlier.settled_at = amount, None, None
+            await s.commit()
+            return charge_id
         # One reservation at a time per user (the row lock; SQLite serialises writers anyway).
         if not db.is_sqlite:
             await s.execute(select(User.id).where(User.id == user_id).with_for_update())
@@ -90,7 +106,6 @@ async def reserve(db: Database, settings: Settings, task_id: str, user_id: str, 
             settled, reserved = await user_spend(s, user_id, start, end)
             if settled + reserved + amount > limit:
                 raise BudgetRefused("user", limit, settled + reserved, amount, on_exhaust)
-        charge_id = new_id("chg")
         s.add(BudgetCharge(id=charge_id, user_id=user_id, task_id=task_id, model=model, reserved_usd=amount,
                            created_at=now))
         await s.commit()

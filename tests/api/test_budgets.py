@@ -154,3 +154,25 @@ async def test_rejecting_the_budget_question_fails_the_task(priced, make_user):
     assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded"
     b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
     assert b["limit_usd"] == 0.001 and b["spent_usd"] == 0
+
+
+async def test_a_retried_turn_reuses_its_one_charge(db, make_user):
+    from sqlalchemy import func, select
+
+    from codetether.budgets import ledger
+    from codetether.core.config import Settings
+    from codetether.core.models import BudgetCharge
+
+    user = await make_user()
+    settings = Settings()
+    key = "task_x:run_x:3"
+    first = await ledger.reserve(db, settings, "task_x", user.user_id, "demo-priced", 0.5, turn_key=key)
+    await ledger.settle(db, first, 0.0)  # the attempt died before any tokens were counted
+    again = await ledger.reserve(db, settings, "task_x", user.user_id, "demo-priced", 0.4, turn_key=key)
+    assert again == first
+    await ledger.settle(db, again, 0.25, 100, 20)
+    await ledger.settle(db, again, 9.0)  # a late duplicate settlement changes nothing
+    async with db.session() as s:
+        rows = (await s.execute(select(BudgetCharge).where(BudgetCharge.user_id == user.user_id))).scalars().all()
+        assert [(r.cost_usd, r.input_tokens, r.output_tokens) for r in rows] == [(0.25, 100, 20)]
+        assert (await s.execute(select(func.count()).select_from(BudgetCharge).where(BudgetCharge.id == first))).scalar() == 1
