@@ -6,6 +6,7 @@ cost money and every cap can be reached without a provider.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
@@ -176,3 +177,33 @@ async def test_a_retried_turn_reuses_its_one_charge(db, make_user):
         rows = (await s.execute(select(BudgetCharge).where(BudgetCharge.user_id == user.user_id))).scalars().all()
         assert [(r.cost_usd, r.input_tokens, r.output_tokens) for r in rows] == [(0.25, 100, 20)]
         assert (await s.execute(select(func.count()).select_from(BudgetCharge).where(BudgetCharge.id == first))).scalar() == 1
+
+
+async def test_concurrent_tasks_stop_at_the_monthly_limit_and_one_approval_resumes_a_task(priced, make_user):
+    from codetether.core.models import BudgetCharge
+    from sqlalchemy import func, select
+
+    user = await make_user(scopes=ALL_SCOPES)
+    # A turn of demo-priced reserves about $0.13 (its request plus 1,000 output tokens at $100 per
+    # million) and settles at about $0.07: three or so turns fit in $0.25.
+    limit = 0.25
+    await priced.http.put("/v1/automation/budget", json={"limit_usd": limit, "on_exhaust": "ask"}, headers=user.headers)
+    created = await asyncio.gather(*(create(priced, user, title=f"Batch {i}") for i in range(20)))
+    ids = [r.json()["task_id"] for r in created if r.status_code == 201]
+    assert len(ids) == 20, [r.text for r in created if r.status_code != 201]
+    ended = {t: await wait_status(priced.http, t, user.headers, {"needs_input", "completed", "failed"}, timeout=120)
+             for t in ids}
+    stopped = [t for t, body in ended.items() if body["status"] == "needs_input"]
+    assert stopped and all(ended[t]["required_action"]["kind"] == "budget" for t in stopped)
+    assert not [t for t, body in ended.items() if body["status"] == "failed"]
+    async with priced.db.session() as s:
+        settled, largest = (await s.execute(select(func.sum(BudgetCharge.cost_usd), func.max(BudgetCharge.reserved_usd))
+                                            .where(BudgetCharge.user_id == user.user_id))).one()
+    assert settled <= limit + largest
+    one = ended[stopped[0]]
+    r = await answer(priced, user, one, decision="approve", answer={"add_usd": 1})
+    assert r.status_code in (200, 202), r.text
+    done = await wait_status(priced.http, one["task_id"], user.headers, {"completed", "failed"}, timeout=60)
+    assert done["status"] == "completed", done
+    b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert b["limit_usd"] == pytest.approx(limit + 1)
