@@ -26,6 +26,8 @@ from codetether.core.errors import ServiceError, not_found
 from codetether.accounts.grants import list_grants, revoke_grant
 from codetether.accounts.credentials import ALL_SCOPES, SCOPES, parse_scopes
 from codetether.accounts.usage import account_usage
+from codetether.budgets import service as budgets
+from codetether.core.ids import parse_iso
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -90,5 +92,45 @@ async def revoke_app(request: Request, client_id: str, user: ConsoleUser) -> Res
 
 @router.get("/account", operation_id="consoleAccount")
 async def account_page(request: Request, user: ConsoleUser) -> Response:
-    usage = await account_usage(get_state(request).db, user.id, user.tier)
-    return page(request, "account.html", {"usage": usage}, user=user)
+    return await _account_page(request, user)
+
+
+async def _account_page(request: Request, user, *, error: ServiceError | None = None, status: int = 200) -> Response:
+    state = get_state(request)
+    usage = await account_usage(state.db, user.id, user.tier)
+    budget = await budgets.budget_view(state.db, state.settings, user.id)
+    start = parse_iso(budget["period_start"])
+    days = await budgets.usage(state.db, user.id, "day", start, None)
+    return page(request, "account.html", {"usage": usage, "budget": budget, "chart": spend_chart(days), "error": error},
+                user=user, status=status)
+
+
+@router.post("/account/budget", operation_id="consoleSetBudget")
+async def set_budget(request: Request, user: ConsoleUser) -> Response:
+    """The monthly budget form: the same rule as ``PUT /v1/automation/budget``."""
+    form = await request.form()
+    check_csrf(request, form)
+    raw = str(form.get("limit_usd") or "").strip()
+    on_exhaust = str(form.get("on_exhaust") or "ask")
+    state = get_state(request)
+    try:
+        try:
+            limit = float(raw) if raw else None
+        except ValueError:
+            raise ServiceError(422, "validation_error", "The limit must be a number of dollars.", field="limit_usd") from None
+        if limit is not None and not (0 < limit <= 1_000_000):
+            raise ServiceError(422, "validation_error", "The limit must be above 0 and at most 1,000,000.", field="limit_usd")
+        await budgets.set_budget(state.db, state.settings, user.id, limit, on_exhaust)
+    except ServiceError as err:
+        return await _account_page(request, user, error=err, status=err.status)
+    log.info("console: %s set the monthly budget to %s (%s)", user.id, limit, on_exhaust)
+    return RedirectResponse(f"{PREFIX}/account", status_code=303, headers=PAGE_HEADERS)
+
+
+def spend_chart(days: list[dict]) -> dict:
+    """Bars of the month's spend per day for an inline SVG (no script: the page's CSP allows none)."""
+    top = max((d["cost_usd"] for d in days), default=0.0) or 1.0
+    width = 24
+    bars = [{"x": i * width, "h": round(100 * d["cost_usd"] / top, 1), "day": d["key"], "cost": d["cost_usd"]}
+            for i, d in enumerate(days)]
+    return {"bars": bars, "width": max(len(bars), 1) * width, "top": top}
