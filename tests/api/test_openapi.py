@@ -236,8 +236,11 @@ async def test_schemathesis_finds_no_server_errors_or_schema_violations(live, tm
     assert re.search(r"(\d+) generated, \1 passed", out), out[-3000:]
 
 
-async def test_generated_python_client_round_trips_a_task(live, tmp_path):
+async def test_generated_python_client_round_trips_a_task(live, db, tmp_path):
     """openapi-python-client builds a client from the live spec; it creates a task and reads it."""
+    # A user of its own: the fuzzer may have set the shared user's budget to next to nothing.
+    user = await create_user(db, f"openapi-client-{os.getpid()}-{tmp_path.name}@example.com", tier="enterprise")
+    _row, key = await create_api_key(db, user.id)
     spec_path = tmp_path / "openapi.json"
     spec_path.write_text(json.dumps(await _spec(live)))
     gen = await asyncio.to_thread(
@@ -254,7 +257,7 @@ async def test_generated_python_client_round_trips_a_task(live, tmp_path):
         from codetether_client.api.tasks import create_task, get_task
         from codetether_client.models import TaskCreate
 
-        client = AuthenticatedClient(base_url={live.base_url!r}, token={live.key!r}, raise_on_unexpected_status=True)
+        client = AuthenticatedClient(base_url={live.base_url!r}, token={key!r}, raise_on_unexpected_status=True)
         with client as c:
             created = create_task.sync_detailed(
                 client=c, body=TaskCreate(title="Generated client", description="Summarize: clients work")
