@@ -118,7 +118,7 @@ async def send_task_message(
     ),
     responses={
         201: {"description": "A new conversation (task) was started", "model": ConversationTask},
-        **problem_responses(401, 403, 404, 409, 422, 429, 503),
+        **problem_responses(401, 402, 403, 404, 409, 422, 429, 503),
     },
 )
 async def send_message(
