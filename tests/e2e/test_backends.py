@@ -50,7 +50,8 @@ async def test_openai_task_completes_with_server_answer(provider_stack, user, op
     params = tools["ask_user"]["function"]["parameters"]
     assert params["type"] == "object"
     assert params["properties"]["question"]["type"] == "string"
-    assert list(params["properties"]) == ["question"]
+    # CONTRACT §12: a question, and optionally the choices and a schema for the answer.
+    assert list(params["properties"]) == ["question", "options", "answer_schema"]
     assert params["required"] == ["question"]
     # The task itself reached the model: a system prompt, then the title and description.
     assert body["messages"][0]["role"] == "system"
@@ -78,7 +79,7 @@ async def test_anthropic_task_completes_with_server_answer(provider_stack, user,
     assert set(by_name) == {"read", "glob", "grep", "edit", "write", "bash", "todowrite", "ask_user"}
     tool = by_name["ask_user"]
     assert tool["input_schema"]["properties"]["question"]["type"] == "string"
-    assert list(tool["input_schema"]["properties"]) == ["question"]
+    assert list(tool["input_schema"]["properties"]) == ["question", "options", "answer_schema"]
 
 
 async def test_openai_ask_user_needs_input_and_reply_reaches_model(provider_stack, user, openai_server):
