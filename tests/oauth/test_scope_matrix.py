@@ -38,6 +38,11 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/webhooks/{}/deliveries"): "webhooks:manage",
     ("POST", "/v1/webhooks/{}/deliveries/{}/redeliver"): "webhooks:manage",
     ("POST", "/v1/webhooks/{}/test"): "webhooks:manage",
+    # §11 and §13.
+    ("POST", "/v1/automation/tasks/cancel"): "tasks:write",
+    ("GET", "/v1/automation/budget"): "tasks:read",
+    ("PUT", "/v1/automation/budget"): "account:manage",
+    ("GET", "/v1/automation/usage"): "tasks:read",
     ("POST", "/v1/api-keys"): "account:manage",
     ("GET", "/v1/api-keys"): "account:manage",
     ("DELETE", "/v1/api-keys/{}"): "account:manage",
