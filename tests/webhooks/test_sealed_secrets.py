@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import MetaData, create_engine, select, text
 
 from codetether.core.db import downgrade, migrate
 from codetether.core.ids import new_id, utcnow
-from codetether.core.models import Task, TaskEvent, WebhookSubscription
+from codetether.core.models import Task, WebhookSubscription
 from codetether.core.secretbox import SEALED_PREFIX
 from codetether.webhooks.signing import generate_secret
 from tests.conftest import running_stack
@@ -96,13 +95,19 @@ def test_migration_seals_existing_rows_when_a_key_is_configured(tmp_path, monkey
             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
         ), {"s": plain, "p": '[{"secret": "%s", "expires_at": "2999-01-01T00:00:00Z"}]' % old})
 
-    with Session(sync) as session:
-        session.add(Task(id="task_1", user_id="usr_1", run_id="run_1", title="t", description="d", agent_type="general",
-                         model="demo", status="completed", webhook_url="https://example.com", webhook_secret=old,
-                         conversation=[]))
-        session.add(TaskEvent(id="evt_1", task_id="task_1", user_id="usr_1", seq=1, type="task.created", run_id="run_1",
-                              body="{}", created_at=utcnow()))
-        session.commit()
+    # Rows as that schema had them (the models now have later columns): through the reflected tables.
+    with sync.begin() as conn:
+        tables = MetaData()
+        tables.reflect(conn, only=["tasks", "task_events"])
+        now = utcnow()
+        conn.execute(tables.tables["tasks"].insert().values(
+            id="task_1", user_id="usr_1", run_id="run_1", title="t", description="d", agent_type="general",
+            model="demo", priority=0, metadata={}, status="completed", created_at=now, updated_at=now,
+            webhook_url="https://example.com", webhook_secret=old, conversation=[], retry_count=0, run_count=1,
+            last_seq=1))
+        conn.execute(tables.tables["task_events"].insert().values(
+            id="evt_1", task_id="task_1", user_id="usr_1", seq=1, type="task.created", run_id="run_1", body="{}",
+            created_at=now))
 
     def task_secret() -> str:
         with sync.connect() as conn:
