@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from temporalio.worker import Worker
 
 from codetether.agent.activities import AgentActivities
+from codetether.webhooks.budget_alerts import BudgetAlerts
 from codetether.notifications.activities import EmailActivities, EmailNotifier
 from codetether.agent.workspace.sandbox import Sandbox
 from codetether.agent.workspace.activities import WorkspaceActivities
@@ -57,7 +58,8 @@ def activity_list(
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     catalog = ModelCatalog.from_settings(settings)
     tasks = TaskActivities(settings=settings, recorder=recorder, catalog=catalog, client=client, http_client=http_client)
-    agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client)
+    agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client,
+                            after_settle=BudgetAlerts(db, settings, client).check)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
     files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))
