@@ -20,8 +20,17 @@ from codetether.agent.catalog import ModelCatalog
 from codetether.agent.structured import SUBMIT_RESULT, json_answer, submit_result_tool
 from codetether.core.config import Settings
 from codetether.partners.contracts import GuessAnswer, GuessInput
-from codetether.partners.guesser import UNKNOWN_CHOICE_CONFIDENCE, guess_messages, guess_schema, rules_guess
-from codetether.tasks.activities import available_model, cached_backend, provider_failure
+from codetether.partners.guesser import (
+    UNKNOWN_CHOICE_CONFIDENCE,
+    guess_messages,
+    guess_schema,
+    rules_guess,
+)
+from codetether.tasks.activities import (
+    available_model,
+    cached_backend,
+    provider_failure,
+)
 
 
 class GuessActivities:

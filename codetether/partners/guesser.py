@@ -12,6 +12,7 @@ The estimate comes from :mod:`codetether.partners.estimates`.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -173,6 +174,6 @@ def settle(answer: GuessAnswer, description: str, catalog: ModelCatalog) -> Sugg
 
 
 def _confidence(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return 0.5
     return max(0.0, min(1.0, float(value)))

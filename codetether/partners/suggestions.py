@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from codetether.accounts.credentials import hash_token
 from codetether.core.db import Database
@@ -55,6 +55,8 @@ async def store_suggestion(
         expires_at=now + SUGGESTION_TTL,
     )
     async with db.write_session() as s:
+        # Expired suggestions can never be taken: each new one clears them away.
+        await s.execute(delete(PartnerSuggestion).where(PartnerSuggestion.expires_at < now))
         s.add(row)
         await s.commit()
     return StoredSuggestion(row.id, token, row.expires_at)

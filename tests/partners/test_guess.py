@@ -16,7 +16,13 @@ from codetether.core.ids import as_utc, parse_iso
 from codetether.core.models import PartnerSuggestion
 from codetether.partners.suggestions import take_suggestion
 from tests.conftest import make_settings, running_stack, wait_status
-from tests.partners.conftest import client_credentials, exchange_form, issuer_of, sign_hs256, subject_claims
+from tests.partners.conftest import (
+    client_credentials,
+    exchange_form,
+    issuer_of,
+    sign_hs256,
+    subject_claims,
+)
 from tests.support.openai_server import OpenAIServer
 
 GUESS = "/v1/partner/guess"
@@ -204,6 +210,18 @@ async def test_a_model_answers_through_the_schema_and_unknown_choices_fall_back(
     assert body["agent_type"] == "build" and body["model"] == "demo" and body["confidence"] <= 0.3
     created = await http.post(TASKS, json=body["create_payload"], headers=acme.headers)
     assert created.status_code == 201, created.text
+
+
+async def test_a_guessing_model_that_cannot_answer_is_503(temporal_address, database_url, tmp_path, temporal_env, db,
+                                                         make_partner, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    settings = make_settings(temporal_address, database_url, tmp_path, guess_model="claude-opus")
+    async with running_stack(settings, temporal_env.client, db) as s:
+        acme = await make_partner()
+        acme.token = await client_credentials(s.http, acme)
+        r = await s.http.post(GUESS, json={"description": "Write a poem"}, headers=acme.headers)
+    problem(r, 503, "guess_unavailable")
+    assert r.headers["Retry-After"] == "5"
 
 
 async def _suggestion(db, suggestion_id: str) -> PartnerSuggestion:

@@ -11,7 +11,12 @@ from sqlalchemy import update
 
 from codetether.core.ids import utcnow
 from codetether.core.models import PartnerSuggestion
-from codetether.partners.suggestions import SUGGESTION_TTL, prefilled_url, store_suggestion, take_suggestion
+from codetether.partners.suggestions import (
+    SUGGESTION_TTL,
+    prefilled_url,
+    store_suggestion,
+    take_suggestion,
+)
 
 PAYLOAD = {"title": "Export invoices", "description": "Export invoices as CSV", "agent_type": "build", "model": "demo"}
 
@@ -54,3 +59,15 @@ def test_prefilled_url_carries_the_token():
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "ct.example.com", "/embed/v1/frame")
     assert parse_qs(parts.query) == {"suggestion": ["sgt_a+b/c"]}
+
+
+async def test_expired_suggestions_are_cleared_when_a_new_one_is_stored(db, make_partner):
+    acme = await make_partner()
+    old = await store_suggestion(db, partner_id=acme.partner_id, create_payload=PAYLOAD)
+    async with db.write_session() as s:
+        await s.execute(update(PartnerSuggestion).where(PartnerSuggestion.id == old.suggestion_id)
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        await s.commit()
+    await store_suggestion(db, partner_id=acme.partner_id, create_payload=PAYLOAD)
+    async with db.session() as s:
+        assert await s.get(PartnerSuggestion, old.suggestion_id) is None
