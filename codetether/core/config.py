@@ -133,6 +133,10 @@ class Settings(BaseSettings):
 
     default_model: str | None = None
     models_file: Path | None = None
+    # The model that turns a description into a task (POST /v1/partner/guess); default: the
+    # service's default model. How long that route waits for its answer.
+    guess_model: str | None = None
+    guess_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None

@@ -31,6 +31,7 @@ from codetether.core.models.partners import (
     Partner,
     PartnerEndUser,
     PartnerSubjectToken,
+    PartnerSuggestion,
     PartnerWorkspace,
 )
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
@@ -62,6 +63,7 @@ __all__ = [
     "Partner",
     "PartnerEndUser",
     "PartnerSubjectToken",
+    "PartnerSuggestion",
     "PartnerWorkspace",
     "SignInFailure",
     "StoredFile",

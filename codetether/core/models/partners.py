@@ -5,7 +5,7 @@ A partner is a confidential OAuth client (``oauth_clients``) with a service acco
 ``source="partner"``) that owns it. Each end user is backed by a real ``users`` row
 (``source="partner"`` until claimed), so tasks, limits and the console work for them unchanged.
 Written by ``codetether/partners/`` (``codetether partners create``, ``/v1/partner/end_users``,
-the token exchange at ``/oauth/token``).
+the token exchange at ``/oauth/token``, the guesser's suggestions of ``/v1/partner/guess``).
 """
 
 from __future__ import annotations
@@ -75,3 +75,20 @@ class PartnerSubjectToken(Base):
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     jti: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PartnerSuggestion(Base):
+    """A task the guesser suggested (``POST /v1/partner/guess``): its create body, behind a
+    single-use token of a prefilled URL (only the token's hash is kept)."""
+
+    __tablename__ = "partner_suggestions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    # The end user the partner asked for (CodeTether-End-User), if any.
+    end_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    create_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)

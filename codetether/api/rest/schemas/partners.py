@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codetether.api.rest.schemas.safe import StoredText
+from codetether.api.rest.schemas.tasks import AgentType
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200, description="Your id for it.",
                                   examples=["user_8842"])]
@@ -57,3 +58,42 @@ class EndUserPublic(BaseModel):
 class EndUserList(BaseModel):
     data: list[EndUserPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class GuessRequest(StoredText):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"description": "Every Monday, summarise last week's support tickets and list the top 3 complaints"}]})
+
+    # Checked by the guesser (422 invalid_description), so an empty or long one has its own code.
+    description: str = Field(description="What the person wants done, in their words: 1 to 4,000 characters.",
+                             json_schema_extra={"minLength": 1, "maxLength": 4000})
+
+
+class GuessEstimate(BaseModel):
+    """Percentiles over this service's completed tasks like the suggestion; null without any."""
+
+    cost_usd_p50: float | None
+    cost_usd_p90: float | None
+    minutes_p50: float | None = Field(description="Minutes from creation to completion.")
+
+
+class SuggestedTask(BaseModel):
+    """A body `POST /v1/automation/tasks` accepts as it is."""
+
+    title: str
+    description: str
+    agent_type: AgentType
+    model: str
+
+
+class GuessPublic(BaseModel):
+    suggestion_id: str = Field(examples=["sug_01j0000000000000000000000"])
+    title: str
+    agent_type: AgentType
+    prompt: str
+    model: str
+    confidence: float = Field(ge=0, le=1, description="How sure the guesser is that this is the task meant.")
+    estimate: GuessEstimate
+    create_payload: SuggestedTask
+    prefilled_url: str = Field(description="Opens the embed frame with this task filled in: single use, valid for an hour.")
+    expires_at: str = Field(description="When prefilled_url stops working.")
