@@ -39,6 +39,7 @@
     secret = data.client_secret;
     expired = false;
     applyTheme(data.theme || {});
+    formError.textContent = "";
     checkSession().then(function (ok) {
       if (!ok) return;
       form.querySelector("button").disabled = false;
@@ -74,7 +75,7 @@
     return fetch(API + path, Object.assign({}, options, { headers: headers, credentials: "omit" })).then(function (r) {
       if (r.status === 401) {
         sessionLost();
-        throw new Error("unauthenticated");
+        throw new Error("Your session expired; it is being renewed. Try again in a moment.");
       }
       return r;
     });
