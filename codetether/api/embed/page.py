@@ -13,6 +13,7 @@ import json
 from html import escape
 
 from codetether.agent.catalog import ModelCatalog
+from codetether.api.edge.pages import page_headers
 
 # The create fields a prefill may set (a later suggestion link fills the form with them).
 PREFILL_FIELDS = ("title", "prompt", "model", "agent_type")
@@ -47,14 +48,9 @@ def frame_csp(origins: list[str]) -> str:
 
 
 def frame_headers(origins: list[str]) -> dict[str, str]:
-    # No X-Frame-Options here: it would forbid the framing frame-ancestors allows (browsers that know
-    # CSP ignore it anyway, older ones would refuse every origin).
-    return {
-        "Cache-Control": "no-store",
-        "Content-Security-Policy": frame_csp(origins),
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-    }
+    # No X-Frame-Options: DENY would forbid the framing frame-ancestors allows (and browsers that
+    # know CSP ignore it when frame-ancestors is present).
+    return page_headers(csp=frame_csp(origins), pragma=False, deny_framing=False)
 
 
 def _models(catalog: ModelCatalog, chosen: str | None) -> str:
