@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from codetether.agent.catalog import ModelCatalog
 from codetether.api.embed.page import clean_prefill, render_frame
-from tests.partners.conftest import client_credentials, embed_session, exchanged_end_user
+from tests.partners.conftest import (
+    client_credentials,
+    embed_session,
+    exchanged_end_user,
+)
 
 
 async def test_the_element_script_is_cacheable(api):

@@ -12,7 +12,11 @@ from sqlalchemy import select, update
 from codetether.accounts.credentials import hash_token
 from codetether.core.ids import parse_iso, utcnow
 from codetether.core.models import PartnerEmbedSession
-from tests.partners.conftest import client_credentials, embed_session, exchanged_end_user
+from tests.partners.conftest import (
+    client_credentials,
+    embed_session,
+    exchanged_end_user,
+)
 
 SESSIONS = "/v1/partner/embed_sessions"
 TASKS = "/v1/automation/tasks"

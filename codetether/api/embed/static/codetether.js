@@ -120,7 +120,7 @@
       var data = event.data;
       if (!data || typeof data.type !== "string") return;
       if (data.type === "codetether:session") {
-        this._schedule(data.expires_at);
+        this._schedule((data.detail || {}).expires_at);
       } else if (data.type === "codetether:session-expired") {
         this._renew(true);
       } else if (FORWARDED[data.type]) {

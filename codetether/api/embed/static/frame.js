@@ -17,12 +17,18 @@
   var THEME = ["accent", "font", "background", "text", "muted", "border", "radius", "danger"];
   var TERMINAL = { completed: true, failed: true, cancelled: true };
   var RECONNECT_MS = 2000;
+  // A browser opens about six connections per origin: a few streams, the rest of the unfinished
+  // tasks polled, so the form and the answers always get a connection.
+  var MAX_STREAMS = 3;
+  var POLL_MS = 5000;
 
   var parentOrigin = null;
   var secret = null;
   var expired = false;
   var tasks = {}; // task_id -> {task, el, streaming, seq, since}
   var announced = {};
+  var openStreams = 0;
+  var pollTimer = null;
 
   var form = document.getElementById("new-task");
   var list = document.getElementById("tasks");
@@ -127,9 +133,11 @@
       entry.el.setAttribute("data-task-id", task.task_id);
       list.insertBefore(entry.el, list.firstChild);
     }
+    var before = entry.task.status;
     entry.task = task;
     render(entry);
     if (task.status === "needs_input" && task.required_action) announceInput(task);
+    if (!TERMINAL[before] && TERMINAL[task.status]) announceEnd(task);
     if (!TERMINAL[task.status]) follow(entry);
     return entry;
   }
@@ -144,8 +152,13 @@
   // ---- live progress: the task's SSE stream, read with fetch ----------------------------------
 
   function follow(entry) {
-    if (entry.streaming || expired) return;
+    if (entry.streaming || expired || TERMINAL[entry.task.status]) return;
+    if (openStreams >= MAX_STREAMS) {
+      schedulePoll();
+      return;
+    }
     entry.streaming = true;
+    openStreams += 1;
     var id = entry.task.task_id;
     call("/v1/automation/tasks/" + encodeURIComponent(id) + "/events?after=" + entry.seq, {
       headers: { Accept: "text/event-stream" }
@@ -157,12 +170,49 @@
       .catch(function () {})
       .then(function () {
         entry.streaming = false;
+        openStreams -= 1;
         if (!TERMINAL[entry.task.status] && !expired) {
           setTimeout(function () {
             follow(entry);
           }, RECONNECT_MS);
+        } else {
+          waiting().slice(0, 1).forEach(follow);
         }
       });
+  }
+
+  function waiting() {
+    return Object.keys(tasks)
+      .map(function (id) {
+        return tasks[id];
+      })
+      .filter(function (entry) {
+        return !entry.streaming && !TERMINAL[entry.task.status];
+      });
+  }
+
+  function schedulePoll() {
+    if (pollTimer === null) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  function poll() {
+    pollTimer = null;
+    if (expired) return;
+    var entries = waiting();
+    Promise.all(
+      entries.map(function (entry) {
+        return call("/v1/automation/tasks/" + encodeURIComponent(entry.task.task_id))
+          .then(function (r) {
+            return r.ok ? r.json() : null;
+          })
+          .then(function (task) {
+            if (task) track(task, entry.since);
+          })
+          .catch(function () {});
+      })
+    ).then(function () {
+      if (waiting().length) schedulePoll();
+    });
   }
 
   function read(reader, entry) {
@@ -205,9 +255,12 @@
     var fresh = !entry.since || Date.parse(payload.created_at) >= entry.since;
     if (!fresh) return;
     if (payload.event === "task.needs_input" && entry.task.status === "needs_input") announceInput(entry.task);
-    else if (payload.event === "task.completed") once("completed:" + payload.task_id + ":" + payload.run_id, "codetether:completed", summary(entry.task));
-    else if (payload.event === "task.failed" || payload.event === "task.cancelled")
-      once("failed:" + payload.task_id + ":" + payload.run_id, "codetether:failed", summary(entry.task));
+    else if (TERMINAL[String(payload.event).slice(5)]) announceEnd(entry.task);
+  }
+
+  function announceEnd(task) {
+    var type = task.status === "completed" ? "codetether:completed" : "codetether:failed";
+    once("end:" + task.task_id + ":" + task.run_id, type, summary(task));
   }
 
   function summary(task) {
