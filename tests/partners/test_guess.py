@@ -227,3 +227,22 @@ async def test_a_guessing_model_that_cannot_answer_is_503(temporal_address, data
 async def _suggestion(db, suggestion_id: str) -> PartnerSuggestion:
     async with db.session() as s:
         return (await s.execute(select(PartnerSuggestion).where(PartnerSuggestion.id == suggestion_id))).scalar_one()
+
+
+async def test_the_prefilled_url_fills_the_embed_form_once(stack, make_partner):
+    http = stack.http
+    acme = await make_partner()
+    acme.token = await client_credentials(http, acme)
+    eu = (await http.post("/v1/partner/end_users", json={"external_id": "prefill-1"}, headers=acme.headers)).json()
+    description = "Compare three CRM tools for a small bakery"
+    guess = (await http.post(GUESS, json={"description": description}, headers=acme.headers)).json()
+    session = (await http.post("/v1/partner/embed_sessions", json={"end_user_id": eu["end_user_id"]},
+                               headers=acme.headers)).json()
+    frame = f"/embed/v1/frame/{session['session_id']}?suggestion={token_of(guess['prefilled_url'])}"
+    first = await http.get(frame)
+    assert first.status_code == 200 and description in first.text
+    again = await http.get(frame)
+    assert again.status_code == 200 and description not in again.text
+    # Opened on its own, the link only says where it works.
+    alone = await http.get(urlsplit(guess["prefilled_url"]).path + "?" + urlsplit(guess["prefilled_url"]).query)
+    assert alone.status_code == 404 and "prefilled-url" in alone.text

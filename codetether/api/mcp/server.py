@@ -138,6 +138,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
                 tags=check_tags(tags), output_schema=output_schema,
                 attachments=[a.model_dump(exclude_none=True) for a in attachments or []],
+                max_cost_usd=principal.capped_cost(None),
             )
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))
@@ -261,6 +262,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                     owner_id=principal.user_id, title=conversation.derive_title(message), description=message,
                     agent_type=agent_type or "general", model=spec.name, codebase_id=codebase_id,
                     concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
+                    max_cost_usd=principal.capped_cost(None),
                 )
                 task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                                 task_id=await reserved_task_id(ctx))

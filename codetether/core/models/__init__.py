@@ -29,6 +29,7 @@ from codetether.core.models.oauth import (
 )
 from codetether.core.models.partners import (
     Partner,
+    PartnerEmbedSession,
     PartnerEndUser,
     PartnerSubjectToken,
     PartnerSuggestion,
@@ -61,6 +62,7 @@ __all__ = [
     "OAuthSignInSession",
     "OAuthToken",
     "Partner",
+    "PartnerEmbedSession",
     "PartnerEndUser",
     "PartnerSubjectToken",
     "PartnerSuggestion",

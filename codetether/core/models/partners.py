@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codetether.core.ids import utcnow
@@ -92,3 +92,20 @@ class PartnerSuggestion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PartnerEmbedSession(Base):
+    """A short-lived client secret for the embedded task element (``POST /v1/partner/embed_sessions``):
+    a bearer credential of one end user, stored as a SHA-256 hash. Its id is not secret: the frame
+    URL carries it so the frame page knows whose origins may frame it."""
+
+    __tablename__ = "partner_embed_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    end_user_id: Mapped[str] = mapped_column(ForeignKey("partner_end_users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The cap (USD) given to every task created with this secret; null: the caller's own choice.
+    max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

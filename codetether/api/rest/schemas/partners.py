@@ -97,3 +97,23 @@ class GuessPublic(BaseModel):
     create_payload: SuggestedTask
     prefilled_url: str = Field(description="Opens the embed frame with this task filled in: single use, valid for an hour.")
     expires_at: str = Field(description="When prefilled_url stops working.")
+
+
+class EmbedSessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"end_user_id": "eu_01jd8x2k4m5n6p7q8r9s0t1v2w", "max_cost_usd": 2.5}]})
+
+    end_user_id: EndUserId
+    max_cost_usd: Annotated[float | None, Field(
+        default=None, gt=0, le=100_000,
+        description="The cost cap (USD) of every task created with this session's secret.")]
+
+
+class EmbedSessionPublic(BaseModel):
+    client_secret: str = Field(description=(
+        "`ctes_...`: put it on `<codetether-tasks client-secret=\"...\">`. A bearer credential of this end "
+        "user only (tasks:read tasks:write messages:write) until `expires_at`; shown once."))
+    expires_at: str = Field(description="At most 15 minutes from now (ISO 8601 UTC).")
+    session_id: str = Field(description="`emb_...`, the public part of the secret.")
+    end_user_id: str
+    max_cost_usd: float | None = None
