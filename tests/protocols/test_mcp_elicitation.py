@@ -7,6 +7,7 @@ and end on DELETE."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from mcp.client.session import ClientSession, ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
+from codetether.api.edge.streamcap import stream_slots
 from tests.agent.repos import git, make_bare_repo
 
 pytestmark = pytest.mark.e2e
@@ -147,6 +149,30 @@ async def test_sessions_only_for_elicitation_and_bound_to_their_user(live, user,
         assert (await http.post("/mcp", json=listing, headers={**session})).status_code == 401
         mine = await http.post("/mcp", json=listing, headers={**user.headers, **session})
         assert mine.status_code == 200 and "wait_for_task" in mine.text
+        # The session's server-to-client stream is held open and takes one of the user's stream slots.
+        slots = stream_slots(live.stack.app.state.codetether)
+        async with http.stream("GET", "/mcp", headers={**user.headers, **session, "Accept": "text/event-stream"}) as held:
+            assert held.status_code == 200 and held.headers["content-type"].startswith("text/event-stream")
+            assert slots.open_for(user.user_id) == 1
+        await asyncio.sleep(0.3)
+        assert slots.open_for(user.user_id) == 0
         assert (await http.delete("/mcp", headers={**other.headers, **session})).status_code == 404
         assert (await http.delete("/mcp", headers={**user.headers, **session})).status_code == 200
+        assert (await http.post("/mcp", json=listing, headers={**user.headers, **session})).status_code == 404
+
+
+@pytest.fixture
+def short_sessions(settings):
+    settings.mcp_session_idle_seconds = 0.5
+    return settings
+
+
+async def test_an_idle_session_ends(short_sessions, live, user):
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        opened = await http.post("/mcp", json={**INIT, "params": {**INIT["params"], "capabilities": {"elicitation": {}}}},
+                                 headers={**user.headers, **STREAMS})
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25", **STREAMS}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+        assert (await http.post("/mcp", json=listing, headers={**user.headers, **session})).status_code == 200
+        await asyncio.sleep(1.5)
         assert (await http.post("/mcp", json=listing, headers={**user.headers, **session})).status_code == 404
