@@ -7,6 +7,10 @@ the REST response models, so tools have JSON Schemas for input and structured ou
 ``/openapi.json``. Refusals come back as MCP tool errors (``isError``) whose text carries the
 stable snake_case code, e.g. ``task_not_found: no task 'task_...'``.
 
+``wait_for_task`` asks a client that declared ``elicitation`` the task's pending question itself
+(``elicitation/create``, ``codetether/api/mcp/elicit.py``), submits an accepted answer through
+the same service as ``POST …/input`` and waits on; other clients get the task in ``needs_input``.
+
 Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
 ``codetether://tasks/{task_id}/result`` (its final answer as text).
 
