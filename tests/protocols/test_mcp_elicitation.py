@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import httpx
 import httpx2
@@ -176,3 +177,23 @@ async def test_an_idle_session_ends(short_sessions, live, user):
         assert (await http.post("/mcp", json=listing, headers={**user.headers, **session})).status_code == 200
         await asyncio.sleep(1.5)
         assert (await http.post("/mcp", json=listing, headers={**user.headers, **session})).status_code == 404
+
+
+async def test_a_stateless_2026_client_that_declares_elicitation_gets_needs_input(live, user):
+    """Protocol 2026-07-28 has no session, so no request can reach the client during the call."""
+    async with mcp_session(live, user.headers) as session:
+        task = await call(session, "create_task", {"title": "Fence", "description": "ASK: Which color? [red|green]"})
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "elicitation-test", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}}
+    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "wait_for_task", "arguments": {"task_id": task["task_id"], "timeout_seconds": 30}, "_meta": meta}}
+    headers = {**user.headers, **STREAMS, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+               "Mcp-Name": "wait_for_task"}
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as http:
+        r = await http.post("/mcp", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert "mcp-session-id" not in r.headers
+    text = r.text if r.headers["content-type"].startswith("application/json") else r.text.rsplit("data: ", 1)[1]
+    result = json.loads(text)["result"]
+    assert result["structuredContent"]["status"] == "needs_input", result

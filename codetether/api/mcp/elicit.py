@@ -128,6 +128,7 @@ async def ask(ctx: Context, action: dict) -> Answer | None:
         )
     except NoBackChannelError:
         # A connection that cannot carry requests to the client (no session): nothing to ask on.
+        log.info("elicitation for %s not sent: the connection has no session", action.get("id"))
         return None
     except (MCPError, ValidationError, TimeoutError) as err:
         log.info("elicitation for %s got no answer: %s", action.get("id"), err)
