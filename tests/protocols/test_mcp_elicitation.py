@@ -15,7 +15,7 @@ import httpx
 import httpx2
 import mcp_types as types
 import pytest
-from mcp.client.session import ClientSession, ClientRequestContext
+from mcp.client.session import ClientRequestContext, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from codetether.api.edge.streamcap import stream_slots

@@ -31,7 +31,13 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types import ElicitRequest, ElicitRequestFormParams, ElicitResult
 from pydantic import ValidationError
 
-from codetether.tasks.contracts import ACTION_BUDGET, ACTION_QUESTION, APPROVE, DECISION_KINDS, DECISIONS
+from codetether.tasks.contracts import (
+    ACTION_BUDGET,
+    ACTION_QUESTION,
+    APPROVE,
+    DECISION_KINDS,
+    DECISIONS,
+)
 
 log = logging.getLogger(__name__)
 

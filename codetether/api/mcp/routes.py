@@ -34,7 +34,10 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecuritySettings,
+)
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -173,7 +176,7 @@ def install(app: FastAPI, state: AppState, version: str) -> None:
     server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, transport_security=security)
     stateless = server.session_manager
     sessions = StreamableHTTPSessionManager(
-        app=server._lowlevel_server,  # noqa: SLF001 - the SDK builds its managers on it the same way
+        app=server._lowlevel_server,  # the SDK builds its own manager on it the same way
         stateless=False, security_settings=security,
         session_idle_timeout=state.settings.mcp_session_idle_seconds, max_sessions=state.settings.mcp_max_sessions,
     )
