@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # allowed_hosts, loopback while api_host is loopback); comma separated, "*" allows any.
     mcp_allowed_hosts: str = ""
     mcp_allowed_origins: str = ""
+    # /mcp sessions (opened by clients that declare elicitation, codetether/api/mcp/routes.py):
+    # closed after this long without a request in flight, and at most this many per API process.
+    mcp_session_idle_seconds: float = Field(default=1800.0, gt=0)
+    mcp_max_sessions: int = Field(default=10_000, ge=1)
 
     redis_url: str | None = None
     # Requests per minute per client IP for calls without a bearer token (see codetether/api/edge/ratelimit.py).
