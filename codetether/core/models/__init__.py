@@ -29,6 +29,7 @@ from codetether.core.models.oauth import (
 )
 from codetether.core.models.partners import (
     Partner,
+    PartnerAccountLink,
     PartnerEndUser,
     PartnerSubjectToken,
     PartnerWorkspace,
@@ -60,6 +61,7 @@ __all__ = [
     "OAuthSignInSession",
     "OAuthToken",
     "Partner",
+    "PartnerAccountLink",
     "PartnerEndUser",
     "PartnerSubjectToken",
     "PartnerWorkspace",
