@@ -31,7 +31,7 @@ from codetether.accounts.service import create_api_key, get_user_by_email
 from codetether.core.ids import parse_iso, utcnow
 from codetether.core.models import Partner, PartnerAccountLink, PartnerEndUser, Task, TaskEvent
 from codetether.partners.registry import create_partner
-from tests.conftest import wait_status
+from tests.conftest import make_settings, running_stack, wait_status
 from tests.console.conftest import PASSWORD, console, console_db, needs_chromium, sign_in  # noqa: F401 - fixtures
 from tests.partners.conftest import (
     PartnerCreds,
@@ -41,6 +41,7 @@ from tests.partners.conftest import (
     sign_hs256,
     subject_claims,
 )
+from tests.notifications.test_email import Inbox, _free_port
 from tests.support.receiver import Receiver
 
 END_USERS = "/v1/partner/end_users"
@@ -267,6 +268,55 @@ async def test_signing_in_merges_the_end_users_tasks_into_the_account(stack, mak
     assert eu_view["status"] == "claimed"
     assert {t["task_id"] for t in (await http.get(TASKS, headers=as_eu)).json()["data"]} == mine
     assert {t["task_id"] for t in (await http.get(TASKS, headers=eu_token)).json()["data"]} == mine
+
+
+async def test_with_smtp_the_address_is_set_once_its_confirmation_is_followed(temporal_env, temporal_address, db,
+                                                                               make_partner, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    inbox.loop = asyncio.get_running_loop()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    settings = make_settings(temporal_address, str(db.engine.url.render_as_string(hide_password=False)), tmp_path,
+                             smtp_url=f"smtp://127.0.0.1:{controller.port}")
+    try:
+        async with running_stack(settings, temporal_env.client, db, worker=False) as stack:
+            http = stack.http
+            acme, eu = await partner_with_end_user(http, make_partner)
+            url = await claim_link(http, acme, eu["end_user_id"])
+            email = f"mailed-{uuid.uuid4().hex[:8]}@example.com"
+            r = await submit(http, url, await open_form(http, url), "create", email, PASSWORD)
+            assert r.status_code == 200 and "Check your email" in r.text and RETURN_URL.replace("&", "&amp;") in r.text
+            # Nothing is claimed until the address is confirmed; the link itself is spent.
+            assert await get_user_by_email(stack.db, email) is None
+            status = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()["status"]
+            assert status == "provisioned"
+            redirected_to(await http.get(url), REFRESH_URL)
+
+            rcpt, msg = await inbox.next()
+            assert rcpt == [email]
+            confirm = re.search(r"http://\S+/console/verify/\S+", msg.get_content()).group(0)
+            page = await http.get(confirm)
+            assert page.status_code == 200
+            csrf = CSRF.search(page.text).group(1)
+            # Only the person who chose the password can finish it.
+            r = await http.post(confirm, data={"csrf_token": csrf, "password": "someone else's guess"})
+            assert r.status_code == 422 and await get_user_by_email(stack.db, email) is None
+            r = await http.post(confirm, data={"csrf_token": csrf, "password": PASSWORD})
+            redirected_to(r, "/console/tasks")
+            account = await get_user_by_email(stack.db, email)
+            assert account is not None and account.source == "local"
+            claimed = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()
+            assert claimed["status"] == "claimed"
+            async with stack.db.session() as s:
+                assert (await s.get(PartnerEndUser, eu["end_user_id"])).user_id == account.id
+            # The confirmation works once.
+            r = await http.post(confirm, data={"csrf_token": CSRF.search((await http.get(confirm)).text).group(1),
+                                               "password": PASSWORD})
+            assert r.status_code == 400
+    finally:
+        controller.stop()
 
 
 async def test_end_user_events_reach_the_partners_subscription(stack, make_partner):
