@@ -27,7 +27,8 @@ import pytest
 from sqlalchemy import select, update
 
 from codetether.accounts.credentials import hash_token
-from codetether.accounts.service import create_api_key, get_user_by_email
+from codetether.accounts.service import create_api_key, create_user, get_user_by_email
+from codetether.core.db import Database, migrate
 from codetether.core.ids import parse_iso, utcnow
 from codetether.core.models import Partner, PartnerAccountLink, PartnerEndUser, Task, TaskEvent
 from codetether.partners.registry import create_partner
@@ -268,6 +269,38 @@ async def test_signing_in_merges_the_end_users_tasks_into_the_account(stack, mak
     assert eu_view["status"] == "claimed"
     assert {t["task_id"] for t in (await http.get(TASKS, headers=as_eu)).json()["data"]} == mine
     assert {t["task_id"] for t in (await http.get(TASKS, headers=eu_token)).json()["data"]} == mine
+
+
+async def test_signing_in_on_the_claim_page_is_throttled_like_the_console(temporal_env, temporal_address, tmp_path):
+    # A database of its own: the lockout counts failures per client IP too.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'lockout.db'}"
+    await asyncio.to_thread(migrate, url)
+    own_db = Database(url)
+    settings = make_settings(temporal_address, url, tmp_path, signin_max_failures=2, signin_ip_max_failures=1000)
+    try:
+        person = await create_user(own_db, f"p-{uuid.uuid4().hex[:8]}@example.com", password=PASSWORD)
+        out = await create_partner(own_db, settings, name="Acme", origins=["http://localhost:3000"],
+                                   shared_secret=True, test=True)
+        acme = PartnerCreds(out["partner_id"], out["client_id"], out["client_secret"], out["shared_secret"])
+        async with running_stack(settings, temporal_env.client, own_db, worker=False) as stack:
+            http = stack.http
+            acme.token = await client_credentials(http, acme)
+            eu = (await http.post(END_USERS, json={"external_id": "lock-1"}, headers=acme.headers)).json()
+            link = await claim_link(http, acme, eu["end_user_id"])
+            csrf = await open_form(http, link)
+            r = await submit(http, link, csrf, "signin", person.email, "wrong password")
+            assert r.status_code == 401, r.text
+            # The second failure uses up the limit of two and locks the account.
+            r = await submit(http, link, csrf, "signin", person.email, "wrong password")
+            assert r.status_code == 429, r.text
+            # Locked: even the right password is refused, and the link is still there to use later.
+            r = await submit(http, link, csrf, "signin", person.email, PASSWORD)
+            assert r.status_code == 429 and "Too many failed sign-ins" in r.text and int(r.headers["retry-after"]) > 0
+            assert (await http.get(link)).status_code == 200
+            status = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()["status"]
+            assert status == "provisioned"
+    finally:
+        await own_db.dispose()
 
 
 async def test_with_smtp_the_address_is_set_once_its_confirmation_is_followed(temporal_env, temporal_address, db,
