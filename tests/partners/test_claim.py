@@ -4,11 +4,10 @@ behind the link, ``/console/claim/<token>``.
 Acceptance, in chromium against the live stack: a claim link used once lets the end user set a
 password, and then sign in to the console and see the task created for it; used a second time it
 is refused (the browser lands on the partner's ``refresh_url``, never on the form); used after
-five minutes, the same. Over HTTP: the refusals of the API (404, 409, 422), the link shared by two
-uses at once (one wins), an address that belongs to another account, claiming by signing in to an
-existing account (the tasks, their events and artifacts move into it), the emailed confirmation
-when SMTP is configured, and the ``end_user.created`` / ``end_user.claimed`` events reaching the
-partner's subscription on a loopback receiver.
+five minutes, the same. Over HTTP: the refusals of the API (404, 409, 422), single use and expiry,
+the link shared by two uses at once (one wins), and the ``end_user.created`` /
+``end_user.claimed`` events reaching the partner's subscription on a loopback receiver. How the
+account is made or merged is ``test_claim_accounts.py``.
 
 Expiry is simulated the way the other expiring-link tests do it: the link's row is moved five
 minutes into the past (``created_at`` and ``expires_at`` alike), no sleeping.
@@ -18,92 +17,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
-from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from codetether.accounts.credentials import hash_token
-from codetether.accounts.service import create_api_key, create_user, get_user_by_email
-from codetether.core.db import Database, migrate
-from codetether.core.ids import parse_iso, utcnow
-from codetether.core.models import Partner, PartnerAccountLink, PartnerEndUser, Task, TaskEvent
+from codetether.accounts.service import create_api_key, get_user_by_email
+from codetether.core.models import Partner, PartnerAccountLink, PartnerEndUser
 from codetether.partners.registry import create_partner
-from tests.conftest import make_settings, running_stack, wait_status
+from tests.conftest import wait_status
 from tests.console.conftest import PASSWORD, console, console_db, needs_chromium, sign_in  # noqa: F401 - fixtures
-from tests.partners.conftest import (
-    PartnerCreds,
-    client_credentials,
-    exchange_form,
-    issuer_of,
-    sign_hs256,
-    subject_claims,
+from tests.partners.claimlinks import (
+    CSRF,
+    END_USERS,
+    REFRESH_URL,
+    RETURN_URL,
+    TASKS,
+    age_link,
+    claim_link,
+    open_form,
+    partner_with_end_user,
+    problem,
+    redirected_to,
+    submit,
 )
-from tests.notifications.test_email import Inbox, _free_port
+from tests.partners.conftest import PartnerCreds, client_credentials, exchange_form, issuer_of, sign_hs256, subject_claims
 from tests.support.receiver import Receiver
-
-END_USERS = "/v1/partner/end_users"
-TASKS = "/v1/automation/tasks"
-RETURN_URL = "http://localhost:3000/settings?claimed=1"
-REFRESH_URL = "http://localhost:3000/settings/claim"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def problem(r: httpx.Response, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    assert r.json()["code"] == code, r.json()
-
-
-async def partner_with_end_user(http: httpx.AsyncClient, make_partner, external_id: str = "u-1",
-                                **profile) -> tuple[PartnerCreds, dict]:
-    p = await make_partner()
-    p.token = await client_credentials(http, p)
-    r = await http.post(END_USERS, json={"external_id": external_id, **profile}, headers=p.headers)
-    assert r.status_code == 201, r.text
-    return p, r.json()
-
-
-async def claim_link(http: httpx.AsyncClient, p: PartnerCreds, end_user_id: str, *, return_url: str = RETURN_URL,
-                     refresh_url: str = REFRESH_URL) -> str:
-    r = await http.post(f"{END_USERS}/{end_user_id}/account_links",
-                        json={"type": "claim", "return_url": return_url, "refresh_url": refresh_url}, headers=p.headers)
-    assert r.status_code == 201, r.text
-    body = r.json()
-    # Single use and at most five minutes: the expiry the partner is told.
-    left = parse_iso(body["expires_at"]) - utcnow()
-    assert timedelta(minutes=4) < left <= timedelta(minutes=5), body
-    assert re.fullmatch(r"http://[^/]+/console/claim/[A-Za-z0-9_-]{40,}", body["url"]), body
-    return body["url"]
-
-
-async def open_form(http: httpx.AsyncClient, url: str) -> str:
-    """The claim page's CSRF token (the page must show the form)."""
-    r = await http.get(url)
-    assert r.status_code == 200, r.text
-    assert "Claim your account" in r.text
-    return CSRF.search(r.text).group(1)
-
-
-async def submit(http: httpx.AsyncClient, url: str, csrf: str, mode: str, email: str, password: str) -> httpx.Response:
-    return await http.post(url, data={"csrf_token": csrf, "mode": mode, "email": email, "password": password})
-
-
-def redirected_to(r: httpx.Response, url: str) -> None:
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == url
-
-
-async def age_link(db, url: str, by: timedelta = timedelta(minutes=5, seconds=1)) -> None:
-    """Moves the link ``by`` into the past, as if it had been made that long ago."""
-    token = url.rsplit("/", 1)[1]
-    async with db.write_session() as s:
-        link = await s.get(PartnerAccountLink, hash_token(token))
-        await s.execute(update(PartnerAccountLink).where(PartnerAccountLink.token_hash == link.token_hash)
-                        .values(created_at=link.created_at - by, expires_at=link.expires_at - by))
-        await s.commit()
 
 
 async def test_account_link_refusals(stack, make_partner, make_user):
@@ -203,153 +144,6 @@ async def test_two_uses_at_once_one_wins(stack, make_partner):
     assert sorted(r.headers["location"] for r in results) == sorted([RETURN_URL, REFRESH_URL]), [r.text for r in results]
     made = [e for e in (first, second) if await get_user_by_email(stack.db, e) is not None]
     assert len(made) == 1
-
-
-async def test_an_address_of_another_account_must_sign_in_instead(stack, make_partner, make_user):
-    http = stack.http
-    existing = await make_user(password=PASSWORD)
-    acme, eu = await partner_with_end_user(http, make_partner, email=existing.email)
-    url = await claim_link(http, acme, eu["end_user_id"])
-    csrf = await open_form(http, url)
-    for email in (existing.email, existing.email.upper()):
-        r = await submit(http, url, csrf, "create", email, "another password 123")
-        assert r.status_code == 422 and "already exists" in r.text and "sign in to it instead" in r.text
-    r = await submit(http, url, csrf, "create", "two@example.com, three@example.com", PASSWORD)
-    assert r.status_code == 422 and "one email address" in r.text
-    # Nothing changed: the other account keeps its password, the link still works.
-    assert (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()["status"] == "provisioned"
-    fresh = f"c-{uuid.uuid4().hex[:8]}@example.com"
-    redirected_to(await submit(http, url, csrf, "create", fresh, PASSWORD), RETURN_URL)
-
-
-async def test_signing_in_merges_the_end_users_tasks_into_the_account(stack, make_partner, make_user):
-    http = stack.http
-    person = await make_user(password=PASSWORD)
-    own = (await http.post(TASKS, json={"title": "Mine", "description": "My own task"}, headers=person.headers)).json()
-    acme, eu = await partner_with_end_user(http, make_partner)
-    as_eu = acme.acting(eu["end_user_id"])
-    made = []
-    for title in ("Draft the report", "Check the figures"):
-        r = await http.post(TASKS, json={"title": title, "description": f"{title}, please"}, headers=as_eu)
-        assert r.status_code == 201, r.text
-        made.append(r.json()["task_id"])
-    for tid in made:
-        await wait_status(http, tid, as_eu, {"completed"})
-    async with stack.db.session() as s:
-        old_user = (await s.get(PartnerEndUser, eu["end_user_id"])).user_id
-    # An exchanged token of the end user, issued before the claim.
-    issuer = await issuer_of(http)
-    ex = await http.post("/oauth/token", data=exchange_form(sign_hs256(acme, subject_claims(acme, issuer, "u-1"))),
-                         auth=acme.auth)
-    eu_token = {"Authorization": f"Bearer {ex.json()['access_token']}"}
-
-    url = await claim_link(http, acme, eu["end_user_id"])
-    csrf = await open_form(http, url)
-    # A wrong password is the console's refusal; the link is not spent.
-    r = await submit(http, url, csrf, "signin", person.email, "not the password")
-    assert r.status_code == 401 and "not correct" in r.text and "Claim your account" in r.text
-    redirected_to(await submit(http, url, csrf, "signin", person.email, PASSWORD), RETURN_URL)
-
-    # The person's own account now holds their earlier task and the end user's, with their events.
-    mine = {t["task_id"] for t in (await http.get(TASKS, headers=person.headers)).json()["data"]}
-    assert mine == {own["task_id"], *made}
-    for tid in made:
-        assert (await http.get(f"{TASKS}/{tid}", headers=person.headers)).json()["status"] == "completed"
-        events = (await http.get(f"{TASKS}/{tid}/events", headers=person.headers)).json()["data"]
-        assert events and events[-1]["event"] == "task.completed"
-    async with stack.db.session() as s:
-        assert (await s.get(PartnerEndUser, eu["end_user_id"])).user_id == person.user_id
-        for tid in made:
-            assert (await s.get(Task, tid)).user_id == person.user_id
-            owners = set((await s.execute(select(TaskEvent.user_id).where(TaskEvent.task_id == tid))).scalars())
-            assert owners == {person.user_id}
-        assert (await s.execute(select(Task).where(Task.user_id == old_user))).first() is None
-    # The partner acts for the end user on that account now (and the earlier token follows it).
-    eu_view = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()
-    assert eu_view["status"] == "claimed"
-    assert {t["task_id"] for t in (await http.get(TASKS, headers=as_eu)).json()["data"]} == mine
-    assert {t["task_id"] for t in (await http.get(TASKS, headers=eu_token)).json()["data"]} == mine
-
-
-async def test_signing_in_on_the_claim_page_is_throttled_like_the_console(temporal_env, temporal_address, tmp_path):
-    # A database of its own: the lockout counts failures per client IP too.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'lockout.db'}"
-    await asyncio.to_thread(migrate, url)
-    own_db = Database(url)
-    settings = make_settings(temporal_address, url, tmp_path, signin_max_failures=2, signin_ip_max_failures=1000)
-    try:
-        person = await create_user(own_db, f"p-{uuid.uuid4().hex[:8]}@example.com", password=PASSWORD)
-        out = await create_partner(own_db, settings, name="Acme", origins=["http://localhost:3000"],
-                                   shared_secret=True, test=True)
-        acme = PartnerCreds(out["partner_id"], out["client_id"], out["client_secret"], out["shared_secret"])
-        async with running_stack(settings, temporal_env.client, own_db, worker=False) as stack:
-            http = stack.http
-            acme.token = await client_credentials(http, acme)
-            eu = (await http.post(END_USERS, json={"external_id": "lock-1"}, headers=acme.headers)).json()
-            link = await claim_link(http, acme, eu["end_user_id"])
-            csrf = await open_form(http, link)
-            r = await submit(http, link, csrf, "signin", person.email, "wrong password")
-            assert r.status_code == 401, r.text
-            # The second failure uses up the limit of two and locks the account.
-            r = await submit(http, link, csrf, "signin", person.email, "wrong password")
-            assert r.status_code == 429, r.text
-            # Locked: even the right password is refused, and the link is still there to use later.
-            r = await submit(http, link, csrf, "signin", person.email, PASSWORD)
-            assert r.status_code == 429 and "Too many failed sign-ins" in r.text and int(r.headers["retry-after"]) > 0
-            assert (await http.get(link)).status_code == 200
-            status = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()["status"]
-            assert status == "provisioned"
-    finally:
-        await own_db.dispose()
-
-
-async def test_with_smtp_the_address_is_set_once_its_confirmation_is_followed(temporal_env, temporal_address, db,
-                                                                               make_partner, tmp_path):
-    from aiosmtpd.controller import Controller
-
-    inbox = Inbox()
-    inbox.loop = asyncio.get_running_loop()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings = make_settings(temporal_address, str(db.engine.url.render_as_string(hide_password=False)), tmp_path,
-                             smtp_url=f"smtp://127.0.0.1:{controller.port}")
-    try:
-        async with running_stack(settings, temporal_env.client, db, worker=False) as stack:
-            http = stack.http
-            acme, eu = await partner_with_end_user(http, make_partner)
-            url = await claim_link(http, acme, eu["end_user_id"])
-            email = f"mailed-{uuid.uuid4().hex[:8]}@example.com"
-            r = await submit(http, url, await open_form(http, url), "create", email, PASSWORD)
-            assert r.status_code == 200 and "Check your email" in r.text and RETURN_URL.replace("&", "&amp;") in r.text
-            # Nothing is claimed until the address is confirmed; the link itself is spent.
-            assert await get_user_by_email(stack.db, email) is None
-            status = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()["status"]
-            assert status == "provisioned"
-            redirected_to(await http.get(url), REFRESH_URL)
-
-            rcpt, msg = await inbox.next()
-            assert rcpt == [email]
-            confirm = re.search(r"http://\S+/console/verify/\S+", msg.get_content()).group(0)
-            page = await http.get(confirm)
-            assert page.status_code == 200
-            csrf = CSRF.search(page.text).group(1)
-            # Only the person who chose the password can finish it.
-            r = await http.post(confirm, data={"csrf_token": csrf, "password": "someone else's guess"})
-            assert r.status_code == 422 and await get_user_by_email(stack.db, email) is None
-            r = await http.post(confirm, data={"csrf_token": csrf, "password": PASSWORD})
-            redirected_to(r, "/console/tasks")
-            account = await get_user_by_email(stack.db, email)
-            assert account is not None and account.source == "local"
-            claimed = (await http.get(f"{END_USERS}/{eu['end_user_id']}", headers=acme.headers)).json()
-            assert claimed["status"] == "claimed"
-            async with stack.db.session() as s:
-                assert (await s.get(PartnerEndUser, eu["end_user_id"])).user_id == account.id
-            # The confirmation works once.
-            r = await http.post(confirm, data={"csrf_token": CSRF.search((await http.get(confirm)).text).group(1),
-                                               "password": PASSWORD})
-            assert r.status_code == 400
-    finally:
-        controller.stop()
 
 
 async def test_end_user_events_reach_the_partners_subscription(stack, make_partner):
