@@ -56,6 +56,7 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/partner/end_users/{}"): "partner:manage",
     ("PATCH", "/v1/partner/end_users/{}"): "partner:manage",
     ("DELETE", "/v1/partner/end_users/{}"): "partner:manage",
+    ("POST", "/v1/partner/embed_sessions"): "partner:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")

@@ -30,8 +30,10 @@ from codetether.core.models.oauth import (
 from codetether.core.models.partners import (
     Partner,
     PartnerAccountLink,
+    PartnerEmbedSession,
     PartnerEndUser,
     PartnerSubjectToken,
+    PartnerSuggestion,
     PartnerWorkspace,
 )
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
@@ -62,8 +64,10 @@ __all__ = [
     "OAuthToken",
     "Partner",
     "PartnerAccountLink",
+    "PartnerEmbedSession",
     "PartnerEndUser",
     "PartnerSubjectToken",
+    "PartnerSuggestion",
     "PartnerWorkspace",
     "SignInFailure",
     "StoredFile",

@@ -6,7 +6,7 @@ unique: an end user claimed by signing in to an existing account points at that 
 one account may claim end users of several partners. It keeps an index for lookups by account.
 
 Revision ID: clm01
-Revises: cho01
+Revises: emb01
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "clm01"
-down_revision = "cho01"
+down_revision = "emb01"
 branch_labels = None
 depends_on = None
 
