@@ -8,9 +8,10 @@ arguments, such as a request path decoded from ``%0a`` or ``%00``) is written as
 from the JSON encoder. Tracebacks keep their own line breaks.
 
 Capability tokens never reach a log: the token segment of ``/r/<token>`` (reply links),
-``/console/link/<token>`` (sign-in links) and ``/console/verify/<token>`` (address confirmations)
-is written as ``[redacted]`` wherever a message carries such a path (:func:`redact_paths`): the
-access log, a refusal logged by the console, an HTTP client's request line.
+``/console/link/<token>`` (sign-in links), ``/console/verify/<token>`` (address confirmations) and
+``/console/claim/<token>`` (partners' claim links) is written as ``[redacted]`` wherever a message
+carries such a path (:func:`redact_paths`): the access log, a refusal logged by the console, an
+HTTP client's request line.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ def escape_controls(text: str) -> str:
 
 # Whoever holds one of these paths can act on it without a key; the segment after the prefix is
 # the token. Matched anywhere in a message, so a full URL is covered too.
-_CAPABILITY_PATH = re.compile(r"(/r/|/console/link/|/console/verify/|[?&]suggestion=)[^/?&#\s\"']+")
+_CAPABILITY_PATH = re.compile(r"(/r/|/console/link/|/console/verify/|/console/claim/|[?&]suggestion=)[^/?&#\s\"']+")
 
 
 def redact_paths(text: str) -> str:
     """``text`` with the token of every capability path (``/r/…``, ``/console/link/…``,
-    ``/console/verify/…``) replaced by ``[redacted]``."""
+    ``/console/verify/…``, ``/console/claim/…``) replaced by ``[redacted]``."""
     return _CAPABILITY_PATH.sub(r"\1[redacted]", text)
 
 

@@ -8,13 +8,19 @@ own users.
 - :mod:`codetether.partners.subject_tokens`: the JWTs a partner signs for one of its users and
   exchanges at ``/oauth/token`` (RFC 8693), verified against its JWKS or shared secret, with a
   replay cache of their ``jti``;
+- :mod:`codetether.partners.claims`: claim links, single use for five minutes, with which an end
+  user sets a password or signs in to an account it has (:mod:`codetether.partners.merge` moves
+  its data there);
+- :mod:`codetether.partners.events`: the ``end_user.created`` and ``end_user.claimed`` webhook
+  events to the partner's subscriptions;
 - the guesser (``POST /v1/partner/guess``): :mod:`codetether.partners.guesser` (rules, the
   schema, checking an answer against what the service offers), :mod:`codetether.partners.estimates`
   (cost and time from similar completed tasks), :mod:`codetether.partners.suggestions` (the
   single-use prefilled URLs), and the guess workflow and its activity (``workflow.py``,
   ``activities.py``, ``contracts.py``).
 
-The HTTP faces are ``codetether/api/rest/routes/partners.py`` and
-``codetether/api/oauth/token_exchange.py``; acting for an end user with the
-``CodeTether-End-User`` header is resolved in ``codetether/api/auth.py``.
+The HTTP faces are ``codetether/api/rest/routes/partners.py``,
+``codetether/api/oauth/token_exchange.py`` and the claim page ``codetether/api/console/claim.py``;
+acting for an end user with the ``CodeTether-End-User`` header is resolved in
+``codetether/api/auth.py``.
 """

@@ -56,7 +56,9 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/partner/end_users/{}"): "partner:manage",
     ("PATCH", "/v1/partner/end_users/{}"): "partner:manage",
     ("DELETE", "/v1/partner/end_users/{}"): "partner:manage",
+    ("POST", "/v1/partner/end_users/{}/account_links"): "partner:manage",
     ("POST", "/v1/partner/embed_sessions"): "partner:manage",
+    ("POST", "/v1/partner/guess"): "partner:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")

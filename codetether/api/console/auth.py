@@ -164,7 +164,13 @@ async def verify_page(request: Request, token: str) -> Response:
 async def verify(request: Request, token: str) -> Response:
     form = await request.form()
     check_csrf(request, form)
+    from codetether.api.console.claim import finish_confirmed_claim
+
     try:
+        # A partner's end user claiming its account confirms its address with the same kind of link.
+        claimed = await finish_confirmed_claim(request, token, str(form.get("password") or ""))
+        if claimed is not None:
+            return claimed
         user = await websessions.complete_signup(get_state(request).db, token, str(form.get("password") or ""))
     except ServiceError as err:
         return _verify_page(request, token, error=err.message, status=err.status)

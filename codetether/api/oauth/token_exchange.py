@@ -29,6 +29,7 @@ from codetether.api.state import AppState
 from codetether.core.ids import new_id, utcnow
 from codetether.core.models import OAuthClient, OAuthToken
 from codetether.partners.end_users import EndUserProfile, provision
+from codetether.partners.events import END_USER_CREATED, publish_end_user_event
 from codetether.partners.registry import END_USER_SCOPES, partner_for_client
 from codetether.partners.subject_tokens import InvalidSubjectToken, JwksCache, claim_jti, verify_subject_token
 
@@ -101,6 +102,9 @@ async def exchange(request: Request, state: AppState, fields: dict[str, str]) ->
     provisioned = await provision(state.db, partner, claims["sub"], profile,
                                   workspace_external_id=claims.get("workspace"), refresh_profile=True)
     end_user = provisioned.end_user
+    if provisioned.created:
+        await publish_end_user_event(state.db, await state.temporal(), state.settings, partner, END_USER_CREATED,
+                                     end_user)
     access = ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     async with state.db.write_session() as s:

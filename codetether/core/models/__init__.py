@@ -29,6 +29,7 @@ from codetether.core.models.oauth import (
 )
 from codetether.core.models.partners import (
     Partner,
+    PartnerAccountLink,
     PartnerEmbedSession,
     PartnerEndUser,
     PartnerSubjectToken,
@@ -62,6 +63,7 @@ __all__ = [
     "OAuthSignInSession",
     "OAuthToken",
     "Partner",
+    "PartnerAccountLink",
     "PartnerEmbedSession",
     "PartnerEndUser",
     "PartnerSubjectToken",

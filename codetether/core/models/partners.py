@@ -5,7 +5,8 @@ A partner is a confidential OAuth client (``oauth_clients``) with a service acco
 ``source="partner"``) that owns it. Each end user is backed by a real ``users`` row
 (``source="partner"`` until claimed), so tasks, limits and the console work for them unchanged.
 Written by ``codetether/partners/`` (``codetether partners create``, ``/v1/partner/end_users``,
-the token exchange at ``/oauth/token``, the guesser's suggestions of ``/v1/partner/guess``).
+the token exchange at ``/oauth/token``, claim links at ``/v1/partner/end_users/{id}/account_links``,
+the guesser's suggestions of ``/v1/partner/guess``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class PartnerEndUser(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(200))
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # The account behind it: its own until claimed; after a claim by signing in to an existing
+    # account, that account (which may be claimed by end users of several partners).
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("partner_workspaces.id", ondelete="CASCADE"), index=True)
     # What the partner told about the person; never used to match an existing account.
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
@@ -109,3 +112,19 @@ class PartnerEmbedSession(Base):
     max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PartnerAccountLink(Base):
+    """A single-use link that lets an end user claim its account (``/console/claim/<token>``).
+    Only the token's SHA-256 is stored; the token itself is in the link the partner was given."""
+
+    __tablename__ = "partner_account_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    end_user_id: Mapped[str] = mapped_column(ForeignKey("partner_end_users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(20), default="claim")
+    return_url: Mapped[str] = mapped_column(String(2000))
+    refresh_url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,9 +1,11 @@
 """``/v1/partner/end_users``: a partner's end users (scope ``partner:manage``, held only by a
 partner's client credentials token). Another partner's end user is 404, as if it did not exist.
 
-The rules are in :mod:`codetether.partners.end_users`; the token exchange that also creates end
-users is ``codetether/api/oauth/token_exchange.py``. ``POST /v1/partner/guess`` (the guesser) runs
-the guess workflow and is in :mod:`codetether.partners.guesser`, ``estimates`` and ``suggestions``.
+The rules are in :mod:`codetether.partners.end_users` and, for claim links,
+:mod:`codetether.partners.claims` (the page behind a link is ``codetether/api/console/claim.py``);
+the token exchange that also creates end users is ``codetether/api/oauth/token_exchange.py``.
+``POST /v1/partner/guess`` (the guesser) runs the guess workflow and is in
+:mod:`codetether.partners.guesser`, ``estimates`` and ``suggestions``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from codetether.api.deps import PartnerActing, PartnerCaller, State, TemporalCli
 from codetether.api.edge.errors import problem_responses
 from codetether.api.edge.public_base import public_base
 from codetether.api.rest.schemas.partners import (
+    AccountLinkCreate,
+    AccountLinkPublic,
     EndUserCreate,
     EndUserId,
     EndUserList,
@@ -34,8 +38,10 @@ from codetether.core.errors import ServiceError
 from codetether.core.ids import iso, new_id
 from codetether.partners import end_users as eus
 from codetether.partners import guesser
+from codetether.partners.claims import create_claim_link
 from codetether.partners.contracts import GUESS_WORKFLOW, GuessAnswer, guess_workflow_id
 from codetether.partners.estimates import estimate
+from codetether.partners.events import END_USER_CREATED, publish_end_user_event
 from codetether.partners.suggestions import prefilled_url, store_suggestion
 
 log = logging.getLogger(__name__)
@@ -53,13 +59,16 @@ EndUserPath = Annotated[EndUserId, Path(description="`eu_...`")]
     responses={200: {"description": "The end user already existed", "model": EndUserPublic},
                **problem_responses(401, 403, 422, 429)},
 )
-async def create_end_user(body: EndUserCreate, partner: PartnerCaller, state: State, response: Response) -> EndUserPublic:
+async def create_end_user(body: EndUserCreate, partner: PartnerCaller, state: State, client: TemporalClient,
+                          response: Response) -> EndUserPublic:
     out = await eus.provision(
         state.db, partner, body.external_id,
         eus.EndUserProfile(email=body.email, first_name=body.first_name, last_name=body.last_name),
         workspace_external_id=body.workspace_external_id,
     )
-    if not out.created:
+    if out.created:
+        await publish_end_user_event(state.db, client, state.settings, partner, END_USER_CREATED, out.end_user)
+    else:
         response.status_code = 200
     response.headers["Location"] = f"/v1/partner/end_users/{out.end_user['end_user_id']}"
     return EndUserPublic(**out.end_user)
@@ -124,6 +133,24 @@ async def delete_end_user(end_user_id: EndUserPath, partner: PartnerCaller, stat
                           client: TemporalClient) -> Response:
     await eus.delete_end_user(state.db, client, partner, end_user_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/end_users/{end_user_id}/account_links",
+    operation_id="createAccountLink",
+    status_code=201,
+    response_model=AccountLinkPublic,
+    summary="Make a claim link: the end user sets a password or signs in, and keeps its tasks",
+    description="Single use, valid for 5 minutes. `return_url` and `refresh_url` must be on your registered "
+                "origins. A used or expired link sends the browser to `refresh_url`.",
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
+)
+async def create_account_link(end_user_id: EndUserPath, body: AccountLinkCreate, partner: PartnerCaller,
+                              state: State, request: Request) -> AccountLinkPublic:
+    token, expires_at = await create_claim_link(state.db, partner, end_user_id, return_url=body.return_url,
+                                                refresh_url=body.refresh_url)
+    base = public_base(request.scope, state.settings).url
+    return AccountLinkPublic(url=f"{base}/console/claim/{token}", expires_at=iso(expires_at))
 
 
 @router.post(

@@ -117,3 +117,24 @@ class EmbedSessionPublic(BaseModel):
     session_id: str = Field(description="`emb_...`, the public part of the secret.")
     end_user_id: str
     max_cost_usd: float | None = None
+
+
+PartnerUrl = Annotated[str, Field(min_length=1, max_length=2000,
+                                  description="An absolute URL on one of your registered origins.")]
+
+
+class AccountLinkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type": "claim", "return_url": "https://app.example.com/settings?claimed=1",
+         "refresh_url": "https://app.example.com/settings/claim"}]})
+
+    type: Literal["claim"] = Field(description="`claim`: the person sets a password (or signs in to an account "
+                                                "they have) and the end user becomes a full account.")
+    return_url: PartnerUrl = Field(description="Where the browser goes once the account is claimed.")
+    refresh_url: PartnerUrl = Field(description="Where the browser goes if the link is used or expired: make a "
+                                                "new link there and redirect to it.")
+
+
+class AccountLinkPublic(BaseModel):
+    url: str = Field(description="Send the person's browser here. Single use; do not log or store it.")
+    expires_at: str = Field(description="At most 5 minutes from now.")
