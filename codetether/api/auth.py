@@ -26,6 +26,7 @@ from codetether.core.models import ApiKey, User
 from codetether.accounts.credentials import API_KEY_PREFIX, PARTNER_SCOPES, hash_token
 from codetether.partners.embed import capped_cost
 from codetether.partners.end_users import acting_identity
+from codetether.partners.registry import END_USER_SCOPES
 
 # last_used_at is written at most this often per key, to keep reads cheap.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -141,7 +142,8 @@ class Authenticator:
             user_id=user.id,
             email=user.email,
             tier=user.tier,
-            scopes=[s for s in partner.scopes if s not in PARTNER_SCOPES],
+            # Only the task scopes: the partner's own (partner:manage, its webhooks) stay its own.
+            scopes=[s for s in partner.scopes if s in END_USER_SCOPES],
             auth_method="oauth",
             credential_id=partner.credential_id,
             client_id=partner.client_id,

@@ -32,7 +32,10 @@ from codetether.core.secretbox import open_text, seal_text
 # What a partner's client may be granted: managing its end users, and the task scopes it uses
 # when it acts for them (an exchanged end-user token carries only the task scopes).
 END_USER_SCOPES: tuple[str, ...] = ("tasks:read", "tasks:write", "messages:write")
-PARTNER_CLIENT_SCOPES: tuple[str, ...] = (*sorted(PARTNER_SCOPES), *END_USER_SCOPES)
+# webhooks:manage: the partner subscribes its own account to end_user.* and sponsorship.* events.
+# Acting for an end user keeps only END_USER_SCOPES, so it never reaches a person's webhooks.
+PARTNER_ACCOUNT_SCOPES: tuple[str, ...] = ("webhooks:manage",)
+PARTNER_CLIENT_SCOPES: tuple[str, ...] = (*sorted(PARTNER_SCOPES), *END_USER_SCOPES, *PARTNER_ACCOUNT_SCOPES)
 SHARED_SECRET_PREFIX = "ctps_"
 SERVICE_ACCOUNT_DOMAIN = "partners.codetether.invalid"
 PARTNER_SOURCE = "partner"

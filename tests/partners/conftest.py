@@ -42,7 +42,8 @@ class PartnerCreds:
 async def client_credentials(http: httpx.AsyncClient, p: PartnerCreds) -> str:
     r = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=p.auth)
     assert r.status_code == 200, r.text
-    assert set(r.json()["scope"].split()) == {"partner:manage", "tasks:read", "tasks:write", "messages:write"}
+    assert set(r.json()["scope"].split()) == {"partner:manage", "tasks:read", "tasks:write", "messages:write",
+                                                 "webhooks:manage"}
     return r.json()["access_token"]
 
 

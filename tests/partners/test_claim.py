@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import select
 
 from codetether.accounts.credentials import hash_token
-from codetether.accounts.service import create_api_key, get_user_by_email
-from codetether.core.models import Partner, PartnerAccountLink, PartnerEndUser
+from codetether.accounts.service import get_user_by_email
+from codetether.core.models import PartnerAccountLink, PartnerEndUser
 from codetether.partners.registry import create_partner
 from tests.conftest import wait_status
 from tests.console.conftest import PASSWORD, console, console_db, needs_chromium, sign_in  # noqa: F401 - fixtures
@@ -150,12 +150,10 @@ async def test_end_user_events_reach_the_partners_subscription(stack, make_partn
     http = stack.http
     acme = await make_partner()
     acme.token = await client_credentials(http, acme)
-    async with stack.db.session() as s:
-        service_account = (await s.get(Partner, acme.partner_id)).user_id
-    _row, key = await create_api_key(stack.db, service_account, scopes=["webhooks:manage"])
     async with Receiver() as receiver:
+        # The partner subscribes with its own client credentials token.
         r = await http.post("/v1/webhooks", json={"url": receiver.url, "events": ["end_user.created", "end_user.claimed"]},
-                            headers={"Authorization": f"Bearer {key}"})
+                            headers=acme.headers)
         assert r.status_code == 201, r.text
 
         def events(kind: str):
@@ -254,3 +252,14 @@ async def test_claim_in_a_browser_then_sign_in_and_see_the_task(console):  # noq
         await page.context.close()
         async with console.db.session() as s:
             assert (await s.get(PartnerEndUser, late["end_user_id"])).status == "provisioned"
+
+
+async def test_acting_for_an_end_user_cannot_manage_webhooks(stack, make_partner):
+    http = stack.http
+    acme = await make_partner()
+    acme.token = await client_credentials(http, acme)
+    eu = (await http.post(END_USERS, json={"external_id": "hooks-1"}, headers=acme.headers)).json()
+    r = await http.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]},
+                        headers=acme.acting(eu["end_user_id"]))
+    assert r.status_code == 403 and r.json()["code"] == "insufficient_scope", r.text
+    assert (await http.get("/v1/webhooks", headers=acme.headers)).status_code == 200
