@@ -78,8 +78,12 @@ async def test_a_question_with_options_is_asked_and_the_choice_completes_the_tas
 async def test_a_client_without_elicitation_gets_needs_input(live, user):
     async with mcp_session(live, user.headers) as session:
         task = await call(session, "create_task", {"title": "Fence", "description": "ASK: Which color? [red|green]"})
-        waiting = await call(session, "wait_for_task", {"task_id": task["task_id"], "timeout_seconds": 30})
+        result = await session.call_tool("wait_for_task", {"task_id": task["task_id"], "timeout_seconds": 30})
+        waiting = result.structured_content
         assert waiting["status"] == "needs_input" and waiting["required_action"]["options"] == ["red", "green"]
+        # The result also says, in words, how to answer.
+        hint = result.content[-1].text
+        assert "answer_question" in hint and "choice" in hint and '"red", "green"' in hint, hint
         await call(session, "cancel_task", {"task_id": task["task_id"]})
 
 

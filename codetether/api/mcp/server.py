@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+from mcp_types import CallToolResult, TextContent
+
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
@@ -61,6 +63,32 @@ INSTRUCTIONS = (
     "until it completes or asks a question (status needs_input, the question in "
     "required_action.prompt); answer_question replies; send_message continues a finished task."
 )
+
+
+def how_to_answer(action: dict) -> str:
+    """Words for a client that was not asked through elicitation: which call answers the task."""
+    kind, task_call = action.get("kind") or "question", "answer_question with task_id"
+    if kind in ("approval", "budget"):
+        extra = ', required_action_id and decision "approve" or "reject" (with message as the reason'
+        extra += "; a rejection's feedback goes back to the agent)" if kind == "approval" else ")"
+        if kind == "budget":
+            extra += ', and answer {"add_usd": N} to raise the cap by N dollars on approve'
+    elif action.get("options"):
+        extra = ", required_action_id and choice, one of: " + ", ".join(json.dumps(o) for o in action["options"])
+    elif action.get("answer_schema"):
+        extra = ", required_action_id and answer, a value matching required_action.answer_schema"
+    else:
+        extra = ", required_action_id and message (your answer in words)"
+    return f"The task is waiting for you ({kind}): {action.get('prompt') or ''}\nTo answer, call {task_call}{extra}."
+
+
+def with_how_to_answer(task: TaskPublic) -> CallToolResult:
+    """The task as the tool's structured result; one in needs_input also says how to answer it."""
+    data = task.model_dump(mode="json", by_alias=True)
+    content = [TextContent(type="text", text=json.dumps(data, ensure_ascii=False))]
+    if data.get("status") == TaskStatus.NEEDS_INPUT.value and data.get("required_action"):
+        content.append(TextContent(type="text", text=how_to_answer(data["required_action"])))
+    return CallToolResult(content=content, structured_content=data)
 
 
 def _public(task: Task) -> TaskPublic:
@@ -184,7 +212,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         ctx: Context,
         task_id: Annotated[str, Field(max_length=40)],
         timeout_seconds: Annotated[int, Field(ge=1, le=MAX_WAIT_SECONDS)] = 60,
-    ) -> TaskPublic:
+    ) -> Annotated[CallToolResult, TaskPublic]:
         principal = principal_of(ctx, "tasks:read")
         try:
             # A held call counts toward the same per-user cap as REST's ?wait= and SSE.
@@ -192,7 +220,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
         except ServiceError as err:
             raise tool_error(err) from None
         try:
-            return await _wait(ctx, principal, task_id, timeout_seconds)
+            return with_how_to_answer(await _wait(ctx, principal, task_id, timeout_seconds))
         finally:
             release()
 

@@ -65,3 +65,16 @@ def test_only_form_capable_clients_are_asked():
     assert not can_elicit(_Ctx(types.ClientCapabilities(elicitation=elicitation(url=types.UrlElicitationCapability()))))
     assert not can_elicit(_Ctx(types.ClientCapabilities()))
     assert not can_elicit(_Ctx(None))
+
+
+def test_a_needs_input_result_says_how_to_answer_each_kind():
+    from codetether.api.mcp.server import how_to_answer
+
+    approval = how_to_answer({"kind": "approval", "prompt": "Approve the plan?"})
+    assert "Approve the plan?" in approval and 'decision "approve" or "reject"' in approval
+    budget = how_to_answer({"kind": "budget", "prompt": "Spend more?"})
+    assert '{"add_usd": N}' in budget and "decision" in budget
+    schema = how_to_answer({"kind": "question", "prompt": "How many?", "answer_schema": {"type": "integer"}})
+    assert "answer_schema" in schema
+    words = how_to_answer({"kind": "question", "prompt": "Why?"})
+    assert "message" in words and "answer_question" in words
