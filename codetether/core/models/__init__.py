@@ -34,6 +34,7 @@ from codetether.core.models.partners import (
     PartnerWorkspace,
 )
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
+from codetether.core.models.sponsorships import PartnerSponsorship
 from codetether.core.models.tasks import AgentMessage, Task, TaskArtifact, TaskEvent
 from codetether.core.models.webhooks import (
     A2APushConfig,
@@ -61,6 +62,7 @@ __all__ = [
     "OAuthToken",
     "Partner",
     "PartnerEndUser",
+    "PartnerSponsorship",
     "PartnerSubjectToken",
     "PartnerWorkspace",
     "SignInFailure",
