@@ -67,13 +67,13 @@ def _install_routers(app: FastAPI) -> None:
     from codetether.api.oauth import registration as oauth_registration
     from codetether.api.oauth import tokens as oauth_tokens
     from codetether.api.rest.routes import (
-        api_keys, artifacts, budget, codebases, conversation, events, files, health, meta, partners, tasks,
-        webhooks,
+        api_keys, artifacts, budget, codebases, conversation, events, files, health, meta, partners, sponsorships,
+        tasks, webhooks,
     )
 
     # Order matters: it is the order of the paths in /openapi.json.
     for module in (health, tasks, conversation, events, webhooks, meta, budget, api_keys, codebases, artifacts, files,
-                   partners,
+                   partners, sponsorships,
                    oauth_authorize, oauth_tokens, oauth_metadata, oauth_clients, oauth_registration):
         app.include_router(module.router)
     _install_faces(app)

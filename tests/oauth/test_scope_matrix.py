@@ -56,6 +56,12 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/partner/end_users/{}"): "partner:manage",
     ("PATCH", "/v1/partner/end_users/{}"): "partner:manage",
     ("DELETE", "/v1/partner/end_users/{}"): "partner:manage",
+    ("POST", "/v1/partner/sponsorships"): "partner:manage",
+    ("GET", "/v1/partner/sponsorships"): "partner:manage",
+    ("GET", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("PATCH", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("DELETE", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("GET", "/v1/partner/usage"): "partner:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")
