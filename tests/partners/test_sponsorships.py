@@ -256,3 +256,44 @@ async def test_a_spent_workspace_sponsorship_parks_both_end_users_and_usage_adds
         assert done["status"] == "completed", (who, done)
     final = await get_spn(priced, acme, spn["sponsorship_id"])
     assert final["spent_usd"] > now["spent_usd"] and final["reserved_usd"] == 0
+
+
+async def test_the_narrowest_sponsorship_with_room_pays_and_on_exhaust_fail_ends_the_task(priced, make_partner):
+    acme = await partner_with_token(priced.http, make_partner)
+    ada, cy = await end_user(priced.http, acme, "ada", "team-n"), await end_user(priced.http, acme, "cy", "solo")
+
+    async def sponsor(**body) -> dict:
+        r = await priced.http.post(SPONSORSHIPS, json=body, headers=acme.headers)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    # Ada's own sponsorship cannot pay a turn: her workspace's pays.
+    tiny = await sponsor(scope="end_user", target_id=ada["end_user_id"], limit_usd=0.001)
+    team = await sponsor(scope="workspace", target_id=ada["workspace_id"], limit_usd=1)
+    done = await run_task(priced, acme, ada)
+    assert done["status"] == "completed", done
+    assert (await get_spn(priced, acme, tiny["sponsorship_id"]))["spent_usd"] == 0
+    assert (await get_spn(priced, acme, team["sponsorship_id"]))["spent_usd"] == pytest.approx(done["usage"]["cost_usd"])
+
+    # With room, the narrowest pays first.
+    await priced.http.patch(f"{SPONSORSHIPS}/{tiny['sponsorship_id']}", json={"limit_usd": 1}, headers=acme.headers)
+    done = await run_task(priced, acme, ada)
+    assert (await get_spn(priced, acme, tiny["sponsorship_id"]))["spent_usd"] == pytest.approx(done["usage"]["cost_usd"])
+
+    # Cy has no sponsorship: his own budget pays (CONTRACT §13), as for any user.
+    done = await run_task(priced, acme, cy)
+    assert done["status"] == "completed", done
+    own = (await priced.http.get("/v1/automation/budget", headers=acme.acting(cy["end_user_id"]))).json()
+    assert own["spent_usd"] == pytest.approx(done["usage"]["cost_usd"])
+    async with priced.db.session() as s:
+        paid_by = (await s.execute(select(BudgetCharge.sponsorship_id, BudgetCharge.end_user_id)
+                                   .where(BudgetCharge.task_id == done["task_id"]))).all()
+    assert paid_by and all(row == (None, cy["end_user_id"]) for row in paid_by)
+
+    # A partner-wide sponsorship that stops with on_exhaust fail: Cy's task fails at once.
+    await sponsor(scope="partner", limit_usd=0.001, on_exhaust="fail")
+    done = await run_task(priced, acme, cy)
+    assert done["status"] == "failed" and done["error"]["code"] == "budget_exceeded", done
+    assert "sponsored budget" in done["error"]["message"]
+    usage = (await priced.http.get("/v1/partner/usage", params={"group_by": "end_user"}, headers=acme.headers)).json()
+    assert {row["key"] for row in usage["data"]} == {ada["end_user_id"], cy["end_user_id"]}
