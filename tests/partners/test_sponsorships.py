@@ -172,6 +172,7 @@ async def get_spn(stack, p, spn_id: str) -> dict:
     return r.json()
 
 
+@pytest.mark.postgres
 async def test_a_spent_workspace_sponsorship_parks_both_end_users_and_usage_adds_up(priced, make_partner):
     acme = await partner_with_token(priced.http, make_partner)
     ada, bob = await end_user(priced.http, acme, "ada", "team-s"), await end_user(priced.http, acme, "bob", "team-s")
@@ -297,3 +298,115 @@ async def test_the_narrowest_sponsorship_with_room_pays_and_on_exhaust_fail_ends
     assert "sponsored budget" in done["error"]["message"]
     usage = (await priced.http.get("/v1/partner/usage", params={"group_by": "end_user"}, headers=acme.headers)).json()
     assert {row["key"] for row in usage["data"]} == {ada["end_user_id"], cy["end_user_id"]}
+
+
+def events(receiver: Receiver) -> list[tuple[str, int | None, dict]]:
+    out = []
+    for req in receiver.requests:
+        body = json.loads(req.body)
+        assert req.headers["webhook-id"] == body["id"]
+        out.append((body["event"], body["data"].get("threshold_pct"), body["data"]))
+    return out
+
+
+async def test_threshold_and_exhausted_events_reach_the_partners_subscription(priced, make_partner):
+    from tests.webhooks.helpers import assert_signed
+    from tests.webhooks.test_delivery import subscribe
+
+    http = priced.http
+    acme = await partner_with_token(http, make_partner)
+    ed = await end_user(http, acme, "ed")
+    async with priced.db.session() as s:
+        owner = (await s.execute(select(Partner.user_id).where(Partner.id == acme.partner_id))).scalar_one()
+    # The partner's service account owns the subscription.
+    _row, key = await create_api_key(priced.db, owner, scopes=["webhooks:manage"])
+    async with Receiver() as receiver:
+        sub = await subscribe(http, {"Authorization": f"Bearer {key}"}, receiver.url,
+                              ["sponsorship.threshold_reached", "sponsorship.exhausted"])
+        spn = (await http.post(SPONSORSHIPS, json={"scope": "end_user", "target_id": ed["end_user_id"],
+                                                   "limit_usd": 0.10}, headers=acme.headers)).json()
+        for i in range(10):
+            done = await run_task(priced, acme, ed, title=f"Task {i}")
+            if done["status"] == "needs_input":
+                break
+        assert done["status"] == "needs_input" and done["required_action"]["kind"] == "budget", done
+        spent = (await get_spn(priced, acme, spn["sponsorship_id"]))["spent_usd"]
+        expected = {("sponsorship.threshold_reached", pct) for pct in (50, 80, 100) if spent >= 0.10 * pct / 100}
+        expected.add(("sponsorship.exhausted", None))
+        assert ("sponsorship.threshold_reached", 50) in expected
+        await receiver.wait_for(len(expected))
+        await asyncio.sleep(1)  # later turns settled past 50 % too: none of them sends it again
+        got = events(receiver)
+        order = lambda x: (x[0], x[1] or 0)  # noqa: E731
+        assert sorted(((e, p) for e, p, _ in got), key=order) == sorted(expected, key=order)
+        assert_signed(receiver.requests[0], sub["secret"])
+        for event, pct, data in got:
+            assert data["sponsorship_id"] == spn["sponsorship_id"] and data["scope"] == "end_user"
+            assert data["target_id"] == ed["end_user_id"] and data["limit_usd"] == 0.10
+            assert data["period"] == "month" and data["period_start"].endswith("Z")
+            if event == "sponsorship.threshold_reached":
+                assert data["spent_usd"] >= 0.10 * pct / 100
+        exhausted = next(d for e, _, d in got if e == "sponsorship.exhausted")
+        assert exhausted["remaining_usd"] < 0.10 / 2
+
+        # The partner lowers the limit to what is spent: every threshold of that limit at once.
+        r = await http.patch(f"{SPONSORSHIPS}/{spn['sponsorship_id']}", json={"limit_usd": spent}, headers=acme.headers)
+        assert r.status_code == 200, r.text
+        before = len(receiver.requests)
+        await receiver.wait_for(before + 3)
+        later = [(e, p, d["limit_usd"]) for e, p, d in events(receiver)[before:]]
+        assert sorted(later) == [("sponsorship.threshold_reached", pct, spent) for pct in (50, 80, 100)]
+
+
+@pytest.mark.postgres
+async def test_concurrent_tasks_of_a_workspace_never_overspend_its_sponsorship(priced, make_partner):
+    acme = await partner_with_token(priced.http, make_partner)
+    ada, bob = await end_user(priced.http, acme, "ada", "team-c"), await end_user(priced.http, acme, "bob", "team-c")
+    spn = (await priced.http.post(SPONSORSHIPS, json={"scope": "workspace", "target_id": ada["workspace_id"],
+                                                      "limit_usd": 0.10}, headers=acme.headers)).json()
+    people = [ada, bob] * 5
+    created = await asyncio.gather(*(create_task(priced, acme, eu, title=f"Batch {i}") for i, eu in enumerate(people)))
+    assert all(r.status_code == 201 for r in created), [r.text for r in created]
+    ended = [await wait_status(priced.http, r.json()["task_id"], acme.acting(eu["end_user_id"]),
+                               {"needs_input", "completed", "failed"}, timeout=120) for r, eu in zip(created, people)]
+    assert not [t for t in ended if t["status"] == "failed"], ended
+    stopped = [t for t in ended if t["status"] == "needs_input"]
+    assert stopped and all(t["required_action"]["kind"] == "budget" for t in stopped)
+    async with priced.db.session() as s:
+        settled, largest = (await s.execute(select(func.sum(BudgetCharge.cost_usd), func.max(BudgetCharge.reserved_usd))
+                                            .where(BudgetCharge.sponsorship_id == spn["sponsorship_id"]))).one()
+    # Open reservations count: turns refused while others were under way stop short of the
+    # limit, and none passes it.
+    assert 0 < settled <= 0.10 and largest > 0
+    assert (await get_spn(priced, acme, spn["sponsorship_id"]))["spent_usd"] == pytest.approx(settled)
+
+
+async def test_a_retried_sponsored_turn_keeps_its_one_charge(db, settings, make_partner, api):
+    from codetether.budgets import ledger
+
+    acme = await partner_with_token(api, make_partner)
+    eu = await end_user(api, acme, "rita")
+    spn = (await api.post(SPONSORSHIPS, json={"scope": "end_user", "target_id": eu["end_user_id"], "limit_usd": 1},
+                          headers=acme.headers)).json()
+    async with db.session() as s:
+        from codetether.core.models import PartnerEndUser
+        user_id = (await s.execute(select(PartnerEndUser.user_id).where(PartnerEndUser.id == eu["end_user_id"]))).scalar_one()
+    key = "task_r:run_r:1"
+    first = await ledger.reserve(db, settings, "task_r", user_id, "demo-priced", 0.5, turn_key=key)
+    await ledger.settle(db, first, 0.0)  # the attempt died before any tokens were counted
+    again = await ledger.reserve(db, settings, "task_r", user_id, "demo-priced", 0.4, turn_key=key)
+    assert again == first
+    mid = (await api.get(f"{SPONSORSHIPS}/{spn['sponsorship_id']}", headers=acme.headers)).json()
+    assert (mid["spent_usd"], mid["reserved_usd"]) == (0, 0.4)
+    await ledger.settle(db, again, 0.25, 100, 20)
+    await ledger.settle(db, again, 9.0)  # a late duplicate settlement changes nothing
+    after = (await api.get(f"{SPONSORSHIPS}/{spn['sponsorship_id']}", headers=acme.headers)).json()
+    assert (after["spent_usd"], after["reserved_usd"], after["remaining_usd"]) == (0.25, 0, 0.75)
+    async with db.session() as s:
+        rows = (await s.execute(select(BudgetCharge).where(BudgetCharge.task_id == "task_r"))).scalars().all()
+    assert [(r.cost_usd, r.sponsorship_id, r.end_user_id, r.workspace_id, r.partner_id) for r in rows] == [
+        (0.25, spn["sponsorship_id"], eu["end_user_id"], eu["workspace_id"], acme.partner_id)]
+    # A reservation the sponsorship cannot hold is refused, naming it.
+    with pytest.raises(ledger.BudgetRefused) as refused:
+        await ledger.reserve(db, settings, "task_r", user_id, "demo-priced", 0.8, turn_key="task_r:run_r:2")
+    assert refused.value.bound == "sponsorship" and refused.value.sponsorship_ids == [spn["sponsorship_id"]]
