@@ -142,6 +142,12 @@ async def test_sponsorship_crud_validation_and_isolation(api, make_partner):
     r = await api.get("/v1/partner/usage", params={"group_by": "model"}, headers=acme.headers)
     assert r.status_code == 422
 
+    # Deleting an end user ends its own sponsorship, not the wider ones.
+    assert (await api.delete(f"{END_USERS}/{ada['end_user_id']}", headers=acme.headers)).status_code == 204
+    problem(await api.get(f"{SPONSORSHIPS}/{one['sponsorship_id']}", headers=acme.headers), 404, "sponsorship_not_found")
+    assert [s["sponsorship_id"] for s in (await api.get(SPONSORSHIPS, headers=acme.headers)).json()["data"]] == [
+        whole["sponsorship_id"]]
+
 
 async def create_task(stack, p, eu: dict, **body):
     body = {"title": "Sponsored", "description": "Summarize", "model": "demo-priced", **body}
