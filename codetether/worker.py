@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from temporalio.worker import Worker
 
 from codetether.agent.activities import AgentActivities
+from codetether.webhooks.budget_alerts import BudgetAlerts
 from codetether.notifications.activities import EmailActivities, EmailNotifier
 from codetether.agent.workspace.sandbox import Sandbox
 from codetether.agent.workspace.activities import WorkspaceActivities
@@ -39,10 +40,12 @@ from codetether.files.schedule import ensure_cleanup_schedule
 from codetether.files.storage import FileStorage
 from codetether.files.wiring import storage_from_settings
 from codetether.files.workflow import FileCleanupWorkflow
+from codetether.partners.activities import GuessActivities
+from codetether.partners.workflow import GuessWorkflow
 
 log = logging.getLogger("codetether.worker")
 
-WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow, EmailWorkflow, FileCleanupWorkflow]
+WORKFLOWS = [TaskWorkflow, ConcurrencyWorkflow, DeliveryWorkflow, EmailWorkflow, FileCleanupWorkflow, GuessWorkflow]
 
 
 def build_sink(settings: Settings, db: Database, client: Client) -> EventSink:
@@ -57,12 +60,15 @@ def activity_list(
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     catalog = ModelCatalog.from_settings(settings)
     tasks = TaskActivities(settings=settings, recorder=recorder, catalog=catalog, client=client, http_client=http_client)
-    agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client)
+    agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client,
+                            after_settle=BudgetAlerts(db, settings, client).check)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
     files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))
+    guesses = GuessActivities(settings=settings, catalog=catalog, http_client=http_client)
     shared = [tasks.run_agent, tasks.record_event, tasks.record_events, tasks.request_slot, agent.model_turn,
-              agent.raise_budget, webhooks.attempt_delivery, email.send_task_email, files.fetch_attachments, files.cleanup_expired_files]
+              agent.raise_budget, webhooks.attempt_delivery, email.send_task_email, files.fetch_attachments,
+              files.cleanup_expired_files, guesses.guess_task]
     if workspace is not None:
         shared.append(workspace.prepare_workspace)
     return shared

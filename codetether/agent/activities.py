@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import httpx
 from temporalio import activity
@@ -54,8 +55,11 @@ class AgentActivities:
         recorder: EventRecorder,
         catalog: ModelCatalog,
         http_client: httpx.AsyncClient,
+        after_settle: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.settings = settings
+        # Told the owner after each settled charge (the worker wires budget.threshold_reached).
+        self.after_settle = after_settle
         self.db = db
         self.recorder = recorder
         self.catalog = catalog
@@ -111,6 +115,8 @@ class AgentActivities:
             # Estimated counts keep the reservation: the ledger never counts less than was risked.
             await ledger.settle(self.db, charge[0], cost if cost is not None else charge[1],
                                 done.input_tokens, done.output_tokens)
+            if self.after_settle is not None:
+                await self.after_settle(inp.owner_id)
         calls = list(done.tool_calls)
         for i, call in enumerate(calls):
             if not call.id:

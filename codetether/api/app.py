@@ -67,22 +67,23 @@ def _install_routers(app: FastAPI) -> None:
     from codetether.api.oauth import registration as oauth_registration
     from codetether.api.oauth import tokens as oauth_tokens
     from codetether.api.rest.routes import (
-        api_keys, artifacts, budget, codebases, conversation, events, files, health, meta, partners, sponsorships,
-        tasks, webhooks,
+        api_keys, artifacts, budget, codebases, conversation, embed_sessions, events, files, health, meta, partners,
+        sponsorships, tasks, webhooks,
     )
 
     # Order matters: it is the order of the paths in /openapi.json.
     for module in (health, tasks, conversation, events, webhooks, meta, budget, api_keys, codebases, artifacts, files,
-                   partners, sponsorships,
+                   partners, embed_sessions, sponsorships,
                    oauth_authorize, oauth_tokens, oauth_metadata, oauth_clients, oauth_registration):
         app.include_router(module.router)
     _install_faces(app)
 
 
 def _install_faces(app: FastAPI) -> None:
-    # Faces beyond REST and OAuth: reply links, inbound email, the web console, offline API docs.
+    # Faces beyond REST and OAuth: reply links, inbound email, the web console, offline API docs, the embed.
     from codetether.api import console
     from codetether.api import docs
+    from codetether.api import embed
     from codetether.api.inbound import routes as inbound
     from codetether.api.reply import routes as reply
 
@@ -90,6 +91,7 @@ def _install_faces(app: FastAPI) -> None:
         app.include_router(module.router)
     console.install(app, app.state.codetether)
     docs.install(app)
+    embed.install(app)
 
 
 def _install_agent_faces(app: FastAPI, state: AppState) -> None:

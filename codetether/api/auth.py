@@ -24,6 +24,7 @@ from codetether.core.db import Database
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import ApiKey, User
 from codetether.accounts.credentials import API_KEY_PREFIX, PARTNER_SCOPES, hash_token
+from codetether.partners.embed import capped_cost
 from codetether.partners.end_users import acting_identity
 
 # last_used_at is written at most this often per key, to keep reads cheap.
@@ -61,6 +62,11 @@ class Principal:
 
     def has_scopes(self, *needed: str) -> bool:
         return all(s in self.scopes for s in needed)
+
+    def capped_cost(self, requested: float | None) -> float | None:
+        """The ``max_cost_usd`` a task created by this caller gets: an embed session's cap
+        (``codetether/partners/embed.py``) bounds what the caller asked for."""
+        return capped_cost(self.extra.get("max_cost_usd"), requested)
 
     @property
     def first_party(self) -> bool:

@@ -1,6 +1,7 @@
 """Installs the credentials beyond API keys on an app (an ``codetether.api.app.EXTENSIONS`` installer).
 
 - OAuth 2.0 access tokens issued by ``/oauth/token`` (``cta_...``), resolved per request;
+- embed session secrets of partners' ``<codetether-tasks>`` (``ctes_...``), resolved per request;
 - JWTs of an external OpenID Connect issuer when ``CODETETHER_OIDC_ISSUER`` is set;
 - the deprecation notice on responses to requests authenticated with ``?api_key=`` (accepted only
   with ``CODETETHER_ALLOW_QUERY_API_KEY=true``; ``codetether/api/deps.py`` marks such requests).
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from codetether.api.edge.middleware import HTTPMiddleware, add_response_headers
+from codetether.api.embed.credentials import EmbedSecretResolver
 from codetether.api.oauth.access_tokens import AccessTokenResolver
 from codetether.api.oauth.oidc import OIDCResolver
 from codetether.api.state import AppState
@@ -44,6 +46,7 @@ class QueryKeyDeprecationMiddleware(HTTPMiddleware):
 
 def install_auth_extensions(app: FastAPI, state: AppState) -> None:
     state.authenticator.add_resolver(AccessTokenResolver(state.db))
+    state.authenticator.add_resolver(EmbedSecretResolver(state.db))
     if state.settings.oidc_issuer:
         resolver = OIDCResolver(state.db, state.settings.oidc_issuer, state.settings.oidc_audience)
         if not state.settings.oidc_audience:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -166,3 +167,26 @@ async def current_partner(principal: Annotated[Principal, Depends(require_scopes
 
 
 PartnerCaller = Annotated[Partner, Depends(current_partner)]
+
+
+@dataclass(frozen=True)
+class PartnerCall:
+    """The partner behind a call and, with ``CodeTether-End-User``, the end user it acts for."""
+
+    partner: Partner
+    end_user_id: str | None = None
+
+
+async def current_partner_call(principal: CurrentPrincipal, state: State) -> PartnerCall:
+    """A partner's client credentials token (scope ``partner:manage``), acting for itself or, with
+    ``CodeTether-End-User``, for one of its end users (the header drops ``partner:manage`` from the
+    principal, so the partner is found by the token's client)."""
+    end_user_id = principal.extra.get("end_user_id")
+    if principal.client_id and ("partner:manage" in principal.scopes or end_user_id):
+        partner = await partner_for_client(state.db, principal.client_id)
+        if partner is not None:
+            return PartnerCall(partner, end_user_id)
+    raise _insufficient(("partner:manage",), "this call needs a partner's client credentials token")
+
+
+PartnerActing = Annotated[PartnerCall, Depends(current_partner_call)]

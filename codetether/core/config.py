@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # allowed_hosts, loopback while api_host is loopback); comma separated, "*" allows any.
     mcp_allowed_hosts: str = ""
     mcp_allowed_origins: str = ""
+    # /mcp sessions (opened by clients that declare elicitation, codetether/api/mcp/routes.py):
+    # closed after this long without a request in flight, and at most this many per API process.
+    mcp_session_idle_seconds: float = Field(default=1800.0, gt=0)
+    mcp_max_sessions: int = Field(default=10_000, ge=1)
 
     redis_url: str | None = None
     # Requests per minute per client IP for calls without a bearer token (see codetether/api/edge/ratelimit.py).
@@ -133,6 +137,10 @@ class Settings(BaseSettings):
 
     default_model: str | None = None
     models_file: Path | None = None
+    # The model that turns a description into a task (POST /v1/partner/guess); default: the
+    # service's default model. How long that route waits for its answer.
+    guess_model: str | None = None
+    guess_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
 
     oidc_issuer: str | None = None
     oidc_audience: str | None = None

@@ -52,7 +52,7 @@ def escape_controls(text: str) -> str:
 
 # Whoever holds one of these paths can act on it without a key; the segment after the prefix is
 # the token. Matched anywhere in a message, so a full URL is covered too.
-_CAPABILITY_PATH = re.compile(r"(/r/|/console/link/|/console/verify/)[^/?#\s\"']+")
+_CAPABILITY_PATH = re.compile(r"(/r/|/console/link/|/console/verify/|[?&]suggestion=)[^/?&#\s\"']+")
 
 
 def redact_paths(text: str) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from codetether.tasks.contracts import EVENT_TYPES
+
 # The delivery workflow's type (as recorded in histories: never rename) and its id for one delivery.
 DELIVERY_WORKFLOW = "DeliveryWorkflow"
 
@@ -14,6 +16,18 @@ DELIVERY_WORKFLOW = "DeliveryWorkflow"
 def delivery_workflow_id(delivery_id: str) -> str:
     return f"webhook-{delivery_id}"
 
+
+# Events about an account rather than a task (codetether/webhooks/account_events.py): subscriptions
+# may ask for them by name or with "*"; a task's own webhook_url never gets them.
+ACCOUNT_EVENT_TYPES = (
+    "budget.threshold_reached",
+    "end_user.created",
+    "end_user.claimed",
+    "sponsorship.threshold_reached",
+    "sponsorship.exhausted",
+)
+# What a subscription's `events` may name (besides "*").
+SUBSCRIBABLE_EVENT_TYPES = (*EVENT_TYPES, *ACCOUNT_EVENT_TYPES)
 
 # Delivery statuses as the deliveries endpoint shows them.
 DELIVERY_PENDING = "pending"

@@ -24,7 +24,7 @@ from codetether.core.netguard import UnsafeURL, canonical_host, validate_webhook
 from codetether.core.secretbox import SEALED_PREFIX, SecretBoxUnavailable, open_text, seal_text
 from codetether.webhooks.signing import generate_secret
 from codetether.webhooks.routing import PING_EVENT, ROTATION_GRACE, create_delivery, start_delivery
-from codetether.tasks.contracts import EVENT_TYPES
+from codetether.webhooks.contracts import SUBSCRIBABLE_EVENT_TYPES
 
 
 # Headers every delivery carries (or that HTTP itself owns): a header token may not replace them.
@@ -84,10 +84,10 @@ def plain_secret(settings: Settings, sub: WebhookSubscription) -> str:
 
 
 def check_events(events: list[str]) -> list[str]:
-    unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
+    unknown = [e for e in events if e != "*" and e not in SUBSCRIBABLE_EVENT_TYPES]
     if unknown:
         raise ServiceError(422, "invalid_event_type",
-                           f"unknown event type(s): {', '.join(unknown)}; use {', '.join(EVENT_TYPES)} or *",
+                           f"unknown event type(s): {', '.join(unknown)}; use {', '.join(SUBSCRIBABLE_EVENT_TYPES)} or *",
                            field="events")
     if not events:
         raise ServiceError(422, "invalid_event_type", "choose at least one event type", field="events")

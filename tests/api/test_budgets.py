@@ -1,7 +1,9 @@
 """Budgets through the real API, Temporal and worker (CONTRACT §13).
 
 A models file adds ``demo-priced``: the offline demo model with a (steep) price, so its turns
-cost money and every cap can be reached without a provider.
+cost money and every cap can be reached without a provider. The concurrent test runs a real
+provider's recording on the loopback replay server (tests/support/replay_server.py) at the model's
+published price.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import io
 
 import pytest
 import pytest_asyncio
+import yaml
 
+from tests.agent.test_recorded_tasks import PUBLISHED, recorded_usage
 from tests.conftest import make_settings, running_stack, wait_status
+from tests.support.replay_server import Conversation, ReplayServer
 
 TASKS = "/v1/automation/tasks"
 MODELS = """
@@ -179,31 +184,70 @@ async def test_a_retried_turn_reuses_its_one_charge(db, make_user):
         assert (await s.execute(select(func.count()).select_from(BudgetCharge).where(BudgetCharge.id == first))).scalar() == 1
 
 
-async def test_concurrent_tasks_stop_at_the_monthly_limit_and_one_approval_resumes_a_task(priced, make_user):
-    from codetether.core.models import BudgetCharge
+# A recording of claude-haiku-4-5 (tests/fixtures/provider_traffic/SOURCES.md): a turn of four tool
+# calls (423 tokens in, 202 out), then the answer (771 in, 77 out). At the published $1/$5 per
+# million tokens, from genai-prices with no override, a task costs $0.002589 and twenty cost $0.0518:
+# more than a $0.05 budget, so some must stop. A turn reserves its request's estimate plus the
+# 4,096 output tokens the recorded request allowed (about $0.021), so two turns fit in flight at once.
+RECORDED = "anthropic/multiple_parallel_tool_calls"
+
+
+def recorded_models(base_url: str) -> dict:
+    return {"providers": {"anthropic": {"kind": "anthropic", "base_url": base_url, "api_key_env": "RECORDED_KEY"}},
+            "models": {"recorded": {"provider": "anthropic", "model": "claude-haiku-4-5", "max_output_tokens": 4096}}}
+
+
+@pytest_asyncio.fixture
+async def recorded(temporal_address, database_url, tmp_path, temporal_env, db, monkeypatch):
+    with ReplayServer([], responder=Conversation(RECORDED)) as srv:
+        models = tmp_path / "models.yaml"
+        models.write_text(yaml.safe_dump(recorded_models(srv.base_url)))
+        monkeypatch.setenv("RECORDED_KEY", "sk-recorded")
+        settings = make_settings(temporal_address, database_url, tmp_path, models_file=models)
+        async with running_stack(settings, temporal_env.client, db) as s:
+            yield s
+
+
+async def test_concurrent_recorded_tasks_stop_at_the_monthly_limit_and_one_approval_resumes_a_task(recorded, make_user):
     from sqlalchemy import func, select
 
+    from codetether.core.models import BudgetCharge
+
+    tokens_in, tokens_out = recorded_usage(RECORDED)
+    price_in, price_out = PUBLISHED["claude-haiku-4-5"]
+    task_cost = (tokens_in * price_in + tokens_out * price_out) / 1_000_000
     user = await make_user(scopes=ALL_SCOPES)
-    # A turn of demo-priced reserves about $0.13 (its request plus 1,000 output tokens at $100 per
-    # million) and settles at about $0.07: three or so turns fit in $0.25.
-    limit = 0.25
-    await priced.http.put("/v1/automation/budget", json={"limit_usd": limit, "on_exhaust": "ask"}, headers=user.headers)
-    created = await asyncio.gather(*(create(priced, user, title=f"Batch {i}") for i in range(20)))
+    limit = 0.05
+    await recorded.http.put("/v1/automation/budget", json={"limit_usd": limit, "on_exhaust": "ask"}, headers=user.headers)
+    created = await asyncio.gather(*(create(recorded, user, title=f"Batch {i}", model="recorded") for i in range(20)))
     ids = [r.json()["task_id"] for r in created if r.status_code == 201]
     assert len(ids) == 20, [r.text for r in created if r.status_code != 201]
-    ended = {t: await wait_status(priced.http, t, user.headers, {"needs_input", "completed", "failed"}, timeout=120)
+    ended = {t: await wait_status(recorded.http, t, user.headers, {"needs_input", "completed", "failed"}, timeout=180)
              for t in ids}
     stopped = [t for t, body in ended.items() if body["status"] == "needs_input"]
-    assert stopped and all(ended[t]["required_action"]["kind"] == "budget" for t in stopped)
-    assert not [t for t, body in ended.items() if body["status"] == "failed"]
-    async with priced.db.session() as s:
-        settled, largest = (await s.execute(select(func.sum(BudgetCharge.cost_usd), func.max(BudgetCharge.reserved_usd))
-                                            .where(BudgetCharge.user_id == user.user_id))).one()
+    completed = [t for t, body in ended.items() if body["status"] == "completed"]
+    assert stopped and all(ended[t]["required_action"]["kind"] == "budget" for t in stopped), ended
+    assert len(stopped) + len(completed) == 20, [b for b in ended.values() if b["status"] == "failed"]
+    # A completed task cost its recorded tokens at the published price.
+    for t in completed:
+        assert ended[t]["usage"]["cost_usd"] == pytest.approx(task_cost, rel=0.01)
+    async with recorded.db.session() as s:
+        settled, largest, still_open = (await s.execute(
+            select(func.sum(BudgetCharge.cost_usd), func.max(BudgetCharge.reserved_usd),
+                   func.count().filter(BudgetCharge.cost_usd.is_(None)))
+            .where(BudgetCharge.user_id == user.user_id))).one()
+    print(f"recorded budget: limit ${limit}, settled ${settled:.6f}, largest reservation ${largest:.6f}, "
+          f"{len(completed)} completed, {len(stopped)} stopped, task ${task_cost:.6f}")
     assert settled <= limit + largest
+    assert still_open == 0
+    b = (await recorded.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert b["spent_usd"] == pytest.approx(settled) and b["reserved_usd"] == 0
+
     one = ended[stopped[0]]
-    r = await answer(priced, user, one, decision="approve", answer={"add_usd": 1})
+    r = await answer(recorded, user, one, decision="approve", answer={"add_usd": 1})
     assert r.status_code in (200, 202), r.text
-    done = await wait_status(priced.http, one["task_id"], user.headers, {"completed", "failed"}, timeout=60)
+    done = await wait_status(recorded.http, one["task_id"], user.headers, {"completed", "failed"}, timeout=60)
     assert done["status"] == "completed", done
-    b = (await priced.http.get("/v1/automation/budget", headers=user.headers)).json()
+    assert done["usage"]["cost_usd"] == pytest.approx(task_cost, rel=0.01)
+    b = (await recorded.http.get("/v1/automation/budget", headers=user.headers)).json()
     assert b["limit_usd"] == pytest.approx(limit + 1)

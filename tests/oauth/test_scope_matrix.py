@@ -62,6 +62,7 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/partner/sponsorships/{}"): "partner:manage",
     ("DELETE", "/v1/partner/sponsorships/{}"): "partner:manage",
     ("GET", "/v1/partner/usage"): "partner:manage",
+    ("POST", "/v1/partner/embed_sessions"): "partner:manage",
 }
 
 _PARAM = re.compile(r"\{[^}]+\}")

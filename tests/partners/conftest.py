@@ -66,9 +66,9 @@ def exchange_form(subject_token: str, **extra) -> dict:
 
 @pytest_asyncio.fixture
 async def make_partner(db, settings):
-    async def _make(*, jwks_uri: str | None = None, test: bool = True) -> PartnerCreds:
-        out = await create_partner(db, settings, name=f"Partner {uuid.uuid4().hex[:6]}",
-                                   origins=["http://localhost:3000"] if test else ["https://app.example.com"],
+    async def _make(*, jwks_uri: str | None = None, test: bool = True, origins: list[str] | None = None) -> PartnerCreds:
+        origins = origins or (["http://localhost:3000"] if test else ["https://app.example.com"])
+        out = await create_partner(db, settings, name=f"Partner {uuid.uuid4().hex[:6]}", origins=origins,
                                    jwks_uri=jwks_uri, shared_secret=jwks_uri is None, test=test)
         return PartnerCreds(out["partner_id"], out["client_id"], out["client_secret"], out.get("shared_secret"))
 
@@ -80,3 +80,19 @@ async def api(settings, temporal_env, db):
     """The API in-process, without a worker (no task runs)."""
     async with running_stack(settings, temporal_env.client, db, worker=False) as s:
         yield s.http
+
+
+async def exchanged_end_user(http: httpx.AsyncClient, p: PartnerCreds, sub: str) -> str:
+    """Provisions the partner's user ``sub`` silently, as a partner's backend does: a JWT it signs,
+    exchanged at /oauth/token. Returns the end user's id."""
+    claims = subject_claims(p, await issuer_of(http), sub)
+    r = await http.post("/oauth/token", data=exchange_form(sign_hs256(p, claims)), auth=p.auth)
+    assert r.status_code == 200, r.text
+    return r.json()["end_user_id"]
+
+
+async def embed_session(http: httpx.AsyncClient, p: PartnerCreds, end_user_id: str, **extra) -> dict:
+    """``POST /v1/partner/embed_sessions`` with the partner's client credentials token."""
+    r = await http.post("/v1/partner/embed_sessions", json={"end_user_id": end_user_id, **extra}, headers=p.headers)
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -44,3 +44,5 @@ def test_redact_paths_keeps_other_paths_and_what_follows_the_token():
     assert redact_paths("https://h/console/verify/tok?next=1") == "https://h/console/verify/[redacted]?next=1"
     assert redact_paths("GET /v1/automation/tasks/task_01 200") == "GET /v1/automation/tasks/task_01 200"
     assert redact_paths("GET /console/login 200") == "GET /console/login 200"
+    assert redact_paths("GET /embed/v1/frame/emb_01?suggestion=sgt_abc-1&x=2 200") == \
+        "GET /embed/v1/frame/emb_01?suggestion=[redacted]&x=2 200"

@@ -5,7 +5,9 @@ provider_traffic/``; SOURCES.md says where each came from). The server answers e
 with the next recorded response of the cassettes it was given, in order: status, the headers a
 client reads (content type, ``retry-after``, rate-limit headers) and the body, streamed line by
 line when it is an SSE body. It keeps each request body so a test can check what the client sent.
-Nothing leaves 127.0.0.1.
+:class:`Conversation` plays one recorded exchange to any number of concurrent conversations, and
+``hold`` keeps the first requests unanswered until the test releases them (a provider that is
+slow to answer, so a turn stays in flight). Nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -39,8 +41,16 @@ class ReplayServer:
     responses: list[Recorded]
     requests: list[dict[str, Any]] = field(default_factory=list)
     # For scripted flows: builds each response from the request body (used when set).
-    responder: Callable[[dict[str, Any]], Recorded] | None = None
+    responder: Callable[[dict[str, Any]], Recorded | None] | None = None
+    # The first ``hold`` requests get no answer until release() (or the server closes).
+    hold: int = 0
     _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Lets the held requests be answered."""
+        self._released.set()
 
     @property
     def base_url(self) -> str:
@@ -62,15 +72,27 @@ class ReplayServer:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
-                replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
-                                        "at": time.monotonic()})
-                if replay.responder is not None:
-                    replay.responses.append(replay.responder(body))
-                if not replay.responses:
+                # One request at a time takes its place and its response (the handlers run in threads).
+                with replay._lock:
+                    number = len(replay.requests)
+                    replay.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                                            "at": time.monotonic()})
+                    rec = replay.responder(body) if replay.responder is not None else (
+                        replay.responses.pop(0) if replay.responses else None)
+                if number < replay.hold:
+                    # Bounded: a test that forgets to release still ends.
+                    replay._released.wait(timeout=300)
+                if rec is None:
                     self.send_response(599)
                     self.end_headers()
                     return
-                rec = replay.responses.pop(0)
+                try:
+                    self._answer(rec)
+                except OSError:
+                    # The client went away while its answer was held or streamed (a killed worker).
+                    self.close_connection = True
+
+            def _answer(self, rec: Recorded) -> None:
                 self.send_response(rec.status)
                 for name, value in rec.headers.items():
                     self.send_header(name, value)
@@ -91,6 +113,7 @@ class ReplayServer:
 
     def __exit__(self, *exc: Any) -> None:
         assert self._server is not None
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -120,6 +143,20 @@ def recorded_requests(name: str) -> list[dict[str, Any]]:
     """The request bodies the cassette recorded (what the real client sent)."""
     data = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text())
     return [i["request"].get("parsed_body") or {} for i in data["interactions"]]
+
+
+class Conversation:
+    """A responder that plays one recorded exchange to every conversation that comes: a request
+    whose history already holds n assistant messages gets the n-th recorded response. Concurrent
+    tasks each see the whole exchange in its recorded order, whatever order their requests
+    arrive in. A turn past the recording's end gets a 599 (nothing was recorded for it)."""
+
+    def __init__(self, name: str) -> None:
+        self.responses = load_cassette(name)
+
+    def __call__(self, body: dict[str, Any]) -> Recorded | None:
+        turn = sum(1 for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "assistant")
+        return self.responses[turn] if turn < len(self.responses) else None
 
 
 def replay(*names: str, extra: list[Recorded] | None = None) -> ReplayServer:

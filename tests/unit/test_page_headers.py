@@ -44,3 +44,18 @@ def test_console_artifact_downloads():
         ("Referrer-Policy", "same-origin"),
         ("X-Content-Type-Options", "nosniff"),
     ]
+
+
+def test_embed_frame_may_be_framed_by_the_partner_only():
+    # The one page meant to be framed: no X-Frame-Options, frame-ancestors names the partner's origins.
+    from codetether.api.embed.page import frame_headers
+
+    assert list(frame_headers(["https://app.example.com"]).items()) == [
+        ("Cache-Control", "no-store"),
+        ("Content-Security-Policy",
+         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+         "form-action 'none'; base-uri 'none'; frame-ancestors https://app.example.com"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    assert "frame-ancestors 'none'" in frame_headers([])["Content-Security-Policy"]

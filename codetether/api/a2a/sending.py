@@ -276,6 +276,7 @@ async def _new_task(state: AppState, params, principal: Principal, text: str, co
         codebase_id=opts.get("codebase_id"),
         concurrency_limit=principal.concurrency_limit,
         request_id=context.state.get(HTTP_REQUEST_ID_KEY),
+        max_cost_usd=principal.capped_cost(None),
     )
     task_id = idem.resource_id(claim.resource_seed, "task") if claim.resource_seed else None
     return await taskops.start_task(state.db, await state.temporal(), state.settings, new, task_id=task_id)

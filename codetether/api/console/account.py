@@ -26,6 +26,7 @@ from codetether.core.errors import ServiceError, not_found
 from codetether.accounts.grants import list_grants, revoke_grant
 from codetether.accounts.credentials import ALL_SCOPES, SCOPES, parse_scopes
 from codetether.accounts.usage import account_usage
+from codetether.api.rest.routes.budget import publish_budget_alerts
 from codetether.budgets import service as budgets
 from codetether.core.ids import parse_iso
 
@@ -123,6 +124,7 @@ async def set_budget(request: Request, user: ConsoleUser) -> Response:
         await budgets.set_budget(state.db, state.settings, user.id, limit, on_exhaust)
     except ServiceError as err:
         return await _account_page(request, user, error=err, status=err.status)
+    await publish_budget_alerts(state, user.id)
     log.info("console: %s set the monthly budget to %s (%s)", user.id, limit, on_exhaust)
     return RedirectResponse(f"{PREFIX}/account", status_code=303, headers=PAGE_HEADERS)
 

@@ -21,7 +21,7 @@ from codetether.api.console.web import (
 from codetether.webhooks import subscriptions as hooks
 from codetether.core.errors import ServiceError
 from codetether.webhooks.signing import mask_secret
-from codetether.tasks.contracts import EVENT_TYPES
+from codetether.webhooks.contracts import SUBSCRIBABLE_EVENT_TYPES
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -41,7 +41,7 @@ def _header_token(form) -> tuple[str, str] | None:
 async def _list_page(request: Request, user, *, values=None, error: ServiceError | None = None) -> Response:
     subs = await hooks.list_subscriptions(get_state(request).db, user.id)
     return page(request, "webhooks.html", {
-        "subs": subs, "event_types": EVENT_TYPES, "values": values or {"events": ["*"]}, "error": error,
+        "subs": subs, "event_types": SUBSCRIBABLE_EVENT_TYPES, "values": values or {"events": ["*"]}, "error": error,
         "mask": mask_secret, "default_token_name": hooks.DEFAULT_HEADER_TOKEN_NAME,
     }, status=error.status if error else 200, user=user)
 
@@ -77,7 +77,7 @@ async def _detail_page(request: Request, user, webhook_id: str, *, secret: str |
     deliveries = await hooks.list_deliveries(state.db, webhook_id, user.id, limit=50)
     return page(request, "webhook.html", {
         "sub": sub, "secret": secret, "masked": mask_secret(hooks.plain_secret(state.settings, sub)),
-        "event_types": EVENT_TYPES, "default_token_name": hooks.DEFAULT_HEADER_TOKEN_NAME,
+        "event_types": SUBSCRIBABLE_EVENT_TYPES, "default_token_name": hooks.DEFAULT_HEADER_TOKEN_NAME,
         "masked_token": mask_secret(sub.header_token_value) if sub.header_token_value else None,
         "deliveries": deliveries.deliveries, "error": error, "notice": request.query_params.get("notice"),
     }, status=error.status if error else status, user=user)

@@ -7,6 +7,10 @@ the REST response models, so tools have JSON Schemas for input and structured ou
 ``/openapi.json``. Refusals come back as MCP tool errors (``isError``) whose text carries the
 stable snake_case code, e.g. ``task_not_found: no task 'task_...'``.
 
+``wait_for_task`` asks a client that declared ``elicitation`` the task's pending question itself
+(``elicitation/create``, ``codetether/api/mcp/elicit.py``), submits an accepted answer through
+the same service as ``POST …/input`` and waits on; other clients get the task in ``needs_input``.
+
 Resources: ``codetether://tasks/{task_id}`` (the task as JSON) and
 ``codetether://tasks/{task_id}/result`` (its final answer as text).
 
@@ -26,6 +30,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import Field
 
 from codetether.api.auth import Principal
+from codetether.api.mcp import elicit
 from codetether.api.rest.routes.meta import ModelList, ModelOut
 from codetether.api.rest.schemas.codebases import CodebaseList, CodebasePublic
 from codetether.api.rest.schemas.conversation import ConversationTask
@@ -43,7 +48,7 @@ from codetether.core.logging import request_id_var
 from codetether.core.models import Task
 from codetether.tasks.launch import NewTask
 from codetether.tasks.view import task_to_dict
-from codetether.tasks.contracts import WAITING_STATUSES, DecisionName, TaskStatusName
+from codetether.tasks.contracts import WAITING_STATUSES, DecisionName, TaskStatus, TaskStatusName
 
 AgentType = Literal["general", "build", "plan", "explore"]
 MAX_WAIT_SECONDS = 300
@@ -138,6 +143,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
                 tags=check_tags(tags), output_schema=output_schema,
                 attachments=[a.model_dump(exclude_none=True) for a in attachments or []],
+                max_cost_usd=principal.capped_cost(None),
             )
             task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                             task_id=await reserved_task_id(ctx))
@@ -171,7 +177,8 @@ def build_server(state: AppState, version: str) -> MCPServer:
     @mcp.tool(description=(
         "Wait until the task completes, fails, is cancelled or asks a question (needs_input), at most "
         f"timeout_seconds (max {MAX_WAIT_SECONDS}). Reports progress notifications while it waits; "
-        "returns the task as it is then."
+        "returns the task as it is then. If your client supports elicitation, a question is asked "
+        "through it instead and waiting goes on once it is answered (declining returns the task in needs_input)."
     ))
     async def wait_for_task(
         ctx: Context,
@@ -203,9 +210,28 @@ def build_server(state: AppState, version: str) -> MCPServer:
                 await ctx.report_progress(round(min(elapsed, timeout_seconds), 2), float(timeout_seconds), message)
                 seen, last_report = key, elapsed
 
-        task = await poll_until(lambda: load(task_id, principal), lambda t: t.status in WAITING_STATUSES,
-                                float(timeout_seconds), WAIT_POLL_SECONDS, on_read=report)
-        return _public(task)
+        asks = elicit.can_elicit(ctx)
+        while True:
+            # After an answer the wait starts over: the time a person took to answer is not the task's.
+            last_report = 0.0
+            task = await poll_until(lambda: load(task_id, principal), lambda t: t.status in WAITING_STATUSES,
+                                    float(timeout_seconds), WAIT_POLL_SECONDS, on_read=report)
+            if task.status != TaskStatus.NEEDS_INPUT.value or not asks:
+                return _public(task)
+            action = _public(task).model_dump(mode="json")["required_action"] or {}
+            answer = await elicit.ask(ctx, action)
+            if answer is None:
+                return _public(await load(task_id, principal))
+            try:
+                if answer.message is not None:
+                    taskops.check_message(answer.message)
+                await conversation.provide_input(
+                    state.db, await state.temporal(), await load(task_id, principal), answer.message,
+                    action.get("id"), choice=answer.choice, answer=answer.answer, decision=answer.decision)
+            except ServiceError as err:
+                # Answered meanwhile through another channel: follow the task on from there.
+                if err.code not in (conversation.STALE_REQUIRED_ACTION, conversation.TASK_NOT_WAITING):
+                    raise tool_error(err) from None
 
     @mcp.tool(description=(
         "Answer the pending required_action of a task in needs_input; the task resumes. For a question: "
@@ -261,6 +287,7 @@ def build_server(state: AppState, version: str) -> MCPServer:
                     owner_id=principal.user_id, title=conversation.derive_title(message), description=message,
                     agent_type=agent_type or "general", model=spec.name, codebase_id=codebase_id,
                     concurrency_limit=principal.concurrency_limit, request_id=request_id_of(ctx),
+                    max_cost_usd=principal.capped_cost(None),
                 )
                 task = await taskops.start_task(state.db, await state.temporal(), state.settings, new,
                                                 task_id=await reserved_task_id(ctx))

@@ -29,8 +29,10 @@ from codetether.core.models.oauth import (
 )
 from codetether.core.models.partners import (
     Partner,
+    PartnerEmbedSession,
     PartnerEndUser,
     PartnerSubjectToken,
+    PartnerSuggestion,
     PartnerWorkspace,
 )
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
@@ -61,9 +63,11 @@ __all__ = [
     "OAuthSignInSession",
     "OAuthToken",
     "Partner",
+    "PartnerEmbedSession",
     "PartnerEndUser",
     "PartnerSponsorship",
     "PartnerSubjectToken",
+    "PartnerSuggestion",
     "PartnerWorkspace",
     "SignInFailure",
     "StoredFile",

@@ -5,7 +5,7 @@ A partner is a confidential OAuth client (``oauth_clients``) with a service acco
 ``source="partner"``) that owns it. Each end user is backed by a real ``users`` row
 (``source="partner"`` until claimed), so tasks, limits and the console work for them unchanged.
 Written by ``codetether/partners/`` (``codetether partners create``, ``/v1/partner/end_users``,
-the token exchange at ``/oauth/token``).
+the token exchange at ``/oauth/token``, the guesser's suggestions of ``/v1/partner/guess``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codetether.core.ids import utcnow
@@ -74,4 +74,38 @@ class PartnerSubjectToken(Base):
 
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     jti: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PartnerSuggestion(Base):
+    """A task the guesser suggested (``POST /v1/partner/guess``): its create body, behind a
+    single-use token of a prefilled URL (only the token's hash is kept)."""
+
+    __tablename__ = "partner_suggestions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    # The end user the partner asked for (CodeTether-End-User), if any.
+    end_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    create_payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PartnerEmbedSession(Base):
+    """A short-lived client secret for the embedded task element (``POST /v1/partner/embed_sessions``):
+    a bearer credential of one end user, stored as a SHA-256 hash. Its id is not secret: the frame
+    URL carries it so the frame page knows whose origins may frame it."""
+
+    __tablename__ = "partner_embed_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    end_user_id: Mapped[str] = mapped_column(ForeignKey("partner_end_users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The cap (USD) given to every task created with this secret; null: the caller's own choice.
+    max_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -14,6 +14,9 @@ check, a scenario with a warning does not pass either. Anything else not passing
 and so does a listed scenario that starts passing (the list must stay true); the suite's
 ``--expected-failures`` baseline is generated from the same list.
 
+The suite's client declares ``elicitation``, so it gets an ``Mcp-Session-Id`` (sessions are opened
+for such clients only, ``codetether/api/mcp/routes.py``) and ``server-sse-multiple-streams`` runs.
+
 Two scenarios pass without showing anything about CodeTether: ``tools-call-simple-text`` and
 ``tools-call-error`` call the fixture tools ``test_simple_text`` / ``test_error_handling``, and
 the unknown-tool error (``isError`` with a text) satisfies both checks.
@@ -49,6 +52,7 @@ EXPECTED_FAILURES = {
     # CodeTether's wait_for_task sends progress; tests/protocols/test_mcp.py checks it.
     "tools-call-with-progress": FIXTURE.format("tool test_tool_with_progress"),
     "tools-call-sampling": FIXTURE.format("tool test_sampling"),
+    # CodeTether elicits a task's question from wait_for_task; tests/protocols/test_mcp_elicitation.py checks it.
     "tools-call-elicitation": FIXTURE.format("tool test_elicitation"),
     "elicitation-sep1034-defaults": FIXTURE.format("tool test_elicitation_sep1034_defaults"),
     "elicitation-sep1330-enums": FIXTURE.format("tool test_elicitation_sep1330_enums"),
@@ -62,9 +66,6 @@ EXPECTED_FAILURES = {
     "prompts-get-with-args": "no prompts capability (and the fixture prompt test_prompt_with_arguments)",
     "prompts-get-embedded-resource": "no prompts capability (and the fixture prompt test_prompt_with_embedded_resource)",
     "prompts-get-with-image": "no prompts capability (and the fixture prompt test_prompt_with_image)",
-    # A warning, no failure: the scenario needs an Mcp-Session-Id and stops before testing anything.
-    "server-sse-multiple-streams": "the transport is stateless by design (any API process serves any "
-                                   "call), so there is no session id to open several streams on",
 }
 # What must pass for the run to say anything (a run that started nothing passes nothing).
 MUST_PASS = {"server-initialize", "ping", "tools-list", "resources-list", "dns-rebinding-protection"}

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from codetether.api.deps import AccountManage, SettingsDep, State, TasksRead
-from codetether.api.edge.errors import problem_responses
+from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.state import AppState
 from codetether.api.rest.schemas.budget import BudgetPublic, BudgetUpdate, UsageList
 from codetether.budgets import service as budgets
+from codetether.webhooks.budget_alerts import BudgetAlerts
 from codetether.tasks.service import parse_time
 
 router = APIRouter(prefix="/v1/automation", tags=["account"])
@@ -26,7 +28,19 @@ async def get_budget(principal: TasksRead, state: State, settings: SettingsDep) 
 @router.put("/budget", operation_id="setBudget", response_model=BudgetPublic, summary="Set the monthly budget",
             responses=problem_responses(401, 403, 422, 429))
 async def set_budget(body: BudgetUpdate, principal: AccountManage, state: State, settings: SettingsDep) -> BudgetPublic:
-    return BudgetPublic(**await budgets.set_budget(state.db, settings, principal.user_id, body.limit_usd, body.on_exhaust))
+    view = await budgets.set_budget(state.db, settings, principal.user_id, body.limit_usd, body.on_exhaust)
+    await publish_budget_alerts(state, principal.user_id)
+    return BudgetPublic(**view)
+
+
+async def publish_budget_alerts(state: AppState, user_id: str) -> None:
+    """After a limit change (REST or console): a lower limit may put this month's spend past a
+    threshold at once. Without Temporal the change still stands; the next settled turn publishes."""
+    try:
+        client = await state.temporal()
+    except Problem:
+        return
+    await BudgetAlerts(state.db, state.settings, client).check(user_id)
 
 
 @router.get(

@@ -144,6 +144,7 @@ async def send_message(
         codebase_id=body.codebase_id,
         concurrency_limit=principal.concurrency_limit,
         request_id=getattr(request.state, "request_id", None),
+        max_cost_usd=principal.capped_cost(None),
     )
     task = await start_new_task(request, state, client, new)
     response.status_code = 201

@@ -123,7 +123,7 @@ async def create(
         max_turns=body.max_turns or settings.agent_max_turns,
         tags=body.tags,
         output_schema=body.output_schema,
-        max_cost_usd=body.max_cost_usd,
+        max_cost_usd=principal.capped_cost(body.max_cost_usd),
         attachments=[a.model_dump(exclude_none=True) for a in body.attachments],
         require_approval=body.require_approval,
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codetether.api.rest.schemas.safe import StoredText
-from codetether.tasks.contracts import EVENT_TYPES
+from codetether.webhooks.contracts import SUBSCRIBABLE_EVENT_TYPES
 from codetether.webhooks.subscriptions import (
     DEFAULT_HEADER_TOKEN_NAME,
     HEADER_TOKEN_NAME_MAX,
@@ -21,7 +21,7 @@ WebhookStatus = Literal["active", "disabled"]
 
 
 # Declared for clients; an unknown type is answered 422 invalid_event_type by the service.
-EVENTS_ITEMS = {"items": {"type": "string", "enum": ["*", *EVENT_TYPES]}}
+EVENTS_ITEMS = {"items": {"type": "string", "enum": ["*", *SUBSCRIBABLE_EVENT_TYPES]}}
 
 
 class HeaderToken(BaseModel):
