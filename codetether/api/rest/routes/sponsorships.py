@@ -13,8 +13,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from codetether.api.deps import PartnerCaller, State
-from codetether.api.edge.errors import problem_responses
+from codetether.api.edge.errors import Problem, problem_responses
 from codetether.api.rest.schemas.budget import UsageList
+from codetether.api.state import AppState
 from codetether.api.rest.schemas.sponsorships import (
     Scope,
     SponsorshipCreate,
@@ -26,6 +27,7 @@ from codetether.api.rest.schemas.sponsorships import (
 from codetether.budgets.service import usage_csv
 from codetether.partners import sponsorships as spns
 from codetether.tasks.service import parse_time
+from codetether.webhooks.sponsorship_alerts import SponsorshipAlerts
 
 router = APIRouter(prefix="/v1/partner", tags=["partners"])
 SponsorshipPath = Annotated[SponsorshipId, Path(description="`spn_...`")]
@@ -87,8 +89,20 @@ async def get_sponsorship(sponsorship_id: SponsorshipPath, partner: PartnerCalle
 )
 async def update_sponsorship(sponsorship_id: SponsorshipPath, body: SponsorshipUpdate, partner: PartnerCaller,
                              state: State) -> SponsorshipPublic:
-    return SponsorshipPublic(**await spns.update_sponsorship(
-        state.db, partner.id, sponsorship_id, limit_usd=body.limit_usd, period=body.period, on_exhaust=body.on_exhaust))
+    out = await spns.update_sponsorship(state.db, partner.id, sponsorship_id, limit_usd=body.limit_usd,
+                                        period=body.period, on_exhaust=body.on_exhaust)
+    await publish_sponsorship_alerts(state, sponsorship_id)
+    return SponsorshipPublic(**out)
+
+
+async def publish_sponsorship_alerts(state: AppState, sponsorship_id: str) -> None:
+    """After a change: a lower limit may put the spend past a threshold at once. Without Temporal
+    the change still stands; the next settled turn publishes."""
+    try:
+        client = await state.temporal()
+    except Problem:
+        return
+    await SponsorshipAlerts(state.db, state.settings, client).check_sponsorship(sponsorship_id)
 
 
 @router.delete(
