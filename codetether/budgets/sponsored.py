@@ -22,7 +22,12 @@ from sqlalchemy import and_, func, or_, select
 from codetether.budgets.periods import month_bounds
 from codetether.core.db import Database
 from codetether.core.ids import as_utc, iso
-from codetether.core.models import BudgetCharge, Partner, PartnerEndUser, PartnerSponsorship
+from codetether.core.models import (
+    BudgetCharge,
+    Partner,
+    PartnerEndUser,
+    PartnerSponsorship,
+)
 
 # Narrowest first: the order in which sponsorships are tried.
 SCOPES = ("end_user", "workspace", "partner")

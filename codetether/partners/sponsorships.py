@@ -21,7 +21,13 @@ from codetether.budgets.sponsored import PERIODS, SCOPES, current_view
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import iso, new_id, utcnow
-from codetether.core.models import BudgetCharge, Partner, PartnerEndUser, PartnerSponsorship, PartnerWorkspace
+from codetether.core.models import (
+    BudgetCharge,
+    Partner,
+    PartnerEndUser,
+    PartnerSponsorship,
+    PartnerWorkspace,
+)
 
 ON_EXHAUST = ("ask", "fail")
 USAGE_GROUPS = ("end_user", "workspace", "day")

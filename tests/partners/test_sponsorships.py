@@ -351,7 +351,7 @@ async def test_threshold_and_exhausted_events_reach_the_partners_subscription(pr
         await receiver.wait_for(len(expected))
         await asyncio.sleep(1)  # later turns settled past 50 % too: none of them sends it again
         got = events(receiver)
-        order = lambda x: (x[0], x[1] or 0)  # noqa: E731
+        order = lambda x: (x[0], x[1] or 0)
         assert sorted(((e, p) for e, p, _ in got), key=order) == sorted(expected, key=order)
         assert_signed(receiver.requests[0], sub["secret"])
         for event, pct, data in got:

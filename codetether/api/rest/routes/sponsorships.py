@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query, Response
 from codetether.api.deps import PartnerCaller, State
 from codetether.api.edge.errors import Problem, problem_responses
 from codetether.api.rest.schemas.budget import UsageList
-from codetether.api.state import AppState
 from codetether.api.rest.schemas.sponsorships import (
     Scope,
     SponsorshipCreate,
@@ -24,6 +23,7 @@ from codetether.api.rest.schemas.sponsorships import (
     SponsorshipPublic,
     SponsorshipUpdate,
 )
+from codetether.api.state import AppState
 from codetether.budgets.service import usage_csv
 from codetether.partners import sponsorships as spns
 from codetether.tasks.service import parse_time
