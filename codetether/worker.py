@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from codetether.agent.activities import AgentActivities
 from codetether.webhooks.budget_alerts import BudgetAlerts
+from codetether.webhooks.sponsorship_alerts import SponsorshipAlerts
 from codetether.notifications.activities import EmailActivities, EmailNotifier
 from codetether.agent.workspace.sandbox import Sandbox
 from codetether.agent.workspace.activities import WorkspaceActivities
@@ -60,8 +61,14 @@ def activity_list(
     recorder = EventRecorder(db, build_sink(settings, db, client), settings=settings)
     catalog = ModelCatalog.from_settings(settings)
     tasks = TaskActivities(settings=settings, recorder=recorder, catalog=catalog, client=client, http_client=http_client)
+    budget_alerts, sponsorship_alerts = BudgetAlerts(db, settings, client), SponsorshipAlerts(db, settings, client)
+
+    async def after_settle(user_id: str) -> None:
+        await budget_alerts.check(user_id)
+        await sponsorship_alerts.check(user_id)
+
     agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client,
-                            after_settle=BudgetAlerts(db, settings, client).check)
+                            after_settle=after_settle, after_refusal=sponsorship_alerts.refused)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
     files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))

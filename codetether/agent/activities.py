@@ -56,10 +56,13 @@ class AgentActivities:
         catalog: ModelCatalog,
         http_client: httpx.AsyncClient,
         after_settle: Callable[[str], Awaitable[object]] | None = None,
+        after_refusal: Callable[[ledger.BudgetRefused], Awaitable[object]] | None = None,
     ) -> None:
         self.settings = settings
-        # Told the owner after each settled charge (the worker wires budget.threshold_reached).
+        # Told the owner after each settled charge (the worker wires budget.threshold_reached and
+        # sponsorship.threshold_reached), and each refused reservation (sponsorship.exhausted).
         self.after_settle = after_settle
+        self.after_refusal = after_refusal
         self.db = db
         self.recorder = recorder
         self.catalog = catalog
@@ -156,6 +159,10 @@ class AgentActivities:
             return await ledger.reserve(self.db, self.settings, inp.task_id, inp.owner_id, spec.name, amount,
                                         turn_key=turn_key), amount
         except ledger.BudgetRefused as refused:
+            if self.after_refusal is not None:
+                # Before the refusal ends the turn; a failure here retries the turn, which is
+                # refused (and published, under the same event id) again.
+                await self.after_refusal(refused)
             raise ApplicationError(
                 str(refused),
                 {"code": AgentErrorCode.BUDGET, "attempt": attempt, "bound": refused.bound,

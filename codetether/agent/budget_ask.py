@@ -4,7 +4,9 @@ When the model-turn activity refuses a turn because it would pass the task's ``m
 the user's monthly budget, and the budget's ``on_exhaust`` is ``ask``, the task parks with a
 ``budget`` action. ``approve`` (optionally with ``answer: {"add_usd": N}``) raises the cap that
 stopped it, by N or else by what the refused turn needed, and the turn runs again; ``reject`` ends
-the task ``failed`` with ``budget_exceeded``. Helpers take the loop's parts explicitly.
+the task ``failed`` with ``budget_exceeded``. A partner's sponsorship that stopped it is never
+raised by an answer (only the task's own cap is): the turn runs again against the sponsorship as
+the partner left it. Helpers take the loop's parts explicitly.
 """
 
 from __future__ import annotations
@@ -42,10 +44,16 @@ def budget_refusal(err: ActivityError) -> dict | None:
 
 
 def budget_question(refusal: dict) -> str:
-    what = "this task's cost limit (max_cost_usd)" if refusal.get("bound") == "task" else "your monthly budget"
-    return (f"The next model turn needs about ${refusal.get('needed_usd', 0):.4f}, which would pass {what}: "
-            f"${refusal.get('spent_usd', 0):.4f} of ${refusal.get('limit_usd', 0):.4f} is used. Approve to spend "
-            "more (answer.add_usd sets how much), or reject to stop the task.")
+    bound = refusal.get("bound")
+    head = f"The next model turn needs about ${refusal.get('needed_usd', 0):.4f}, which would pass "
+    used = f"${refusal.get('spent_usd', 0):.4f} of ${refusal.get('limit_usd', 0):.4f} is used."
+    if bound == "sponsorship":
+        # Approving cannot raise the partner's sponsorship (only the partner can): it tries again.
+        return (head + f"the sponsored budget for your account: {used} Approve to try again once it has been "
+                "raised, or reject to stop the task.")
+    what = "this task's cost limit (max_cost_usd)" if bound == "task" else "your monthly budget"
+    return (head + f"{what}: {used} Approve to spend more (answer.add_usd sets how much), or reject to stop "
+            "the task.")
 
 
 async def ask_for_budget(host: AgentHost, state: TaskRunState, inp: TaskInput, refusal: dict) -> bool | None:

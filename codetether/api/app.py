@@ -68,12 +68,12 @@ def _install_routers(app: FastAPI) -> None:
     from codetether.api.oauth import tokens as oauth_tokens
     from codetether.api.rest.routes import (
         api_keys, artifacts, budget, codebases, conversation, embed_sessions, events, files, health, meta, partners,
-        tasks, webhooks,
+        sponsorships, tasks, webhooks,
     )
 
     # Order matters: it is the order of the paths in /openapi.json.
     for module in (health, tasks, conversation, events, webhooks, meta, budget, api_keys, codebases, artifacts, files,
-                   partners, embed_sessions,
+                   partners, embed_sessions, sponsorships,
                    oauth_authorize, oauth_tokens, oauth_metadata, oauth_clients, oauth_registration):
         app.include_router(module.router)
     _install_faces(app)

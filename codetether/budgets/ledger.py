@@ -3,17 +3,21 @@ settles what it cost afterwards (``codetether/agent/activities.py``, ``model_tur
 
 A reservation is refused (:class:`BudgetRefused`) when it would take the task past its
 ``max_cost_usd`` or the user past the month's limit: spend counts settled charges and the
-reservations still open, so a limit is overshot by at most the turns already under way.
+reservations still open, so a limit is overshot by at most the turns already under way. A
+partner's sponsored end user is charged to a sponsorship instead of its own monthly budget
+(:mod:`codetether.budgets.sponsored`), under the same rule and in the same transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from codetether.budgets import sponsored
+from codetether.budgets.periods import month_bounds
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import new_id, utcnow
@@ -24,23 +28,19 @@ ON_EXHAUST = ("ask", "fail")
 
 @dataclass
 class BudgetRefused(Exception):
-    # "task" (its max_cost_usd) or "user" (the month's limit).
+    # "task" (its max_cost_usd), "user" (the month's limit) or "sponsorship" (every sponsorship
+    # covering a partner's end user; limit and spend are the narrowest one's).
     bound: str
     limit_usd: float
     spent_usd: float
     needed_usd: float
     on_exhaust: str
+    sponsorship_ids: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        what = "the task's max_cost_usd" if self.bound == "task" else "the monthly budget"
+        what = {"task": "the task's max_cost_usd", "sponsorship": "the sponsored budget"}.get(self.bound, "the monthly budget")
         return (f"the next model turn (about ${self.needed_usd:.4f}) would exceed {what} "
                 f"(${self.spent_usd:.4f} of ${self.limit_usd:.4f} used)")
-
-
-def month_bounds(now: datetime) -> tuple[datetime, datetime]:
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-    return start, end
 
 
 def tier_limit(settings: Settings, tier: str) -> float | None:
@@ -63,13 +63,14 @@ def _spend(s, *where):
 
 
 async def user_spend(s, user_id: str, start: datetime, end: datetime) -> tuple[float, float]:
-    """(settled, still reserved) of the user's charges made in [start, end)."""
+    """(settled, still reserved) of the user's charges made in [start, end). Charges a partner's
+    sponsorship paid are the partner's, not the user's."""
+    mine = (BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
+            BudgetCharge.sponsorship_id.is_(None))
     settled = (await s.execute(select(func.coalesce(func.sum(BudgetCharge.cost_usd), 0.0)).where(
-        BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
-        BudgetCharge.cost_usd.is_not(None)))).scalar_one()
+        *mine, BudgetCharge.cost_usd.is_not(None)))).scalar_one()
     reserved = (await s.execute(select(func.coalesce(func.sum(BudgetCharge.reserved_usd), 0.0)).where(
-        BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
-        BudgetCharge.cost_usd.is_(None)))).scalar_one()
+        *mine, BudgetCharge.cost_usd.is_(None)))).scalar_one()
     return float(settled), float(reserved)
 
 
@@ -101,13 +102,24 @@ async def reserve(db: Database, settings: Settings, task_id: str, user_id: str, 
             spent = float((await _spend(s, BudgetCharge.task_id == task_id)).scalar_one())
             if spent + amount > cap:
                 raise BudgetRefused("task", cap, spent, amount, on_exhaust)
-        if limit is not None:
+        payer = await sponsored.payer_of(s, user_id)
+        # The sponsorship rows are locked like the user row: reservations of every end user they
+        # cover queue here, so together they cannot pass a sponsorship's limit.
+        spns = await sponsored.applicable(s, payer, lock=not db.is_sqlite) if payer is not None else []
+        paid_by = None
+        if spns:
+            paid_by, used = await sponsored.choose(s, spns, amount, now)
+            if paid_by is None:
+                raise BudgetRefused("sponsorship", spns[0].limit_usd, used, amount, spns[0].on_exhaust,
+                                    [spn.id for spn in spns])
+        elif limit is not None:
             start, end = month_bounds(now)
             settled, reserved = await user_spend(s, user_id, start, end)
             if settled + reserved + amount > limit:
                 raise BudgetRefused("user", limit, settled + reserved, amount, on_exhaust)
+        stamp = payer.stamp(paid_by.id if paid_by is not None else None) if payer is not None else {}
         s.add(BudgetCharge(id=charge_id, user_id=user_id, task_id=task_id, model=model, reserved_usd=amount,
-                           created_at=now))
+                           created_at=now, **stamp))
         await s.commit()
     return charge_id
 

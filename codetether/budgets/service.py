@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from codetether.budgets import sponsored
 from codetether.budgets.ledger import ON_EXHAUST, month_bounds, user_limit, user_spend
 from codetether.core.config import Settings
 from codetether.core.db import Database
@@ -46,7 +47,15 @@ async def set_budget(db: Database, settings: Settings, user_id: str, limit_usd: 
 
 
 async def check_can_spend(db: Database, settings: Settings, user_id: str) -> None:
-    """402 ``budget_exhausted`` when the user's month is spent: a new task could not take one turn."""
+    """402 ``budget_exhausted`` when the user's month is spent: a new task could not take one turn.
+    A partner's sponsored end user is checked against its sponsorships instead."""
+    room = await sponsored.has_room(db, user_id, utcnow())
+    if room is False:
+        raise ServiceError(402, "budget_exhausted",
+                           "the sponsored budget for this user is spent; the partner can raise it with "
+                           "PATCH /v1/partner/sponsorships/{id}")
+    if room is True:
+        return
     view = await budget_view(db, settings, user_id)
     if view["remaining_usd"] is not None and view["remaining_usd"] <= 0:
         raise ServiceError(402, "budget_exhausted",
@@ -56,10 +65,12 @@ async def check_can_spend(db: Database, settings: Settings, user_id: str) -> Non
 
 async def raise_limits(db: Database, settings: Settings, task_id: str, user_id: str, add_usd: float, bound: str) -> None:
     """An approved budget question: the task's cap (and, when the month's budget was the bound,
-    the user's limit) grows by ``add_usd``."""
+    the user's limit) grows by ``add_usd``. When a sponsorship was the bound only the task's own
+    cap grows (if it has one): a sponsorship is the partner's money and changes only through
+    ``PATCH /v1/partner/sponsorships/{id}``, so the turn runs again against it as it is now."""
     async with db.write_session() as s:
         task = await s.get(Task, task_id)
-        if task is not None and task.max_cost_usd is not None and bound == "task":
+        if task is not None and task.max_cost_usd is not None and bound in ("task", "sponsorship"):
             task.max_cost_usd = round(task.max_cost_usd + add_usd, 10)
         if bound == "user":
             limit, on_exhaust = await user_limit(s, settings, user_id)

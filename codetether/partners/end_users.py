@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, iso, new_id, parse_iso, utcnow
-from codetether.core.models import OAuthToken, Partner, PartnerEndUser, PartnerWorkspace, User
+from codetether.core.models import OAuthToken, Partner, PartnerEndUser, PartnerSponsorship, PartnerWorkspace, User
 from codetether.partners.registry import PARTNER_SOURCE
 from codetether.tasks.bulk_cancel import cancel_tasks
 from codetether.tasks.service import TaskFilter
@@ -230,6 +230,10 @@ async def delete_end_user(db: Database, client: Client, partner: Partner, end_us
         row = await s.get(PartnerEndUser, eu.id)
         if row is not None:
             await s.delete(row)
+        # Its own sponsorship goes with it (its charges stay in the partner's usage).
+        await s.execute(delete(PartnerSponsorship).where(
+            PartnerSponsorship.partner_id == partner.id, PartnerSponsorship.scope == "end_user",
+            PartnerSponsorship.target_id == eu.id))
         await s.commit()
 
 

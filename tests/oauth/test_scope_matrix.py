@@ -57,6 +57,12 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/partner/end_users/{}"): "partner:manage",
     ("DELETE", "/v1/partner/end_users/{}"): "partner:manage",
     ("POST", "/v1/partner/end_users/{}/account_links"): "partner:manage",
+    ("POST", "/v1/partner/sponsorships"): "partner:manage",
+    ("GET", "/v1/partner/sponsorships"): "partner:manage",
+    ("GET", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("PATCH", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("DELETE", "/v1/partner/sponsorships/{}"): "partner:manage",
+    ("GET", "/v1/partner/usage"): "partner:manage",
     ("POST", "/v1/partner/embed_sessions"): "partner:manage",
     ("POST", "/v1/partner/guess"): "partner:manage",
 }

@@ -37,6 +37,7 @@ from codetether.core.models.partners import (
     PartnerWorkspace,
 )
 from codetether.core.models.replies import EmailReplyUse, InboundWebhookSignature
+from codetether.core.models.sponsorships import PartnerSponsorship
 from codetether.core.models.tasks import AgentMessage, Task, TaskArtifact, TaskEvent
 from codetether.core.models.webhooks import (
     A2APushConfig,
@@ -66,6 +67,7 @@ __all__ = [
     "PartnerAccountLink",
     "PartnerEmbedSession",
     "PartnerEndUser",
+    "PartnerSponsorship",
     "PartnerSubjectToken",
     "PartnerSuggestion",
     "PartnerWorkspace",

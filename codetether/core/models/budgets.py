@@ -32,6 +32,8 @@ class BudgetCharge(Base):
     __table_args__ = (
         Index("ix_budget_charges_user_created", "user_id", "created_at"),
         Index("ix_budget_charges_task", "task_id"),
+        Index("ix_budget_charges_sponsorship_created", "sponsorship_id", "created_at"),
+        Index("ix_budget_charges_partner_created", "partner_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -45,3 +47,10 @@ class BudgetCharge(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A partner's end user's charge: who it was for when it was made (usage per end user and
+    # workspace outlives a deleted end user or a move), and the sponsorship that pays it (null:
+    # the user's own budget).
+    partner_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    end_user_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    workspace_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    sponsorship_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
