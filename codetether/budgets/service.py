@@ -5,6 +5,8 @@ refuses a new task when the month's budget is spent (``tasks/service.py``)."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
 import io
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -94,7 +96,7 @@ async def usage(db: Database, user_id: str, group_by: str, start: datetime | Non
          .join(Task, Task.id == BudgetCharge.task_id, isouter=True)
          .where(BudgetCharge.user_id == user_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
                 BudgetCharge.cost_usd.is_not(None)))
-    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"tasks": set(), "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+    charges = []
     async with db.session() as s:
         for task_id, model, created, cost, tin, tout, tags in (await s.execute(q)).all():
             if group_by == "day":
@@ -103,12 +105,32 @@ async def usage(db: Database, user_id: str, group_by: str, start: datetime | Non
                 keys = [model]
             else:
                 keys = list(tags or []) or ["(untagged)"]
-            for key in keys:
-                row = rows[key]
-                row["tasks"].add(task_id)
-                row["input_tokens"] += tin
-                row["output_tokens"] += tout
-                row["cost_usd"] += cost
+            charges.append(UsageCharge(keys, task_id, tin, tout, cost))
+    return usage_rows(charges)
+
+
+@dataclass
+class UsageCharge:
+    """One settled charge and the usage rows it counts in (a tagged task: one per tag)."""
+
+    keys: list[str]
+    task_id: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+def usage_rows(charges: Iterable[UsageCharge]) -> list[dict[str, Any]]:
+    """``{key, tasks, input_tokens, output_tokens, cost_usd}`` per key, sorted by key: the rows of
+    ``GET /v1/automation/usage`` and ``GET /v1/partner/usage``."""
+    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"tasks": set(), "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+    for c in charges:
+        for key in c.keys:
+            row = rows[key]
+            row["tasks"].add(c.task_id)
+            row["input_tokens"] += c.input_tokens
+            row["output_tokens"] += c.output_tokens
+            row["cost_usd"] += c.cost_usd
     return [{"key": key, "tasks": len(r["tasks"]), "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
              "cost_usd": round(r["cost_usd"], 10)} for key, r in sorted(rows.items())]
 

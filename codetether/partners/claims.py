@@ -42,7 +42,7 @@ from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, utcnow
 from codetether.core.models import ConsoleToken, Partner, PartnerAccountLink, PartnerEndUser, PartnerWorkspace, User
-from codetether.partners.end_users import CLAIMED, PROVISIONED, end_user_to_dict, not_found
+from codetether.partners.end_users import CLAIMED, PROVISIONED, end_user_to_dict, partners_end_user
 from codetether.partners.merge import move_account_data
 
 CLAIM = "claim"
@@ -107,10 +107,7 @@ async def create_claim_link(db: Database, partner: Partner, end_user_id: str, *,
     token = secrets.token_urlsafe(32)
     now = utcnow()
     async with db.write_session() as s:
-        eu = (await s.execute(select(PartnerEndUser).where(
-            PartnerEndUser.partner_id == partner.id, PartnerEndUser.id == end_user_id))).scalar_one_or_none()
-        if eu is None:
-            raise not_found(end_user_id)
+        eu = await partners_end_user(s, partner.id, end_user_id)
         if eu.status != PROVISIONED:
             raise ServiceError(409, "end_user_claimed", f"end user {end_user_id!r} has already claimed its account")
         link = PartnerAccountLink(token_hash=hash_token(token), end_user_id=eu.id, type=CLAIM, return_url=return_url,

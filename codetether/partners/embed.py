@@ -24,7 +24,7 @@ from codetether.core.db import Database
 from codetether.core.errors import ServiceError
 from codetether.core.ids import as_utc, new_id, utcnow
 from codetether.core.models import Partner, PartnerEmbedSession, PartnerEndUser, User
-from codetether.partners.end_users import not_found
+from codetether.partners.end_users import partners_end_user
 from codetether.partners.registry import END_USER_SCOPES
 
 SECRET_PREFIX = "ctes_"
@@ -67,10 +67,7 @@ async def create_session(db: Database, partner: Partner, end_user_id: str, *,
         raise ServiceError(422, "validation_error", "max_cost_usd must be above 0")
     now = utcnow()
     async with db.write_session() as s:
-        eu = (await s.execute(select(PartnerEndUser).where(
-            PartnerEndUser.partner_id == partner.id, PartnerEndUser.id == end_user_id))).scalar_one_or_none()
-        if eu is None:
-            raise not_found(end_user_id)
+        eu = await partners_end_user(s, partner.id, end_user_id)
         session_id = new_id(SESSION_ID_PREFIX)
         secret = f"{SECRET_PREFIX}{session_id}.{secrets.token_urlsafe(32)}"
         row = PartnerEmbedSession(id=session_id, partner_id=partner.id, end_user_id=eu.id,

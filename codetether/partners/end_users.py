@@ -87,6 +87,15 @@ async def _workspace(s, partner: Partner, external_id: str | None) -> PartnerWor
     return ws
 
 
+async def partners_end_user(s, partner_id: str, end_user_id: str) -> PartnerEndUser:
+    """The partner's end user in session ``s``; another partner's is ``404 end_user_not_found``."""
+    eu = (await s.execute(select(PartnerEndUser).where(
+        PartnerEndUser.partner_id == partner_id, PartnerEndUser.id == end_user_id))).scalar_one_or_none()
+    if eu is None:
+        raise not_found(end_user_id)
+    return eu
+
+
 async def _find(s, partner_id: str, *, external_id: str | None = None, end_user_id: str | None = None):
     q = select(PartnerEndUser, PartnerWorkspace).join(PartnerWorkspace, PartnerWorkspace.id == PartnerEndUser.workspace_id)
     q = q.where(PartnerEndUser.partner_id == partner_id)
@@ -216,10 +225,7 @@ async def delete_end_user(db: Database, client: Client, partner: Partner, end_us
     task history, unreachable by the partner; a claimed end user's own account keeps working, only
     what the partner holds for it is revoked."""
     async with db.session() as s:
-        eu = (await s.execute(select(PartnerEndUser).where(
-            PartnerEndUser.partner_id == partner.id, PartnerEndUser.id == end_user_id))).scalar_one_or_none()
-    if eu is None:
-        raise not_found(end_user_id)
+        eu = await partners_end_user(s, partner.id, end_user_id)
     revoke = (OAuthToken.user_id == eu.user_id) & OAuthToken.revoked_at.is_(None)
     if eu.status == CLAIMED:
         revoke = revoke & (OAuthToken.client_id == partner.client_id)

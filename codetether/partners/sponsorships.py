@@ -10,13 +10,13 @@ sponsorship, end user or workspace does not exist for it (404).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from codetether.budgets.service import UsageCharge, usage_rows
 from codetether.budgets.sponsored import PERIODS, SCOPES, current_view
 from codetether.core.db import Database
 from codetether.core.errors import ServiceError
@@ -152,14 +152,8 @@ async def usage(db: Database, partner_id: str, group_by: str, start: datetime | 
                 BudgetCharge.cost_usd, BudgetCharge.input_tokens, BudgetCharge.output_tokens)
          .where(BudgetCharge.partner_id == partner_id, BudgetCharge.created_at >= start, BudgetCharge.created_at < end,
                 BudgetCharge.cost_usd.is_not(None)))
-    rows: dict[str, dict[str, Any]] = defaultdict(lambda: {"tasks": set(), "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
     async with db.session() as s:
-        for task_id, eu, ws, created, cost, tin, tout in (await s.execute(q)).all():
-            key = eu if group_by == "end_user" else ws if group_by == "workspace" else iso(created)[:10]
-            row = rows[key]
-            row["tasks"].add(task_id)
-            row["input_tokens"] += tin
-            row["output_tokens"] += tout
-            row["cost_usd"] += cost
-    return [{"key": key, "tasks": len(r["tasks"]), "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
-             "cost_usd": round(r["cost_usd"], 10)} for key, r in sorted(rows.items())]
+        charges = [UsageCharge([eu if group_by == "end_user" else ws if group_by == "workspace" else iso(created)[:10]],
+                               task_id, tin, tout, cost)
+                   for task_id, eu, ws, created, cost, tin, tout in (await s.execute(q)).all()]
+    return usage_rows(charges)
