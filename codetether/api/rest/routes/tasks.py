@@ -132,6 +132,34 @@ async def create(
     return to_public(task)
 
 
+# Before /tasks/{task_id}: for a method neither route has, the router answers 405 with the Allow
+# header of the first route whose path matches.
+@router.post(
+    "/tasks/cancel",
+    operation_id="cancelTasks",
+    response_model=TasksCancelled,
+    summary="Cancel many tasks, by id or by filter",
+    description="Each chosen task gets the same durable cancellation as DELETE /tasks/{task_id}. "
+    "`skipped` lists ids that are not the caller's, tasks already finished and tasks that finished "
+    "before the cancellation reached them. More than 1,000 matches is 422 `too_many_tasks`.",
+    responses=problem_responses(401, 403, 422, 429, 503),
+)
+async def cancel_many(body: TasksCancel, principal: TasksWrite, state: State, client: TemporalClient) -> TasksCancelled:
+    filt = None
+    if body.filter is not None:
+        f = body.filter
+        filt = taskops.TaskFilter(
+            statuses=taskops.parse_statuses(f.status),
+            agent_type=f.agent_type,
+            model=f.model,
+            created_after=taskops.parse_time("filter.created_after", f.created_after),
+            created_before=taskops.parse_time("filter.created_before", f.created_before),
+            tags=check_tags([f.tag] if isinstance(f.tag, str) else f.tag, field_name="filter.tag") or None,
+        )
+    outcome = await cancel_tasks(state.db, client, principal.user_id, task_ids=body.task_ids, filt=filt)
+    return TasksCancelled(cancelled=outcome.cancelled, skipped=outcome.skipped)
+
+
 @router.get(
     "/tasks/{task_id}",
     operation_id="getTask",
@@ -190,32 +218,6 @@ async def list_tasks(
     )
     rows, next_cursor = await taskops.list_tasks(state.db, principal.user_id, filt, limit=limit, cursor=cursor)
     return TaskList(data=[to_public(t) for t in rows], next_cursor=next_cursor)
-
-
-@router.post(
-    "/tasks/cancel",
-    operation_id="cancelTasks",
-    response_model=TasksCancelled,
-    summary="Cancel many tasks, by id or by filter",
-    description="Each chosen task gets the same durable cancellation as DELETE /tasks/{task_id}. "
-    "`skipped` lists ids that are not the caller's, tasks already finished and tasks that finished "
-    "before the cancellation reached them. More than 1,000 matches is 422 `too_many_tasks`.",
-    responses=problem_responses(401, 403, 422, 429, 503),
-)
-async def cancel_many(body: TasksCancel, principal: TasksWrite, state: State, client: TemporalClient) -> TasksCancelled:
-    filt = None
-    if body.filter is not None:
-        f = body.filter
-        filt = taskops.TaskFilter(
-            statuses=taskops.parse_statuses(f.status),
-            agent_type=f.agent_type,
-            model=f.model,
-            created_after=taskops.parse_time("filter.created_after", f.created_after),
-            created_before=taskops.parse_time("filter.created_before", f.created_before),
-            tags=check_tags([f.tag] if isinstance(f.tag, str) else f.tag, field_name="filter.tag") or None,
-        )
-    outcome = await cancel_tasks(state.db, client, principal.user_id, task_ids=body.task_ids, filt=filt)
-    return TasksCancelled(cancelled=outcome.cancelled, skipped=outcome.skipped)
 
 
 @router.delete(
