@@ -76,7 +76,13 @@ async def test_api_killed_mid_request_idempotent_retry_makes_one_task(cluster, m
         finally:
             os.kill(temporal_pid, signal.SIGCONT)
         results = await asyncio.gather(*pending, return_exceptions=True)
-        assert all(isinstance(r, httpx.TransportError) for r in results), results
+        # Cut mid-flight, except that a request may have finished just before the kill when its
+        # start still got through as Temporal froze (seen on a loaded machine): it must then be
+        # replayed as the same task below.
+        assert all(isinstance(r, httpx.TransportError) or (isinstance(r, httpx.Response) and r.status_code == 201)
+                   for r in results), results
+        finished = {keys[i]: r.json()["task_id"] for i, r in enumerate(results) if isinstance(r, httpx.Response)}
+        assert len(finished) < IN_FLIGHT, results
 
         # The client's retries, on the surviving API, with the same keys and bodies.
         task_ids: dict[str, str] = {}
@@ -96,6 +102,7 @@ async def test_api_killed_mid_request_idempotent_retry_makes_one_task(cluster, m
             task_ids[key] = r.json()["task_id"]
             replays[key] = r.headers.get("idempotent-replayed") == "true"
         assert replays[warm_key] is True
+        assert all(task_ids[k] == task_id and replays[k] for k, task_id in finished.items())
         assert len(set(task_ids.values())) == IN_FLIGHT + 1
 
         for task_id in task_ids.values():
