@@ -4,7 +4,7 @@ Adds ``partner_embed_sessions`` (CONTRACT §14 Embed): the short-lived client se
 embedded task element, stored hashed, each for one end user of one partner. A new table only.
 
 Revision ID: emb01
-Revises: cho01
+Revises: gss01
 """
 
 from __future__ import annotations
