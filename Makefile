@@ -33,8 +33,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(MAKE) lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) n8n-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m tests.production.run_postgres
 	$(MAKE) zapier-test
 

@@ -78,7 +78,17 @@ async function startDevOnce() {
 	for (;;) {
 		const r = await fetch(`${url}/readyz`).catch(() => null);
 		if (r?.ok) break;
-		if (Date.now() > deadline) throw new Error(`codetether dev never became ready:\n${out}`);
+		// A process of the stack died after the banner (e.g. its probed port was taken meanwhile):
+		// stop and say why, so startDev can try other ports.
+		const died = /(\w+) exited with code/.exec(out);
+		if (died || Date.now() > deadline) {
+			child.kill('SIGTERM');
+			await exited;
+			let log = '';
+			if (died) try { log = readFileSync(join(dataDir, 'logs', `${died[1]}.log`), 'utf8').slice(-4000); } catch {}
+			rmSync(dataDir, { recursive: true, force: true });
+			throw new Error(`codetether dev never became ready:\n${out}\n${log}`);
+		}
 		await sleep(200);
 	}
 	// A bare repository the tests can register as a codebase.
