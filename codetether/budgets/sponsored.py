@@ -32,8 +32,6 @@ from codetether.core.models import (
 # Narrowest first: the order in which sponsorships are tried.
 SCOPES = ("end_user", "workspace", "partner")
 PERIODS = ("month", "none")
-# Percentages of a sponsorship's limit that send ``sponsorship.threshold_reached``, once each per period.
-THRESHOLDS = (50, 80, 100)
 
 
 @dataclass
@@ -144,11 +142,6 @@ async def has_room(db: Database, user_id: str, now: datetime) -> bool | None:
             if round(spn.limit_usd - settled - reserved, 10) > 0:
                 return True
     return False
-
-
-def reached(limit_usd: float, spent_usd: float) -> list[int]:
-    """The thresholds (percent of the limit) that the settled spend has reached."""
-    return [pct for pct in THRESHOLDS if spent_usd >= limit_usd * pct / 100 - 1e-12]
 
 
 async def covering_views(db: Database, user_id: str, now: datetime) -> list[tuple[dict[str, Any], str]]:

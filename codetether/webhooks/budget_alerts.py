@@ -11,20 +11,13 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from codetether.budgets.ledger import month_bounds, user_limit, user_spend
+from codetether.budgets.periods import reached
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import iso, utcnow
 from codetether.webhooks.account_events import publish_account_event
 
-THRESHOLDS_PCT = (50, 80, 100)
 BUDGET_THRESHOLD_EVENT = "budget.threshold_reached"
-
-
-def reached(limit_usd: float | None, spent_usd: float) -> list[int]:
-    """The thresholds that ``spent_usd`` has reached (none without a positive limit)."""
-    if not limit_usd or limit_usd <= 0:
-        return []
-    return [pct for pct in THRESHOLDS_PCT if round(spent_usd, 9) >= round(limit_usd * pct / 100, 9)]
 
 
 class BudgetAlerts:
@@ -38,6 +31,9 @@ class BudgetAlerts:
         start, end = month_bounds(utcnow())
         async with self.db.session() as s:
             limit, on_exhaust = await user_limit(s, self.settings, user_id)
+            if not limit or limit <= 0:
+                # No limit, no thresholds: the common case after a turn costs one query.
+                return []
             spent, reserved = await user_spend(s, user_id, start, end)
         hits = reached(limit, spent)
         for pct in hits:

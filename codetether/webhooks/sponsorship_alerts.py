@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from codetether.budgets import sponsored
 from codetether.budgets.ledger import BudgetRefused
+from codetether.budgets.periods import reached
 from codetether.core.config import Settings
 from codetether.core.db import Database
 from codetether.core.ids import utcnow
@@ -37,7 +38,7 @@ class SponsorshipAlerts:
         self.client = client
 
     async def _thresholds(self, view: dict[str, Any], owner_id: str) -> list[int]:
-        hits = sponsored.reached(view["limit_usd"], view["spent_usd"])
+        hits = reached(view["limit_usd"], view["spent_usd"])
         for pct in hits:
             await publish_account_event(self.db, self.client, self.settings, user_id=owner_id,
                                         event_type=THRESHOLD_EVENT, key=f"{_occurrence(view)}:{pct}",

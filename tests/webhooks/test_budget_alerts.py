@@ -119,6 +119,6 @@ async def test_an_unknown_account_event_name_is_refused_and_known_ones_are_accep
 @pytest.mark.parametrize("limit,spent,expected", [(None, 5, []), (0, 5, []), (10, 4.99, []), (10, 5, [50]),
                                                   (10, 8, [50, 80]), (10, 12, [50, 80, 100])])
 def test_reached(limit, spent, expected):
-    from codetether.webhooks.budget_alerts import reached
+    from codetether.budgets.periods import reached
 
     assert reached(limit, spent) == expected
