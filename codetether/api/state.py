@@ -73,6 +73,14 @@ class AppState:
                 self._client = client
         return self._client
 
+    async def temporal_or_none(self) -> Client | None:
+        """The client, or None when Temporal cannot be reached: for work that may wait for a
+        later chance (an alert the next settled turn publishes anyway)."""
+        try:
+            return await self.temporal()
+        except Problem:
+            return None
+
     @property
     def temporal_connected(self) -> bool:
         return self._client is not None

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from codetether.api.deps import AccountManage, SettingsDep, State, TasksRead
-from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.edge.errors import problem_responses
 from codetether.api.state import AppState
 from codetether.api.rest.schemas.budget import BudgetPublic, BudgetUpdate, UsageList
 from codetether.budgets import service as budgets
@@ -36,11 +36,9 @@ async def set_budget(body: BudgetUpdate, principal: AccountManage, state: State,
 async def publish_budget_alerts(state: AppState, user_id: str) -> None:
     """After a limit change (REST or console): a lower limit may put this month's spend past a
     threshold at once. Without Temporal the change still stands; the next settled turn publishes."""
-    try:
-        client = await state.temporal()
-    except Problem:
-        return
-    await BudgetAlerts(state.db, state.settings, client).check(user_id)
+    client = await state.temporal_or_none()
+    if client is not None:
+        await BudgetAlerts(state.db, state.settings, client).check(user_id)
 
 
 @router.get(

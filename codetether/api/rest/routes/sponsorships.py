@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from codetether.api.deps import PartnerCaller, State
-from codetether.api.edge.errors import Problem, problem_responses
+from codetether.api.edge.errors import problem_responses
 from codetether.api.rest.schemas.budget import UsageList
 from codetether.api.rest.schemas.sponsorships import (
     Scope,
@@ -98,11 +98,9 @@ async def update_sponsorship(sponsorship_id: SponsorshipPath, body: SponsorshipU
 async def publish_sponsorship_alerts(state: AppState, sponsorship_id: str) -> None:
     """After a change: a lower limit may put the spend past a threshold at once. Without Temporal
     the change still stands; the next settled turn publishes."""
-    try:
-        client = await state.temporal()
-    except Problem:
-        return
-    await SponsorshipAlerts(state.db, state.settings, client).check_sponsorship(sponsorship_id)
+    client = await state.temporal_or_none()
+    if client is not None:
+        await SponsorshipAlerts(state.db, state.settings, client).check_sponsorship(sponsorship_id)
 
 
 @router.delete(
