@@ -33,3 +33,11 @@ def make_bare_repo(root: Path, files: dict[str, str] | None = None, name: str = 
     bare.parent.mkdir(parents=True, exist_ok=True)
     git("clone", "-q", "--bare", str(work), str(bare))
     return bare, commit
+
+
+async def register_codebase(stack, user, url: str, **extra) -> str:
+    """Registers ``url`` as the user's codebase "web" through the API; returns its id."""
+    r = await stack.http.post("/v1/automation/codebases", json={"name": "web", "repository_url": url, **extra},
+                              headers=user.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["codebase_id"]

@@ -3,28 +3,14 @@ edits, runs bash and completes with the right diff, changed files and patch arti
 
 from __future__ import annotations
 
-import pytest
 
-from tests.agent.repos import git, make_bare_repo
+from tests.agent.repos import git, make_bare_repo, register_codebase
 from tests.conftest import wait_status
-
-
-@pytest.fixture
-def agent_settings(settings):
-    settings.codebase_allow_local = True
-    return settings
-
-
-async def _codebase(stack, user, url: str, **extra) -> str:
-    r = await stack.http.post("/v1/automation/codebases", json={"name": "web", "repository_url": url, **extra},
-                              headers=user.headers)
-    assert r.status_code == 201, r.text
-    return r.json()["codebase_id"]
 
 
 async def test_demo_build_task_changes_a_file(agent_settings, stack, user, tmp_path):
     bare, base = make_bare_repo(tmp_path)
-    cb = await _codebase(stack, user, str(bare))
+    cb = await register_codebase(stack, user, str(bare))
     prompt = "\n".join([
         "READ: app.py",
         "EDIT: app.py :: return 'hello' :: return 'hello, world'",

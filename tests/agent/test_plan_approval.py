@@ -10,25 +10,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
-from tests.agent.repos import git, make_bare_repo
+from tests.agent.repos import git, make_bare_repo, register_codebase
 from tests.conftest import wait_status
 
 TASKS = "/v1/automation/tasks"
-
-
-@pytest.fixture
-def agent_settings(settings):
-    settings.codebase_allow_local = True
-    return settings
-
-
-async def _codebase(stack, user, url: str, **extra) -> str:
-    r = await stack.http.post("/v1/automation/codebases", json={"name": "web", "repository_url": url, **extra},
-                              headers=user.headers)
-    assert r.status_code == 201, r.text
-    return r.json()["codebase_id"]
 
 
 async def _next_action(stack, user, task_id: str, after: str | None, timeout: float = 90) -> dict:
@@ -45,7 +31,7 @@ async def _next_action(stack, user, task_id: str, after: str | None, timeout: fl
 
 async def test_a_plan_is_rejected_revised_then_approved_and_built(agent_settings, stack, user, tmp_path):
     bare, base = make_bare_repo(tmp_path)
-    cb = await _codebase(stack, user, str(bare), push="branch")
+    cb = await register_codebase(stack, user, str(bare), push="branch")
     prompt = "\n".join([
         "PLAN: 1. Change the greeting in app.py",
         "READ: app.py",

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.agent.repos import git, make_bare_repo
+from tests.agent.repos import git, make_bare_repo, register_codebase
 from tests.conftest import wait_status
 from tests.support.providers import anthropic_server, openai_server, provider_env, provider_stack  # noqa: F401
 from tests.support.scripted_http import ScriptedServer
@@ -27,13 +27,6 @@ TASKS = "/v1/automation/tasks"
 def _local_repos(settings):
     settings.codebase_allow_local = True
     settings.codebase_key = "kT5sV0b1yQm1C3n2aB9qK8x7Zr4tW6pLhJ0dF2gS1eE="
-
-
-async def _codebase(stack, user, url: str, **extra) -> str:
-    r = await stack.http.post("/v1/automation/codebases", json={"name": "web", "repository_url": url, **extra},
-                              headers=user.headers)
-    assert r.status_code == 201, r.text
-    return r.json()["codebase_id"]
 
 
 async def _task(stack, user, **body) -> dict:
@@ -57,7 +50,7 @@ def _tree_digest(path: Path) -> str:
 
 async def test_openai_build_reads_edits_runs_and_pushes_a_branch(provider_stack, openai_server, user, tmp_path):
     bare, base = make_bare_repo(tmp_path)
-    cb = await _codebase(provider_stack, user, str(bare), push="branch")
+    cb = await register_codebase(provider_stack, user, str(bare), push="branch")
     srv = openai_server
     srv.reply_tool_call("read", {"filePath": "app.py"})
     srv.reply_tool_call("grep", {"pattern": "greet", "include": "*.py"})
@@ -86,7 +79,7 @@ async def test_openai_build_reads_edits_runs_and_pushes_a_branch(provider_stack,
 
 async def test_anthropic_twin_speaks_the_tools(provider_stack, anthropic_server, user, tmp_path):
     bare, _ = make_bare_repo(tmp_path)
-    cb = await _codebase(provider_stack, user, str(bare))
+    cb = await register_codebase(provider_stack, user, str(bare))
     anthropic_server.reply_tool_call("write", {"filePath": "docs/new.md", "content": "# New\n"})
     anthropic_server.reply_tool_call("glob", {"pattern": "**/*.md"})
     anthropic_server.reply_text("Added docs/new.md.")
@@ -104,7 +97,7 @@ async def test_anthropic_twin_speaks_the_tools(provider_stack, anthropic_server,
 
 async def test_plan_cannot_edit_and_the_workspace_stays_identical(provider_stack, openai_server, user, tmp_path):
     bare, base = make_bare_repo(tmp_path)
-    cb = await _codebase(provider_stack, user, str(bare))
+    cb = await register_codebase(provider_stack, user, str(bare))
     ws_root = provider_stack.settings.resolved_workspace_root
     srv = openai_server
     srv.reply_tool_call("edit", {"filePath": "app.py", "oldString": "hello", "newString": "bye"})
@@ -133,7 +126,7 @@ async def test_plan_cannot_edit_and_the_workspace_stays_identical(provider_stack
 
 async def test_explore_is_offered_only_its_tools_and_returns_findings(provider_stack, openai_server, user, tmp_path):
     bare, _ = make_bare_repo(tmp_path)
-    cb = await _codebase(provider_stack, user, str(bare))
+    cb = await register_codebase(provider_stack, user, str(bare))
     openai_server.reply_tool_call("write", {"filePath": "x.txt", "content": "x"})
     openai_server.reply_text("greet() lives in app.py line 1.")
     task = await _task(provider_stack, user, model="gpt-4o", agent_type="explore", codebase_id=cb)
@@ -185,7 +178,7 @@ async def test_large_output_is_capped_in_history_and_kept_whole(provider_stack, 
 async def test_other_users_cannot_read_codebases_or_artifacts(stack, make_user, tmp_path):
     owner, other = await make_user(), await make_user()
     bare, _ = make_bare_repo(tmp_path)
-    cb = await _codebase(stack, owner, str(bare))
+    cb = await register_codebase(stack, owner, str(bare))
     r = await stack.http.post(TASKS, json={"title": "t", "description": "WRITE: a.txt :: a", "agent_type": "build",
                                            "codebase_id": cb}, headers=owner.headers)
     task = await wait_status(stack.http, r.json()["task_id"], owner.headers, {"completed", "failed"}, timeout=90)
