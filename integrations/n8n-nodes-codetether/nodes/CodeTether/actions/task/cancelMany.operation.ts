@@ -2,6 +2,12 @@ import type { IDataObject, IExecuteFunctions, INodeProperties } from 'n8n-workfl
 import { NodeOperationError } from 'n8n-workflow';
 
 import { parseTags } from '../../../shared/fields';
+import {
+	AGENT_TYPE_FILTER,
+	CREATED_AFTER_FILTER,
+	CREATED_BEFORE_FILTER,
+	MODEL_FILTER,
+} from '../../../shared/taskFilters';
 import { codeTetherRequest } from '../../transport';
 import { isoUtc } from './getAll.operation';
 
@@ -46,36 +52,10 @@ export const description: INodeProperties[] = [
 		description: 'Tasks must match every filter given; at most 1,000 may match',
 		displayOptions: { show: { ...showOnlyForCancelMany, cancelBy: ['filter'] } },
 		options: [
-			{
-				displayName: 'Agent Type',
-				name: 'agentType',
-				type: 'options',
-				default: 'general',
-				options: [
-					{ name: 'Build', value: 'build' },
-					{ name: 'Explore', value: 'explore' },
-					{ name: 'General', value: 'general' },
-					{ name: 'Plan', value: 'plan' },
-				],
-			},
-			{
-				displayName: 'Created After',
-				name: 'createdAfter',
-				type: 'dateTime',
-				default: '',
-			},
-			{
-				displayName: 'Created Before',
-				name: 'createdBefore',
-				type: 'dateTime',
-				default: '',
-			},
-			{
-				displayName: 'Model',
-				name: 'model',
-				type: 'string',
-				default: '',
-			},
+			AGENT_TYPE_FILTER,
+			CREATED_AFTER_FILTER,
+			CREATED_BEFORE_FILTER,
+			MODEL_FILTER,
 			{
 				displayName: 'Status',
 				name: 'status',

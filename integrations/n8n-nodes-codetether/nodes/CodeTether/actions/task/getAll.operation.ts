@@ -3,6 +3,12 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { collectPages, type Page } from '../../../shared/paging';
 import { parseTags } from '../../../shared/fields';
+import {
+	AGENT_TYPE_FILTER,
+	CREATED_AFTER_FILTER,
+	CREATED_BEFORE_FILTER,
+	MODEL_FILTER,
+} from '../../../shared/taskFilters';
 import { codeTetherRequest } from '../../transport';
 
 const showOnlyForGetAll = { resource: ['task'], operation: ['getAll'] };
@@ -42,42 +48,16 @@ export const description: INodeProperties[] = [
 		default: {},
 		displayOptions: { show: showOnlyForGetAll },
 		options: [
-			{
-				displayName: 'Agent Type',
-				name: 'agentType',
-				type: 'options',
-				default: 'general',
-				options: [
-					{ name: 'Build', value: 'build' },
-					{ name: 'Explore', value: 'explore' },
-					{ name: 'General', value: 'general' },
-					{ name: 'Plan', value: 'plan' },
-				],
-			},
+			AGENT_TYPE_FILTER,
 			{
 				displayName: 'Codebase ID',
 				name: 'codebaseId',
 				type: 'string',
 				default: '',
 			},
-			{
-				displayName: 'Created After',
-				name: 'createdAfter',
-				type: 'dateTime',
-				default: '',
-			},
-			{
-				displayName: 'Created Before',
-				name: 'createdBefore',
-				type: 'dateTime',
-				default: '',
-			},
-			{
-				displayName: 'Model',
-				name: 'model',
-				type: 'string',
-				default: '',
-			},
+			CREATED_AFTER_FILTER,
+			CREATED_BEFORE_FILTER,
+			MODEL_FILTER,
 			{
 				displayName: 'Status',
 				name: 'status',
