@@ -107,7 +107,10 @@ class Git:
         except GitOutputTooLarge:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 9)
-            await proc.wait()
+            # Killed, so it ends at once; bounded all the same, so a lost exit notification can
+            # never hold the checkpoint (and its activity) forever.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
             raise
         except (asyncio.TimeoutError, asyncio.CancelledError):
             with contextlib.suppress(ProcessLookupError):
