@@ -67,8 +67,11 @@ def activity_list(
         await budget_alerts.check(user_id)
         await sponsorship_alerts.check(user_id)
 
+    # The worker's workspace tool runner: a turn for a workspace held here runs its read-only calls.
     agent = AgentActivities(settings=settings, db=db, recorder=recorder, catalog=catalog, http_client=http_client,
-                            after_settle=after_settle, after_refusal=sponsorship_alerts.refused)
+                            after_settle=after_settle, after_refusal=sponsorship_alerts.refused,
+                            tool_calls=workspace.tool_calls if workspace is not None else None,
+                            own_queue=workspace.task_queue if workspace is not None else None)
     webhooks = WebhookActivities(settings=settings, db=db)
     email = EmailActivities(settings=settings, db=db)
     files = FileActivities(settings=settings, db=db, storage=storage or storage_from_settings(settings))

@@ -59,6 +59,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_extra_args=[
             "--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+            # As codetether dev and docker-compose.yml run it (codetether/core/temporal.py).
+            "--dynamic-config-value", "system.enableActivityEagerExecution=true",
         ],
     )
     try:

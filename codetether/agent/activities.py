@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -23,7 +24,8 @@ from codetether.agent.pricing import turn_cost
 from codetether.agent.turns import complete_truthfully
 from codetether.tasks.activities import ProgressReporter, _heartbeat_forever, available_model, cached_backend, provider_failure
 from codetether.agent.structured import submit_result_tool
-from codetether.agent.tools import Tool, tools_for, tools_tokens
+from codetether.agent.tools import INLINE_TOOLS, Tool, allowed, tools_for, tools_tokens
+from codetether.agent.workspace.toolcalls import ToolCalls
 from codetether.agent.catalog import ModelCatalog
 from codetether.core.config import Settings
 from codetether.core.db import Database
@@ -39,6 +41,9 @@ from codetether.agent.contracts import (
     ModelTurnInput,
     ModelTurnResult,
     RaiseBudgetInput,
+    ToolCall,
+    ToolCallInput,
+    ToolCallResult,
 )
 
 # Output tokens reserved for a turn of a model whose limit is unknown or larger (most turns
@@ -57,8 +62,14 @@ class AgentActivities:
         http_client: httpx.AsyncClient,
         after_settle: Callable[[str], Awaitable[object]] | None = None,
         after_refusal: Callable[[ledger.BudgetRefused], Awaitable[object]] | None = None,
+        tool_calls: ToolCalls | None = None,
+        own_queue: str | None = None,
     ) -> None:
         self.settings = settings
+        # This process's workspace queue and its tool runner: a turn for a workspace held here
+        # runs the leading read-only calls itself (one activity per step instead of two).
+        self.tool_calls = tool_calls
+        self.own_queue = own_queue
         # Told the owner after each settled charge (the worker wires budget.threshold_reached and
         # sponsorship.threshold_reached), and each refused reservation (sponsorship.exhausted).
         self.after_settle = after_settle
@@ -124,11 +135,11 @@ class AgentActivities:
         for i, call in enumerate(calls):
             if not call.id:
                 call.id = f"call_{inp.seq}_{i}"
-        await write_messages(
-            self.db, inp.task_id, inp.run_id,
-            [(inp.seq, ChatMessage(role="assistant", content=done.text, tool_calls=calls,
-                                   provider_data=_with_compaction(done.provider_data, compaction)))],
-        )
+        assistant = ChatMessage(role="assistant", content=done.text, tool_calls=calls,
+                                provider_data=_with_compaction(done.provider_data, compaction))
+        ran, outputs = await self._run_inline(inp, calls)
+        # The answer and the outputs of the calls run here: one write, so a retry finds all or none.
+        await write_messages(self.db, inp.task_id, inp.run_id, [(inp.seq, assistant), *outputs])
         return ModelTurnResult(
             kind="tools" if calls else "final",
             text=done.text,
@@ -139,7 +150,32 @@ class AgentActivities:
             cached_input_tokens=done.cached_input_tokens,
             reasoning_tokens=done.reasoning_tokens,
             cost_usd=cost,
+            tool_results=ran,
         )
+
+    async def _run_inline(
+        self, inp: ModelTurnInput, calls: list[ToolCall]
+    ) -> tuple[list[ToolCallResult], list[tuple[int, ChatMessage]]]:
+        """Runs the leading read-only calls (``INLINE_TOOLS``) when the run's workspace is on this
+        worker; the rest (and everything after the first other call, which may change what a later
+        read sees) is left to the workflow. Results go to the transcript at the seqs the workflow
+        gives the calls (the turn's seq + 1 + index), so a retry of the turn rewrites them."""
+        ws = inp.workspace
+        if ws is None or self.tool_calls is None or ws.task_queue != self.own_queue or not os.path.isdir(ws.path):
+            return [], []
+        ran: list[ToolCallResult] = []
+        outputs: list[tuple[int, ChatMessage]] = []
+        for i, call in enumerate(calls):
+            if call.name not in INLINE_TOOLS or not allowed(inp.agent_type, call.name):
+                break
+            seq = inp.seq + 1 + i
+            result, message = await self.tool_calls.execute(ToolCallInput(
+                task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, agent_type=inp.agent_type,
+                workspace=ws, call=call, seq=seq,
+            ))
+            ran.append(result)
+            outputs.append((seq, message))
+        return ran, outputs
 
     @activity.defn
     async def raise_budget(self, inp: RaiseBudgetInput) -> None:

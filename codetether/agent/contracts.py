@@ -106,6 +106,9 @@ class ModelTurnInput:
     tokens_used: int = 0
     # The task's output schema: the turn offers ``submit_result`` with it (agent/structured.py).
     output_schema: dict[str, Any] | None = None
+    # The run's workspace, when it has one: a turn that runs on the worker holding it runs the
+    # leading read-only calls there (see ``ModelTurnResult.tool_results``).
+    workspace: WorkspaceInfo | None = None
 
 
 @dataclass
@@ -121,6 +124,10 @@ class ModelTurnResult:
     reasoning_tokens: int = 0
     # The turn's price (None: unknown for this model), computed by the activity.
     cost_usd: float | None = 0.0
+    # The first ``len(tool_results)`` tool calls, already run by the turn itself (read-only calls
+    # on the workspace's own worker); their results are in the transcript. Recorded in the
+    # history with the turn, so a replay never runs them again.
+    tool_results: list[ToolCallResult] = field(default_factory=list)
 
 
 @dataclass

@@ -98,6 +98,21 @@ MODEL_RETRY = RetryPolicy(
 )
 
 
+async def _turn(turn_input: ModelTurnInput) -> ModelTurnResult:
+    """One model turn, on the shared queue. It usually runs on the worker that holds the run's
+    workspace (the worker that keeps the workflow cached takes its activities eagerly, and it
+    prepared the workspace the same way), which then runs the turn's leading read-only tool calls
+    itself: one activity per step. Elsewhere every call goes to the workspace's worker as before."""
+    return await workflow.execute_activity_method(
+        AgentActivities.model_turn,
+        turn_input,
+        start_to_close_timeout=MODEL_TURN_TIMEOUT,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=MODEL_RETRY,
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+
+
 class AgentLoop:
     def __init__(self, inp: TaskInput, state: TaskRunState, host: AgentHost) -> None:
         self.inp = inp
@@ -231,7 +246,10 @@ class AgentLoop:
 
             base, self.seq = self.seq, self.seq + len(turn.tool_calls)
             changed = False
-            for i, call in enumerate(turn.tool_calls):
+            # The leading read-only calls the turn already ran on the workspace's worker.
+            done = len(turn.tool_results)
+            self.usage.tool_calls += done
+            for i, call in enumerate(turn.tool_calls[done:], start=done):
                 result = await self._call(call, base + i)
                 if result is None:  # a wait that ended the task (input timeout)
                     return await self._stop(ErrorCode.INPUT_TIMEOUT, "no reply arrived before the input timeout")
@@ -250,20 +268,16 @@ class AgentLoop:
         seq, self.seq = self.seq, self.seq + 1
         append, self.append = self.append, []
         inp = self.inp
+        ws = self.workspace.ws
+        turn_input = ModelTurnInput(
+            task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
+            agent_type=self.agent_type, append=append, seq=seq,
+            tokens_used=self.usage.input_tokens + self.usage.output_tokens,
+            output_schema=inp.output_schema if self.phase is None else None,
+            workspace=ws,
+        )
         try:
-            turn: ModelTurnResult = await workflow.execute_activity_method(
-                AgentActivities.model_turn,
-                ModelTurnInput(
-                    task_id=inp.task_id, run_id=inp.run_id, owner_id=inp.owner_id, model=inp.model,
-                    agent_type=self.agent_type, append=append, seq=seq,
-                    tokens_used=self.usage.input_tokens + self.usage.output_tokens,
-                    output_schema=inp.output_schema if self.phase is None else None,
-                ),
-                start_to_close_timeout=MODEL_TURN_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=MODEL_RETRY,
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
+            turn = await _turn(turn_input)
         except BaseException:
             self.append = append + self.append
             raise

@@ -147,6 +147,9 @@ PLAN_FILE = "plan.md"
 FINDINGS_FILE = "findings.md"
 # Tools that can change files in the workspace (a checkpoint follows a turn that ran one).
 MUTATING = frozenset({"edit", "write", "bash"})
+# Tools that only look at the workspace, with bounded work on the file tools' pool: a model turn
+# running on the workspace's worker runs them itself instead of handing each to its own activity.
+INLINE_TOOLS = frozenset({"read", "glob", "grep"})
 
 
 def tools_for(agent_type: str) -> list[str]:

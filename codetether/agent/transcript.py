@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 
 from codetether.core.db import Database
 from codetether.core.ids import utcnow
@@ -33,10 +33,12 @@ async def write_messages(db: Database, task_id: str, run_id: str, entries: list[
     seqs = [seq for seq, _m in entries]
     async with db.write_session() as s:
         await s.execute(delete(AgentMessage).where(AgentMessage.run_id == run_id, AgentMessage.seq.in_(seqs)))
-        s.add_all(
-            AgentMessage(task_id=task_id, run_id=run_id, seq=seq, message=asdict(m), created_at=utcnow())
+        # One multi-row INSERT (the ORM would insert row by row to learn each id).
+        now = utcnow()
+        await s.execute(insert(AgentMessage), [
+            {"task_id": task_id, "run_id": run_id, "seq": seq, "message": asdict(m), "created_at": now}
             for seq, m in entries
-        )
+        ])
         await s.commit()
 
 

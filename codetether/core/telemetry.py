@@ -61,7 +61,8 @@ class _ActivityLogContext(ActivityInboundInterceptor):
         info = activity.info()
         token = task_id_var.set(info.workflow_id)
         try:
-            log.info("activity %s attempt %d", info.activity_type, info.attempt)
+            # A first attempt is routine (debug); a retry is worth a line at info.
+            log.log(logging.INFO if info.attempt > 1 else logging.DEBUG, "activity %s attempt %d", info.activity_type, info.attempt)
             return await self.next.execute_activity(input)
         finally:
             task_id_var.reset(token)

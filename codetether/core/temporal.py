@@ -151,7 +151,10 @@ async def register_search_attributes_if_allowed(client: Client, log: logging.Log
 
 
 def dev_server_search_attribute_args() -> list[str]:
-    args: list[str] = []
+    """The dev server's search attributes, and eager activities on (a worker that completes a
+    workflow task takes the activities it schedules directly: the agent's turn then runs where
+    its workspace is, see codetether/agent/loop.py)."""
+    args: list[str] = ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
     for key in SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     return args

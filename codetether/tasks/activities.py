@@ -71,13 +71,7 @@ class ProgressReporter:
         self.reported += 1
         progress = {"message": message[-500:], "percent": percent, "updated_at": iso(utcnow())}
         try:
-            await self._recorder.record(
-                task_id=self._task_id,
-                run_id=self._run_id,
-                event_id=new_id("evt"),
-                event_type="task.progress",
-                changes=TaskChanges(progress=progress),
-            )
+            await self._recorder.record_progress(self._task_id, self._run_id, progress)
         except Exception:  # noqa: BLE001 - progress is best effort; the turn must go on
             log.exception("recording progress of %s failed", self._task_id)
 

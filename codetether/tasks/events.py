@@ -15,13 +15,15 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from codetether.core import jsoncompact
 from codetether.core.config import Settings
 from codetether.core.db import Database
-from codetether.core.ids import as_utc, parse_iso, utcnow
+from codetether.core.ids import as_utc, new_id, parse_iso, utcnow
 from codetether.core.models import Task, TaskEvent
 from codetether.tasks import eventnotify
 from codetether.tasks.view import dataclass_dict, event_payload, summarize
@@ -132,22 +134,30 @@ class EventRecorder:
         events = await self.record_many(task_id, run_id, [NewEvent(event_id, event_type, changes, occurred_at, details)])
         return events[0]
 
-    async def record_many(self, task_id: str, run_id: str, items: list[NewEvent]) -> list[TaskEvent | None]:
+    async def record_progress(self, task_id: str, run_id: str, progress: dict) -> TaskEvent | None:
+        """A ``task.progress`` event under a fresh id. No retry ever repeats one (a retried step
+        reports under a new id), so there is no earlier copy to look for."""
+        item = NewEvent(new_id("evt"), "task.progress", TaskChanges(progress=progress))
+        return (await self.record_many(task_id, run_id, [item], fresh_ids=True))[0]
+
+    async def record_many(
+        self, task_id: str, run_id: str, items: list[NewEvent], *, fresh_ids: bool = False
+    ) -> list[TaskEvent | None]:
         """Records several transitions of one task, in order, in one transaction (so a retry finds
         all of them or none). Returns each item's event, or None for a row-only change or a stale
-        run's event."""
+        run's event. ``fresh_ids``: the ids were just made, so no earlier attempt wrote them."""
         for _ in range(5):
             try:
-                return await self._record_once(task_id, run_id, items)
+                return await self._record_once(task_id, run_id, items, fresh_ids)
             except IntegrityError:
                 # Two writers took the same seq; the loser re-reads and tries again.
                 log.debug("seq conflict on %s, retrying", task_id)
         raise RuntimeError(f"could not append event to {task_id}")
 
-    async def _record_once(self, task_id: str, run_id: str, items: list[NewEvent]) -> list[TaskEvent | None]:
+    async def _record_once(self, task_id: str, run_id: str, items: list[NewEvent], fresh_ids: bool) -> list[TaskEvent | None]:
         ids = [i.event_id for i in items if i.event_type is not None]
         existing: dict[str, TaskEvent] = {}
-        if ids:
+        if ids and not fresh_ids:
             async with self.db.session() as s:
                 rows = await s.execute(select(TaskEvent).where(TaskEvent.id.in_(ids)))
                 existing = {e.id: e for e in rows.scalars()}
@@ -206,14 +216,19 @@ class EventRecorder:
                 s.add(event)
                 results.append(event)
             if seq != first_seq:
-                # Guarded update so a concurrent writer with the same seq loses cleanly.
+                # The task's changes and its new seq in one guarded UPDATE, so a concurrent writer
+                # with the same seq loses cleanly (marked as saved first: the flush before the
+                # UPDATE then writes only the events).
+                values = _changed_columns(task)
+                values["last_seq"] = seq
+                for key, value in values.items():
+                    set_committed_value(task, key, value)
                 res = await s.execute(
-                    update(Task).where(Task.id == task_id, Task.last_seq == first_seq).values(last_seq=seq)
+                    update(Task).where(Task.id == task_id, Task.last_seq == first_seq).values(**values)
                 )
                 if res.rowcount != 1:
                     await s.rollback()
                     raise IntegrityError("seq moved", None, Exception("seq moved"))
-                task.last_seq = seq
                 if not self.db.is_sqlite:
                     # Delivered at commit to every API process that follows this task.
                     await s.execute(eventnotify.NOTIFY, {"payload": eventnotify.payload(task_id, seq)})
@@ -228,6 +243,13 @@ class EventRecorder:
                     log.exception("publishing %s failed", event.id)
                     raise
         return results
+
+
+def _changed_columns(row: Task) -> dict:
+    """The columns of ``row`` changed in this session and not yet written."""
+    state = sa_inspect(row)
+    return {attr.key: getattr(row, attr.key) for attr in state.mapper.column_attrs
+            if state.attrs[attr.key].history.has_changes()}
 
 
 async def list_events(db: Database, task_id: str, after: int = 0, limit: int = 1000) -> list[TaskEvent]:

@@ -42,7 +42,9 @@ from codetether.tasks.contracts import SEARCH_ATTRIBUTES
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TASKS = "/v1/automation/tasks"
 TEMPORAL = Path(sys.executable).parent / "temporal"
-FROZEN_PREFIX = "v0_"
+# Recorded by earlier workflow code and never rewritten (v1_: before read-only calls ran inside the
+# model turn).
+FROZEN_PREFIXES = ("v0_", "v1_")
 # Names given on the command line: write only these.
 ONLY: set[str] = set()
 
@@ -86,9 +88,8 @@ async def save(client: Client, workflow_id: str, name: str, run_id: str | None =
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     for old in HISTORIES.glob("*.json"):
-        # v0_* were recorded by earlier workflow code and are never rewritten: they prove that
-        # executions started on it still finish.
-        if not old.stem.startswith(FROZEN_PREFIX) and (not ONLY or _selected(old.stem)):
+        # Frozen histories prove that executions started on earlier code still finish.
+        if not old.stem.startswith(FROZEN_PREFIXES) and (not ONLY or _selected(old.stem)):
             old.unlink()
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as openai_srv:
         os.environ["OPENAI_BASE_URL"] = openai_srv.base_url
@@ -100,7 +101,8 @@ async def main() -> None:
             dev_server_existing_path=str(TEMPORAL),
             search_attributes=SEARCH_ATTRIBUTES,
             data_converter=pydantic_data_converter,
-            dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+            dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true",
+                                   "--dynamic-config-value", "system.enableActivityEagerExecution=true"],
         )
         try:
             settings = make_settings(
@@ -245,6 +247,14 @@ async def scenarios(stack, db: Database, openai_srv: OpenAIServer, receiver: Rec
         await asyncio.sleep(0.1)
     (await http.delete(f"{TASKS}/{tid}", headers=ent["headers"])).raise_for_status()
     await save(client, tid, "agent_cancelled_mid_bash")
+
+    # 12. Read-only calls run inside the model turn on the workspace's worker (one activity per
+    #     step); an edit between them still goes to the workspace's queue.
+    tid = await create(ent, agent_type="build", codebase_id=cb, description="\n".join([
+        "READ: app.py", "GREP: hello", "EDIT: app.py :: 'hello' :: 'hi'", "GLOB: *.py",
+    ]))
+    await wait_status(http, tid, ent["headers"], {"completed"})
+    await save(client, tid, "agent_build_inline_reads_completed")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ def _completion(reply: Reply, call_id: str, model: str) -> dict[str, Any]:
                 "type": "function",
                 "function": {"name": reply.tool_name, "arguments": json.dumps(tool_arguments(reply))},
             }
+        ] + [
+            {"id": f"{call_id}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for i, (name, args) in enumerate(reply.more_calls, start=1)
         ]
         finish = "tool_calls"
     return {
@@ -123,6 +126,9 @@ def _chunks(reply: Reply, call_id: str, model: str):
         )
         yield 0.0, chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[:half]}}]})
         yield 0.0, chunk({"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]})
+        for i, (name, more) in enumerate(reply.more_calls, start=1):
+            yield 0.0, chunk({"tool_calls": [{"index": i, "id": f"{call_id}_{i}", "type": "function",
+                                              "function": {"name": name, "arguments": json.dumps(more)}}]})
         yield 0.0, chunk({}, "tool_calls")
     else:
         yield 0.0, chunk({}, "stop")

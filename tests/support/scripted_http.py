@@ -41,6 +41,8 @@ class Reply:
     message: str = ""
     chunks: int = 3
     delay: float = 0.0
+    # Further calls in the same answer (parallel tool calls), as (name, arguments).
+    more_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +83,11 @@ class ScriptedServer:
     def reply_tool_call(self, name: str, arguments: dict[str, Any], *, call_id: str = "") -> "ScriptedServer":
         """A call of any tool, e.g. one the agent was not offered."""
         return self._push(Reply(kind="tool", tool_name=name, arguments=arguments, call_id=call_id))
+
+    def reply_tool_calls(self, calls: list[tuple[str, dict[str, Any]]]) -> "ScriptedServer":
+        """One answer that calls several tools at once (OpenAI-compatible server only)."""
+        (name, arguments), *more = calls
+        return self._push(Reply(kind="tool", tool_name=name, arguments=arguments, more_calls=more))
 
     def reply_error(self, status: int, message: str = "") -> "ScriptedServer":
         return self._push(Reply(kind="error", status=status, message=message or f"scripted error {status}"))

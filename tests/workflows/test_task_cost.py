@@ -9,7 +9,7 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 
 from codetether.tasks.events import EventRecorder, NewEvent
-from codetether.core.models import TaskEvent
+from codetether.core.models import Task, TaskEvent
 from codetether.tasks.launch import NewTask, create_task
 from tests.conftest import wait_status
 from codetether.tasks.contracts import TaskChanges
@@ -85,3 +85,22 @@ async def test_a_batch_is_recorded_once_and_in_order(stack, user):
     assert ids.count("evt_batchtest0000000000000001") == 1 and ids.count("evt_batchtest0000000000000003") == 1
     assert ids.index("evt_batchtest0000000000000001") + 1 == ids.index("evt_batchtest0000000000000003")
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
+
+
+async def test_each_progress_report_is_its_own_event(stack, user):
+    """Progress is recorded without looking for an earlier copy (its ids are new each time): every
+    report is still one event, in order, with the task's next seq."""
+    task = await create_task(
+        stack.db, stack.client, stack.settings,
+        NewTask(owner_id=user.user_id, title="Progress", description="Summarize this.", model="demo"),
+    )
+    await wait_status(stack.http, task.id, user.headers, {"completed", "failed"})
+    recorder = EventRecorder(stack.db)
+    first = await recorder.record_progress(task.id, task.run_id, {"message": "one", "percent": None})
+    second = await recorder.record_progress(task.id, task.run_id, {"message": "two", "percent": 50})
+    assert first.id != second.id and second.seq == first.seq + 1
+    async with stack.db.session() as s:
+        rows = (await s.execute(select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.seq))).scalars().all()
+        row = await s.get(Task, task.id)
+    assert [r.id for r in rows][-2:] == [first.id, second.id]
+    assert row.progress == {"message": "two", "percent": 50} and row.last_seq == second.seq

@@ -110,7 +110,8 @@ class DemoBackend:
                 call = _tool_call(verb, arg, done + 1)
                 if call is not None:
                     name, args = call
-                    await progress(f"calling {name}", None)
+                    # No progress of its own: the tool call reports itself when it runs (as a
+                    # provider's turn that only calls tools streams no text to report).
                     return Completion(
                         text="",
                         tool_calls=[ToolCall(id=f"call_demo_{len(messages)}", name=name, arguments=args)],

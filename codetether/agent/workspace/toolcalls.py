@@ -61,6 +61,14 @@ class ToolCalls:
             raise ToolFailure(f"{name} took longer than {self.settings.file_tool_timeout_seconds:g} s and was abandoned") from None
 
     async def run(self, inp: ToolCallInput) -> ToolCallResult:
+        """Runs the call and appends its output to the transcript."""
+        result, message = await self.execute(inp)
+        await write_messages(self.db, inp.task_id, inp.run_id, [(inp.seq, message)])
+        return result
+
+    async def execute(self, inp: ToolCallInput) -> tuple[ToolCallResult, ChatMessage]:
+        """Runs the call; its transcript message is the caller's to write (a model turn that runs
+        calls itself writes them with its own message, in one transaction)."""
         call = inp.call
         await self._progress(inp, f"{call.name}: {_describe(call.name, call.arguments)}")
         ws = Workspace(
@@ -102,12 +110,10 @@ class ToolCalls:
                 f"{head}\n\n[... output truncated: {len(data)} bytes in all; the whole output is kept as "
                 f"artifact {artifact_id} ...]\n\n{tail}"
             )
-        await write_messages(
-            self.db, inp.task_id, inp.run_id, [(inp.seq, ChatMessage(role="tool", content=text, tool_call_id=call.id))]
-        )
         first = text.strip().splitlines()[0] if text.strip() else ""
-        return ToolCallResult(call_id=call.id, name=call.name, ok=ok, summary=first[:200], changed_files=changed,
-                              artifact_id=artifact_id)
+        result = ToolCallResult(call_id=call.id, name=call.name, ok=ok, summary=first[:200], changed_files=changed,
+                                artifact_id=artifact_id)
+        return result, ChatMessage(role="tool", content=text, tool_call_id=call.id)
 
     async def _dispatch(self, inp: ToolCallInput, ws: Workspace) -> str:
         call, args = inp.call, dict(inp.call.arguments or {})
@@ -196,13 +202,9 @@ class ToolCalls:
 
     async def _progress(self, inp: ToolCallInput, message: str, percent: int | None = None) -> None:
         try:
-            await self.recorder.record(
-                task_id=inp.task_id,
-                run_id=inp.run_id,
-                event_id=new_id("evt"),
-                event_type="task.progress",
-                changes=TaskChanges(progress={"message": message[:500], "percent": percent, "updated_at": iso(utcnow()),
-                                              "tool": inp.call.name}),
+            await self.recorder.record_progress(
+                inp.task_id, inp.run_id,
+                {"message": message[:500], "percent": percent, "updated_at": iso(utcnow()), "tool": inp.call.name},
             )
         except Exception:  # noqa: BLE001 - progress is best effort
             log.exception("recording tool progress of %s failed", inp.task_id)
@@ -222,10 +224,11 @@ def disk_usage(root: str, stop_after: int) -> int:
 
 
 async def _beat() -> None:
-    # Frequent heartbeats are how a cancel reaches a running bash within 2 s.
+    # Frequent heartbeats are how a cancel reaches a running bash within 2 s. The first waits a
+    # beat, so a call that ends at once (most reads and greps) sends none.
     while True:
-        activity.heartbeat()
         await asyncio.sleep(0.25)
+        activity.heartbeat()
 
 
 def _req(args: dict, name: str, *, allow_empty: bool = False):
