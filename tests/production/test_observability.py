@@ -100,7 +100,8 @@ async def test_json_logs_carry_request_and_task_ids(stack, user):
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    # A first activity attempt logs at debug (a retry at info); capture both.
+    root.setLevel(logging.DEBUG)
     try:
         r = await stack.http.post(
             "/v1/automation/tasks", json={"title": "Log me", "description": "x", "model": "demo"},
@@ -118,6 +119,7 @@ async def test_json_logs_carry_request_and_task_ids(stack, user):
     activity_lines = [l for l in lines if l.get("logger") == "codetether.core.telemetry" and l.get("task_id") == task_id]
     assert activity_lines, lines[:10]
     assert {"time", "level", "logger", "message"} <= set(activity_lines[0])
+    assert activity_lines[0]["level"] == "debug" and "attempt 1" in activity_lines[0]["message"]
 
 
 async def test_opentelemetry_tracing_through_temporal_interceptor(settings, temporal_address, db, user):
