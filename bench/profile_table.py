@@ -13,7 +13,36 @@ import re
 from collections import Counter
 from pathlib import Path
 
-_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+# Threads blocked in these calls wait without the CPU, but py-spy cannot tell (they block in C
+# with no Python frame above the caller), so their samples are dropped: (module, function, the
+# call it blocks in, found in the installed source so the line number matches this environment).
+_BLOCKING = [
+    ("aiosqlite.core", "_connection_worker_thread", "tx.get("),
+    ("concurrent.futures.thread", "_worker", "work_queue.get("),
+    ("selectors", "EpollSelector.select", "self._selector.poll("),
+]
+
+
+def _idle_frames() -> set[tuple[str, str, int]]:
+    import importlib
+    import inspect
+
+    idle = set()
+    for module, qualname, call in _BLOCKING:
+        try:
+            obj = importlib.import_module(module)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            lines, first = inspect.getsourcelines(obj)
+        except (ImportError, AttributeError, OSError, TypeError):
+            continue
+        name = qualname.rsplit(".", 1)[-1]
+        for i, text in enumerate(lines):
+            if call in text:
+                idle.add((name, module.replace(".", "/") + ".py", first + i))
+    return idle
 
 # Areas by the file a frame comes from, first match wins; checked innermost frame first, so a
 # sample counts for the most specific area of its stack that is listed here.
@@ -34,15 +63,21 @@ AREAS: list[tuple[str, tuple[str, ...]]] = [
 
 
 def parse(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
+    """Stacks with their sample counts, without the samples of threads waiting in a blocking call."""
     stacks = []
+    idle = _idle_frames()
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
         stack, _, count = line.rpartition(" ")
         frames = []
+        top = None
         for raw in stack.split(";"):
             m = _FRAME.match(raw)
             frames.append((m["func"], m["file"]) if m else (raw, ""))
+            top = m
+        if top is not None and top["line"] and (top["func"].rsplit(".", 1)[-1], top["file"], int(top["line"])) in idle:
+            continue
         stacks.append((frames, int(count)))
     return stacks
 
@@ -52,8 +87,8 @@ def area_of(frames: list[tuple[str, str]]) -> str:
         for name, prefixes in AREAS:
             if file.startswith(prefixes):
                 return name
-        if file.startswith(("api/", "core/", "workflows/", "activities/")):
-            return f"CodeTether ({file.split('/')[0]}/)"
+        if file.startswith("codetether/"):
+            return f"CodeTether ({'/'.join(file.split('/')[:2])}/)"
     return "other (standard library, native frames)"
 
 
@@ -69,11 +104,11 @@ def summarise(path: Path, top: int = 15) -> str:
         for name in set(names):
             cum_c[name] += n
         areas[area_of(frames)] += n
-    lines = [f"Samples: {total} (py-spy, on-CPU only).", "", "| area (innermost listed frame) | share |", "| --- | --- |"]
+    lines = [f"Samples: {total} (py-spy; threads waiting in a queue or selector left out).", "", "| area (innermost listed frame) | share |", "| --- | --- |"]
     lines += [f"| {name} | {n / total:.0%} |" for name, n in areas.most_common()]
     lines += ["", "| top self | share |", "| --- | --- |"]
     lines += [f"| `{name}` | {n / total:.1%} |" for name, n in self_c.most_common(top)]
-    app = [(k, v) for k, v in cum_c.most_common() if k.split(" (")[1].startswith(("api/", "core/"))]
+    app = [(k, v) for k, v in cum_c.most_common() if k.split(" (")[1].startswith("codetether/")]
     lines += ["", "| CodeTether function, cumulative | share |", "| --- | --- |"]
     lines += [f"| `{name}` | {n / total:.1%} |" for name, n in app[:top]]
     return "\n".join(lines)

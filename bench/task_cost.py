@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -172,6 +176,22 @@ class Stack:
             await asyncio.sleep(0.05)
 
 
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path) -> Iterator[None]:
+    """Samples one process with py-spy (``PY_SPY`` or py-spy on PATH) while the block runs."""
+    exe = os.environ.get("PY_SPY") or shutil.which("py-spy")
+    if exe is None:
+        raise SystemExit("--profile needs py-spy (pip install py-spy, or set PY_SPY)")
+    proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the first task goes in
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process so far (children that exited included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -244,24 +264,32 @@ async def measure_rates(stack: Stack, rx: Receiver) -> dict[str, list[float]]:
     await task_rate(stack, [warm_owner], 30, conc, None)
     await bare_rate(stack, 30, conc)
     meter = stack.meter
+    profiled: set[str] = set()
+
+    def profile(kind: str) -> contextlib.AbstractContextManager:
+        if args.profile != kind or kind in profiled:
+            return contextlib.nullcontext()
+        profiled.add(kind)
+        return py_spy(stack.procs[1].pid, Path(args.profile_out))
+
     for _ in range(args.rounds):
         with meter:
             rates["bare"].append(await bare_rate(stack, n, conc))
             meter.add("bare", n)
         owners = [await stack.user("enterprise")]
-        with meter:
+        with meter, profile("unlimited"):
             rates["unlimited"].append(await task_rate(stack, owners, n, conc, None))
             meter.add("unlimited", n)
         owners = [await stack.user("free") for _ in range(free_users)]
-        with meter:
+        with meter, profile("free"):
             rates["free"].append(await task_rate(stack, owners, n, conc, None))
             meter.add("free", n)
         owners = [await stack.user("enterprise", rx.url)]
-        with meter:
+        with meter, profile("unlimited_webhook"):
             rates["unlimited_webhook"].append(await task_rate(stack, owners, n, conc, rx))
             meter.add("unlimited_webhook", n)
         owners = [await stack.user("free", rx.url) for _ in range(free_users)]
-        with meter:
+        with meter, profile("free_webhook"):
             rates["free_webhook"].append(await task_rate(stack, owners, n, conc, rx))
             meter.add("free_webhook", n)
     return rates
@@ -345,6 +373,9 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16, help="creates in flight")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--profile", metavar="KIND", choices=("unlimited", "free", "unlimited_webhook", "free_webhook"),
+                    help="record the worker with py-spy (raw stacks) during this kind's first measurement")
+    ap.add_argument("--profile-out", default="worker-profile.txt", help="where --profile writes the raw stacks")
     args = ap.parse_args()
 
     load_before = os.getloadavg()[0]
